@@ -1,0 +1,180 @@
+/**
+ * Rules that relate two or more fields of gateway.yaml: a route names a defined upstream and stays
+ * out of the reserved prefix, amounts fit the currency's decimals, the chain id matches the
+ * network, the signer key belongs to the payee or the operator, the Redis section matches the
+ * ledger type.
+ *
+ * These run even when some fields are invalid, so the operator sees every problem in one pass.
+ * Invariant: a rule reads a field only when nothing was reported at that field or above it — the
+ * field then holds its parsed value; otherwise the rule stays silent rather than guess.
+ */
+import { privateKeyToAddress } from 'viem/accounts'
+import type { PathSegment } from './errors.js'
+import { toBaseUnits, type ExactDecimal } from './decimal-amount.js'
+import { publicNetworks } from './networks.js'
+import { isUnderPrefix } from './route-pattern.js'
+import type { ConfigShape } from './shape.js'
+
+/** A problem found so far, as far as these rules need to know it. */
+export type PriorIssue = {
+  readonly code: string
+  readonly path?: readonly PropertyKey[] | undefined
+}
+
+/** A cross-field problem, at the path of the field that should change. */
+export type CrossIssue = { readonly path: PathSegment[]; readonly message: string }
+
+type Rules = {
+  readonly config: ConfigShape
+  /** True when nothing was reported at `path` or above it, so the value there is parsed. */
+  readonly intact: (...path: PathSegment[]) => boolean
+  readonly report: (path: PathSegment[], message: string) => void
+}
+
+/**
+ * Every cross-field problem of a (possibly partly invalid) parsed configuration. `prior` are the
+ * problems already found field by field; fields they touch are not read.
+ */
+export function crossFieldIssues(config: ConfigShape, prior: readonly PriorIssue[]): CrossIssue[] {
+  const found: CrossIssue[] = []
+  const rules: Rules = {
+    config,
+    // An unknown key does not make its siblings unreliable, so it does not count here.
+    intact: (...path) =>
+      !prior.some((issue) => {
+        const at = issue.path ?? []
+        return (
+          issue.code !== 'unrecognized_keys' &&
+          at.length <= path.length &&
+          at.every((segment, index) => segment === path[index])
+        )
+      }),
+    report: (path, message) => found.push({ path, message }),
+  }
+  checkChain(rules)
+  checkSigner(rules)
+  checkLedger(rules)
+  checkSession(rules)
+  checkRoutes(rules)
+  return found
+}
+
+function checkChain({ config, intact, report }: Rules): void {
+  if (!intact('chain', 'network')) return
+  const { network, rpcUrl, chainId } = config.chain
+  const profile = publicNetworks[network]
+  if (profile === undefined) {
+    if (intact('chain', 'rpcUrl') && rpcUrl === undefined) {
+      report(['chain', 'rpcUrl'], `is required when network is ${network}`)
+    }
+    if (intact('chain', 'chainId') && chainId === undefined) {
+      report(['chain', 'chainId'], `is required when network is ${network}`)
+    }
+  } else if (intact('chain', 'chainId') && chainId !== undefined && chainId !== profile.chainId) {
+    report(
+      ['chain', 'chainId'],
+      `${network} is chain ${profile.chainId}; set chainId to ${profile.chainId} or remove it`,
+    )
+  }
+}
+
+/** The signer settles and closes channels, which the escrow only allows the payee or operator. */
+function checkSigner({ config, intact, report }: Rules): void {
+  if (
+    !intact('payee', 'signerKey') ||
+    !intact('payee', 'address') ||
+    !intact('payee', 'operator')
+  ) {
+    return
+  }
+  const { address, operator, signerKey } = config.payee
+  const signer = privateKeyToAddress(signerKey)
+  if (signer === address || signer === operator) return
+  report(
+    ['payee', 'signerKey'],
+    operator === undefined
+      ? `is the key of ${signer}, not of payee.address (to sign as an operator, set payee.operator)`
+      : `is the key of ${signer}, which is neither payee.address nor payee.operator`,
+  )
+}
+
+function checkLedger({ config, intact, report }: Rules): void {
+  if (!intact('ledger')) return
+  const { type, redis } = config.ledger
+  if (intact('ledger', 'type') && type === 'redis' && redis === undefined) {
+    report(['ledger', 'redis'], 'is required when ledger.type is redis')
+  }
+  if (intact('ledger', 'type') && type === 'memory' && redis !== undefined) {
+    report(['ledger', 'redis'], 'is only allowed when ledger.type is redis')
+  }
+}
+
+/** Reports why an amount does not fit the currency; returns its base units when it does. */
+function checkAmount(
+  rules: Rules,
+  field: { path: PathSegment[]; decimal: ExactDecimal },
+): bigint | undefined {
+  if (!rules.intact('currency', 'decimals')) return undefined
+  const converted = toBaseUnits(field.decimal, rules.config.currency.decimals)
+  if (converted.ok) return converted.value
+  rules.report(field.path, converted.problem)
+  return undefined
+}
+
+function checkSession(rules: Rules): void {
+  if (!rules.intact('session')) return
+  const { suggestedDeposit, minVoucherDelta } = rules.config.session
+  if (rules.intact('session', 'suggestedDeposit')) {
+    const deposit = checkAmount(rules, {
+      path: ['session', 'suggestedDeposit'],
+      decimal: suggestedDeposit,
+    })
+    if (deposit === 0n) rules.report(['session', 'suggestedDeposit'], 'must be greater than 0')
+  }
+  if (rules.intact('session', 'minVoucherDelta')) {
+    checkAmount(rules, { path: ['session', 'minVoucherDelta'], decimal: minVoucherDelta })
+  }
+}
+
+function checkRoutes(rules: Rules): void {
+  const { config, intact, report } = rules
+  if (!intact('routes')) return
+  const upstreamNames = intact('upstreams') ? Object.keys(config.upstreams) : undefined
+  const firstIndex = new Map<string, number>()
+  for (const [index, route] of config.routes.entries()) {
+    if (!intact('routes', index)) continue
+    const at = (field: string): PathSegment[] => ['routes', index, field]
+    if (upstreamNames !== undefined && intact(...at('upstream'))) {
+      if (!upstreamNames.includes(route.upstream)) {
+        const defined = upstreamNames.length > 0 ? upstreamNames.join(', ') : 'none'
+        report(
+          at('upstream'),
+          `"${route.upstream}" is not defined under upstreams (defined: ${defined})`,
+        )
+      }
+    }
+    if (intact(...at('path')) && intact('server', 'reservedPrefix')) {
+      if (isUnderPrefix(route.path, config.server.reservedPrefix)) {
+        report(
+          at('path'),
+          `must not lie under server.reservedPrefix (${config.server.reservedPrefix})`,
+        )
+      }
+    }
+    if (intact(...at('price')) && route.price.kind === 'paid') {
+      checkAmount(rules, { path: at('price'), decimal: route.price.decimal })
+    }
+    if (intact(...at('method')) && intact(...at('path'))) {
+      const key = `${route.method} ${route.path}`
+      const first = firstIndex.get(key)
+      if (first === undefined) {
+        firstIndex.set(key, index)
+      } else {
+        report(
+          at('path'),
+          `repeats routes[${first}] (same method and path); the first match wins, so this route is never used`,
+        )
+      }
+    }
+  }
+}

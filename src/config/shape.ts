@@ -1,0 +1,376 @@
+/**
+ * The structure of gateway.yaml, field by field: every key, its type, its default and its
+ * documentation (which the generated JSON Schema shows in editors).
+ *
+ * Invariants: every object is strict (an unknown key is an error, so a typo never silently falls
+ * back to a default); defaults live here and nowhere else; rules that relate two fields are in
+ * cross-checks.ts, and the conversion to the final `Config` (base-unit amounts, resolved chain
+ * profile) is in schema.ts.
+ */
+import { z } from 'zod'
+import { canonicalEscrow } from '../chain/escrow-abi.js'
+import {
+  address,
+  baseUrl,
+  decimalAmount,
+  httpUrl,
+  integer,
+  price,
+  privateKey,
+  redisUrl,
+  secret,
+  text,
+} from './field-types.js'
+import { networkNames } from './networks.js'
+import { reservedPrefixProblem, routePatternProblem } from './route-pattern.js'
+import { servedStatusesSchema } from './served-statuses.js'
+
+/** An enum whose wrong values are answered with the list of allowed ones. */
+function oneOf<const T extends readonly [string, ...string[]]>(values: T, description: string) {
+  const allowed = values.map((value) => (value === '*' ? '"*"' : value)).join(', ')
+  return z
+    .enum(values, {
+      error: (issue) => (issue.input === undefined ? undefined : `must be one of: ${allowed}`),
+    })
+    .meta({ description })
+}
+
+/** Text checked by a function that names its own problem (or returns `undefined`). */
+function checkedText(check: (value: string) => string | undefined, description: string) {
+  return z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = check(value)
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+    })
+    .meta({ description })
+}
+
+const realmProblem = (value: string) =>
+  /^[\x20-\x7e]+$/.test(value) && !/["\\]/.test(value)
+    ? undefined
+    : 'must be non-empty printable ASCII without `"` or `\\` (it is sent inside a quoted header parameter)'
+
+const server = z.strictObject({
+  host: text('Interface to listen on.').default('0.0.0.0'),
+  port: integer({
+    min: 0,
+    max: 65535,
+    description: 'TCP port to listen on (0: any free port).',
+  }).default(8080),
+  realm: checkedText(
+    realmProblem,
+    'Protection space named in payment challenges, usually the public host name.',
+  ),
+  challengeSecret: secret(
+    'HMAC key that binds challenges to this gateway; at least 32 bytes. Use ${ENV}.',
+  ),
+  previousChallengeSecrets: z
+    .array(
+      secret(
+        'A retired challenge secret, still accepted for verification while challenges signed with it can be outstanding.',
+      ),
+    )
+    .default([]),
+  challengeTtlSeconds: integer({
+    min: 10,
+    max: 3600,
+    description: 'Seconds a challenge stays valid.',
+  }).default(300),
+  reservedPrefix: checkedText(
+    reservedPrefixProblem,
+    "Path prefix of the gateway's own endpoints (healthz, readyz); routes may not use it.",
+  ).default('/__gateway'),
+  maxHeaderBytes: integer({
+    min: 1024,
+    max: 1048576,
+    description: 'Largest request header section accepted, in bytes.',
+  }).default(16384),
+  shutdownGraceSeconds: integer({
+    min: 0,
+    max: 600,
+    description: 'Seconds in-flight requests may take to finish at shutdown.',
+  }).default(10),
+})
+
+const chain = z.strictObject({
+  network: oneOf(
+    networkNames,
+    'Tempo network: tempo (mainnet, 4217), moderato (testnet, 42431), devnet or custom.',
+  ),
+  rpcUrl: httpUrl(
+    'JSON-RPC endpoint. Defaults to the public RPC for tempo and moderato; required for devnet and custom.',
+  ).optional(),
+  chainId: integer({
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    description:
+      'Chain id. Fixed for tempo (4217) and moderato (42431); required for devnet and custom.',
+  }).optional(),
+  escrow: address({ description: 'TIP-1034 channel escrow address.', tip20: 'not-token' }).prefault(
+    canonicalEscrow,
+  ),
+  stateTtlMs: integer({
+    min: 0,
+    max: 600000,
+    description: "Milliseconds a channel's on-chain state read is cached.",
+  }).default(5000),
+})
+
+const payee = z.strictObject({
+  address: address({
+    description: "Receives the payments (the challenge's recipient).",
+    tip20: 'not-token',
+  }),
+  signerKey: privateKey(
+    'Private key of the payee, or of the operator when one is set; signs close and settle transactions. Use ${ENV}.',
+  ),
+  operator: address({
+    description: 'Optional operator allowed to close and settle channels on behalf of the payee.',
+    tip20: 'not-token',
+  }).optional(),
+})
+
+const currency = z.strictObject({
+  token: address({ description: 'TIP-20 token the channels are denominated in.', tip20: 'token' }),
+  decimals: integer({
+    min: 0,
+    max: 18,
+    description: 'Decimals of the token (TIP-20 tokens have 6).',
+  }).default(6),
+  feeToken: address({
+    description: "TIP-20 token that pays the gateway's own transaction fees (default: token).",
+    tip20: 'token',
+  }).optional(),
+})
+
+const session = z.strictObject({
+  suggestedDeposit: decimalAmount(
+    'Deposit suggested to clients opening a channel, in currency units (a quoted decimal string).',
+  ).prefault('1'),
+  minVoucherDelta: decimalAmount(
+    'Smallest increase a voucher must carry, in currency units (a quoted decimal string).',
+  ).prefault('0'),
+  reservationTtlSeconds: integer({
+    min: 1,
+    max: 3600,
+    description: 'Seconds an unresolved on-success reservation lives.',
+  }).default(60),
+})
+
+const ledger = z.strictObject({
+  type: oneOf(
+    ['memory', 'redis'],
+    'Where channel state is kept: memory (single process, lost on restart) or redis.',
+  ).default('memory'),
+  redis: z
+    .strictObject({
+      url: redisUrl('redis:// or rediss:// URL, may carry credentials. Use ${ENV}.'),
+      keyPrefix: z
+        .string()
+        .meta({ description: 'Prefix of every key the gateway writes.' })
+        .default('mppgw:'),
+      requireDurable: z
+        .boolean()
+        .meta({ description: 'Refuse to start unless Redis persists writes (appendonly).' })
+        .default(false),
+    })
+    .optional(),
+})
+
+const settlement = z.strictObject({
+  enabled: z
+    .boolean()
+    .meta({ description: 'Run the settler and close watcher inside this gateway process.' })
+    .default(true),
+  amountThreshold: decimalAmount(
+    'Settle a channel once this much spent value is unsettled, in currency units.',
+  ).prefault('1'),
+  maxUnsettledSeconds: integer({
+    min: 1,
+    max: 30 * 24 * 3600,
+    description: 'Settle a channel whose spent value has been unsettled for longer than this.',
+  }).default(3600),
+  depositPercent: integer({
+    min: 1,
+    max: 100,
+    description: 'Settle a channel once its accepted value reaches this share of the deposit.',
+  }).default(90),
+  closeMarginSeconds: integer({
+    min: 60,
+    max: 840,
+    description:
+      'A forced close is settled at once; a warning is logged if that has not landed this long before the grace period ends.',
+  }).default(300),
+  onShutdown: z
+    .boolean()
+    .meta({
+      description: 'Settle every channel with unsettled spent value when the gateway stops.',
+    })
+    .default(false),
+  pollIntervalMs: integer({
+    min: 50,
+    max: 60000,
+    description: 'How often the settler looks for due channels.',
+  }).default(1000),
+  lockTtlMs: integer({
+    min: 1000,
+    max: 600000,
+    description: 'How long a settler holds a channel before another instance may take it over.',
+  }).default(30000),
+  reconcileIntervalSeconds: integer({
+    min: 1,
+    max: 86400,
+    description: 'How often every open channel is checked against the chain.',
+  }).default(60),
+  maxAttempts: integer({
+    min: 1,
+    max: 100,
+    description:
+      'Failed attempts per channel after which each further failure is logged as an error.',
+  }).default(8),
+  receiptTimeoutMs: integer({
+    min: 500,
+    max: 300000,
+    description:
+      'How long to wait for the receipt of a settle or close before its outcome counts as unknown (it is then reconciled, never resent as a new transaction).',
+  }).default(30000),
+})
+
+/** Headers the gateway manages per connection or per request; injecting them would break framing. */
+const managedHeaders = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'proxy-authorization',
+])
+
+const headers = z
+  .record(
+    z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'is not a valid HTTP header name'),
+    z
+      .string()
+      .refine((value) => value !== '', 'is empty (is its environment variable set?)')
+      .refine((value) => !/[\r\n\0]/.test(value), 'must not contain line breaks'),
+  )
+  .superRefine((record, ctx) => {
+    const seen = new Set<string>()
+    for (const name of Object.keys(record)) {
+      const lower = name.toLowerCase()
+      if (managedHeaders.has(lower)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'is managed by the gateway and cannot be injected',
+        })
+      } else if (seen.has(lower)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'is given twice (header names ignore case)',
+        })
+      }
+      seen.add(lower)
+    }
+  })
+  .meta({
+    description:
+      'Headers added to every forwarded request, e.g. an API key. Use ${ENV} for secrets.',
+  })
+
+const upstream = z.strictObject({
+  baseUrl: baseUrl('http(s) URL the incoming path is appended to, e.g. https://api.dune.com/api.'),
+  headers: headers.default({}),
+  connectTimeoutMs: integer({
+    min: 1,
+    max: 600000,
+    description: 'Milliseconds to establish a connection.',
+  }).default(5000),
+  headersTimeoutMs: integer({
+    min: 1,
+    max: 3600000,
+    description: 'Milliseconds to receive the response headers.',
+  }).default(30000),
+  bodyTimeoutMs: integer({
+    min: 1,
+    max: 3600000,
+    description: 'Milliseconds allowed between two chunks of the response body.',
+  }).default(300000),
+  maxRequestBodyBytes: integer({
+    min: 0,
+    max: 1073741824,
+    description: 'Largest request body forwarded, in bytes.',
+  }).default(1048576),
+  connections: integer({ min: 1, max: 10000, description: 'Connection pool size.' }).default(64),
+})
+
+const upstreams = z
+  .record(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'upstream names are letters, digits, "-" and "_"'),
+    upstream,
+  )
+  .refine((record) => Object.keys(record).length > 0, 'define at least one upstream')
+  .meta({ description: 'The APIs behind the gateway, by name.' })
+
+const route = z.strictObject({
+  method: oneOf(
+    ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', '*'],
+    'HTTP method, or "*" for any.',
+  ),
+  path: checkedText(
+    routePatternProblem,
+    'Path pattern: literal segments, ":param" for one segment, a final "*" for the rest.',
+  ),
+  upstream: text('Name of the upstream that serves this route.'),
+  price: price('Price per request in currency units as a quoted decimal string ("0.05"), or free.'),
+  unitType: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'must be a word such as "request" (letters, digits, ".", "_", "-")')
+    .meta({ description: 'What one payment buys, shown to payers.' })
+    .default('request'),
+  description: z
+    .string()
+    .refine(
+      (value) => value.length <= 256 && !/[\r\n]/.test(value),
+      'must be one line of at most 256 characters',
+    )
+    .meta({ description: 'Shown to payers in the challenge.' })
+    .optional(),
+  charge: oneOf(
+    ['on-success', 'always'],
+    'on-success: charge only when the upstream answer counts as served; always: charge every forwarded request.',
+  ).default('on-success'),
+  servedStatuses: servedStatusesSchema
+    .meta({
+      description:
+        'Upstream statuses that count as served for on-success, e.g. "2xx" or ["2xx", 304].',
+    })
+    .prefault('2xx'),
+})
+
+/** The field-level structure of gateway.yaml, before cross-field rules and amount conversion. */
+export const configShape = z.strictObject({
+  server,
+  chain,
+  payee,
+  currency,
+  session: session.prefault({}),
+  ledger: ledger.prefault({}),
+  settlement: settlement.prefault({}),
+  upstreams,
+  routes: z
+    .array(route)
+    .min(1, 'define at least one route')
+    .meta({ description: 'Ordered route table; the first match wins.' }),
+})
+
+/** What the field-level structure yields: amounts still exact decimals, defaults filled in. */
+export type ConfigShape = z.output<typeof configShape>

@@ -1,0 +1,357 @@
+/**
+ * Building and running one gateway process from a parsed configuration: the dependencies (ledger,
+ * chain, upstream pools, challenge issuer, routes) are created here once, passed down explicitly,
+ * and torn down in a fixed order at shutdown:
+ *
+ *   readiness → 503, stop accepting → drain in-flight requests (bounded) → the settler finishes
+ *   its round (settling everything first when `settlement.onShutdown`) → close upstream pools →
+ *   close the settlement store and the ledger.
+ */
+import { serve, type ServerType } from '@hono/node-server'
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import { zeroAddress, type Address } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { createApp, type AppDeps } from './app.js'
+import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
+import { tempoChain } from './chain/networks.js'
+import type { Config } from './config/schema.js'
+import type { Readiness } from './http/health.js'
+import { createMemoryLedger } from './ledger/memory.js'
+import { createRedisLedger } from './ledger/redis.js'
+import { checkDurability } from './ledger/redis-durability.js'
+import type { ChannelIndex, LedgerPort } from './ledger/port.js'
+import { startSettlementService, type SettlementService } from './settlement/service.js'
+import { createMemorySettlementStore, type SettlementStore } from './settlement/store.js'
+import { createRedisSettlementStore } from './settlement/store-redis.js'
+import type { SubmitContext } from './settlement/submit.js'
+import { createChallengeIssuer } from './pricing/challenges.js'
+import { compileRoutes, type RouteSpec } from './pricing/route-table.js'
+import { challengeKey } from './protocol/challenge.js'
+import { createChainStateCache } from './session/chain-state.js'
+import { createChannelTermsCheck } from './session/terms.js'
+import type { SessionContext } from './session/context.js'
+import { createVoucherVerifier } from './session/voucher-check.js'
+import { createUpstreamPools } from './upstream/pool.js'
+
+export type Gateway = {
+  readonly url: string
+  readonly port: number
+  readonly deps: AppDeps
+  /** The settler and close watcher, when they run in this process. */
+  readonly settlement: SettlementService | undefined
+  /** Graceful stop, in the documented order. */
+  stop(): Promise<void>
+}
+
+export type StartGatewayOptions = {
+  config: Config
+  logger: Logger
+  /** Where access lines go (defaults to `logger`); see createLogger's `redact: false`. */
+  accessLogger?: Logger
+  /** Storage to use instead of the configured one (tests). */
+  storage?: Storage
+  now?: () => number
+  /** Overrides `server.port` / `server.host` (tests bind port 0 on loopback). */
+  port?: number
+  host?: string
+  /** With payments off, every route is forwarded free (the plain-proxy reference). */
+  payments?: boolean
+}
+
+function routeSpecs(config: Config): RouteSpec[] {
+  return config.routes.map((r) => ({
+    method: r.method,
+    path: r.path,
+    upstream: r.upstream,
+    price: r.price.kind === 'paid' ? r.price.amount : undefined,
+    unitType: r.unitType,
+    description: r.description,
+    charge: r.charge,
+    servedStatuses: r.servedStatuses,
+  }))
+}
+
+/** The ledger, its channel index and the settlement store the configuration asks for. */
+export type Storage = {
+  readonly ledger: LedgerPort
+  readonly index: ChannelIndex
+  readonly store: SettlementStore
+}
+
+export async function openStorage(options: {
+  config: Config
+  logger: Logger
+  now: () => number
+}): Promise<Storage> {
+  const { ledger: settings } = options.config
+  if (settings.type === 'memory') {
+    options.logger.warn(
+      'ledger.type is memory: accepted vouchers live in this process only and are lost on restart; use redis in production',
+    )
+    const ledger = createMemoryLedger()
+    return { ledger, index: ledger.index, store: createMemorySettlementStore(options.now) }
+  }
+  const logger = options.logger.child({ component: 'ledger' })
+  const ledger = await createRedisLedger({
+    url: settings.redis.url,
+    keyPrefix: settings.redis.keyPrefix,
+    logger,
+  })
+  try {
+    checkDurability(await ledger.durability(), {
+      requireDurable: settings.redis.requireDurable,
+      logger,
+    })
+  } catch (error) {
+    await ledger.close()
+    throw error
+  }
+  return {
+    ledger,
+    index: ledger.index,
+    store: createRedisSettlementStore({
+      client: ledger.client,
+      keyPrefix: settings.redis.keyPrefix,
+    }),
+  }
+}
+
+/** The chain adapter for the configured network and payee key. */
+function openEscrow(config: Config): EscrowClient {
+  return createEscrowClient({
+    chain: tempoChain({
+      network: config.chain.network,
+      chainId: config.chain.chainId,
+      rpcUrl: config.chain.rpcUrl,
+    }),
+    rpcUrl: config.chain.rpcUrl,
+    escrow: config.chain.escrow,
+    account: privateKeyToAccount(config.payee.signerKey),
+    feeToken: config.currency.feeToken,
+  })
+}
+
+function submitContext(options: {
+  config: Config
+  escrow: EscrowClient
+  storage: Storage
+  logger: Logger
+  now: () => number
+}): SubmitContext {
+  return {
+    escrow: options.escrow,
+    store: options.storage.store,
+    ledger: options.storage.ledger,
+    logger: options.logger.child({ component: 'submit' }),
+    now: options.now,
+    receiptTimeoutMs: options.config.settlement.receiptTimeoutMs,
+  }
+}
+
+/** Runs only the settler and the close watcher (`mpp-gateway settle`). */
+export async function startSettlementOnly(options: {
+  config: Config
+  logger: Logger
+  storage?: Storage
+  now?: () => number
+}): Promise<{ service: SettlementService; stop(): Promise<void> }> {
+  const now = options.now ?? Date.now
+  const storage =
+    options.storage ?? (await openStorage({ config: options.config, logger: options.logger, now }))
+  const escrow = openEscrow(options.config)
+  const service = startSettlementService({
+    config: options.config,
+    ledger: storage.ledger,
+    index: storage.index,
+    store: storage.store,
+    submit: submitContext({ config: options.config, escrow, storage, logger: options.logger, now }),
+    owner: `settler-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+    logger: options.logger,
+    now,
+  })
+  options.logger.info({ chainId: options.config.chain.chainId }, 'settler running')
+  return {
+    service,
+    async stop() {
+      await service.stop()
+      await storage.store.close()
+      await storage.ledger.close()
+    },
+  }
+}
+
+export async function startGateway(options: StartGatewayOptions): Promise<Gateway> {
+  const { config, logger } = options
+  const now = options.now ?? Date.now
+  const escrow = openEscrow(config)
+  const storage = options.storage ?? (await openStorage({ config, logger, now }))
+  const { ledger } = storage
+  const owner = `gateway-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
+  const submit = submitContext({ config, escrow, storage, logger, now })
+  const operator: Address = config.payee.operator ?? zeroAddress
+  const upstreamTimeoutMs = Math.max(
+    ...Object.values(config.upstreams).map((u) => u.headersTimeoutMs),
+  )
+
+  const terms: SessionContext['terms'] = {
+    chainId: config.chain.chainId,
+    escrow: config.chain.escrow,
+    recipient: config.payee.address,
+    currency: config.currency.token,
+    operator,
+    minVoucherDelta: config.session.minVoucherDelta.amount,
+    // A reservation must outlive the slowest upstream answer it waits for.
+    reservationTtlMs: Math.max(
+      config.session.reservationTtlSeconds * 1000,
+      upstreamTimeoutMs + 5_000,
+    ),
+  }
+  const session: SessionContext = {
+    terms,
+    channelTerms: createChannelTermsCheck(terms),
+    ledger,
+    escrow,
+    vouchers: createVoucherVerifier({ chainId: config.chain.chainId, escrow: config.chain.escrow }),
+    chainState: createChainStateCache({
+      escrow,
+      ledger,
+      ttlMs: config.chain.stateTtlMs,
+      now,
+      onError: (err, channelId) => logger.warn({ err, channelId }, 'chain state read failed'),
+    }),
+    settlement: { submit, owner, lockTtlMs: config.settlement.lockTtlMs },
+    now,
+  }
+
+  const routes = compileRoutes(routeSpecs(config))
+  const challenges = createChallengeIssuer({
+    terms: {
+      realm: config.server.realm,
+      chainId: config.chain.chainId,
+      escrow: config.chain.escrow,
+      currency: config.currency.token,
+      recipient: config.payee.address,
+      suggestedDeposit: config.session.suggestedDeposit.amount,
+      minVoucherDelta: config.session.minVoucherDelta.amount,
+      feeToken: config.currency.feeToken,
+      operator: config.payee.operator,
+      ttlMs: config.server.challengeTtlSeconds * 1000,
+    },
+    routes: routes.routes,
+    keys: [config.server.challengeSecret, ...config.server.previousChallengeSecrets].map(
+      challengeKey,
+    ),
+  })
+  const upstreams = createUpstreamPools(
+    Object.entries(config.upstreams).map(([name, u]) => ({ name, ...u })),
+  )
+
+  let stopping = false
+  const readiness: Readiness = {
+    async check() {
+      const reasons: string[] = []
+      if (stopping) reasons.push('shutting down')
+      try {
+        await Promise.race([
+          ledger.ping(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1_000).unref()),
+        ])
+      } catch {
+        reasons.push('ledger unreachable')
+      }
+      return reasons
+    },
+  }
+
+  const deps: AppDeps = {
+    routes,
+    challenges,
+    session,
+    ledger,
+    upstreams,
+    logger,
+    accessLogger: options.accessLogger ?? logger,
+    readiness,
+    limits: {
+      reservedPrefix: config.server.reservedPrefix,
+      maxHeaderBytes: config.server.maxHeaderBytes,
+    },
+    payments: options.payments ?? true,
+    now,
+  }
+  const app = createApp(deps)
+
+  let inflight = 0
+  let drained: (() => void) | undefined
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve(
+      {
+        fetch: app.fetch,
+        port: options.port ?? config.server.port,
+        hostname: options.host ?? config.server.host,
+        // Node's own limit sits above the configured one so the gateway answers with problem+json.
+        serverOptions: { maxHeaderSize: config.server.maxHeaderBytes + 16 * 1024 },
+      },
+      () => resolve(s),
+    )
+    s.once('error', reject)
+    s.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      inflight += 1
+      res.once('close', () => {
+        inflight -= 1
+        if (inflight === 0) drained?.()
+      })
+    })
+  })
+  const settlement = config.settlement.enabled
+    ? startSettlementService({
+        config,
+        ledger,
+        index: storage.index,
+        store: storage.store,
+        submit,
+        owner: `${owner}/settler`,
+        logger,
+        now,
+      })
+    : undefined
+  const { port } = server.address() as AddressInfo
+  const host = options.host ?? config.server.host
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+  logger.info(
+    { url, routes: routes.routes.length, chainId: config.chain.chainId },
+    'gateway listening',
+  )
+
+  return {
+    url,
+    port,
+    deps,
+    settlement,
+    async stop() {
+      if (stopping) return
+      stopping = true
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      if ('closeIdleConnections' in server) server.closeIdleConnections()
+      if (inflight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise<void>((resolve) =>
+            setTimeout(resolve, config.server.shutdownGraceSeconds * 1000).unref(),
+          ),
+        ])
+      }
+      if ('closeAllConnections' in server) server.closeAllConnections()
+      await closed
+      await settlement?.stop()
+      await upstreams.close()
+      await storage.store.close()
+      await ledger.close()
+      logger.info('gateway stopped')
+    },
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * One structured access line per request, written when the response is done: route, price,
+ * outcome code, channel, upstream status, timings. Never a header value, credential or query
+ * string: the path logged is the route pattern when one matched.
+ */
+import type { Logger } from 'pino'
+
+export type AccessEntry = {
+  readonly requestId: string
+  readonly method: string
+  readonly startedAt: number
+  route?: string
+  price?: string
+  /** Stable outcome: `forwarded`, `challenge`, `management`, `top-up`, `close`, or an error code. */
+  outcome?: string
+  action?: string
+  channelId?: string
+  charged?: string
+  upstreamStatus?: number
+  upstreamMs?: number
+  status?: number
+}
+
+export function writeAccessLine(logger: Logger, entry: AccessEntry, now: number): void {
+  logger.info({ ...entry, durationMs: now - entry.startedAt, startedAt: undefined }, 'request')
+}

@@ -1,0 +1,107 @@
+/**
+ * In-memory ledger adapter, for single-process development and tests.
+ *
+ * Each operation applies one pure transition synchronously, so within one Node process every
+ * operation is atomic (no await between read and write). Nothing survives a restart: production
+ * deployments use the Redis adapter.
+ */
+import type { Hex } from 'viem'
+import type { ChannelIndex, LedgerPort } from './port.js'
+import * as t from './transitions.js'
+
+export type MemoryLedger = LedgerPort & { readonly index: ChannelIndex }
+
+export function createMemoryLedger(): MemoryLedger {
+  const entries = new Map<Hex, t.LedgerEntry>()
+  const key = (channelId: Hex) => channelId.toLowerCase() as Hex
+
+  /** Applies a transition to one entry and stores the outcome. */
+  const apply = <R>(
+    channelId: Hex,
+    step: (entry: t.LedgerEntry | undefined) => { entry: t.LedgerEntry | undefined; result: R },
+  ): R => {
+    const k = key(channelId)
+    const { entry, result } = step(entries.get(k))
+    if (entry) entries.set(k, entry)
+    return result
+  }
+
+  let closed = false
+  const live = () => {
+    if (closed) throw new Error('ledger is closed')
+  }
+
+  return {
+    async open(channel, now) {
+      live()
+      const k = key(channel.channelId)
+      const existing = entries.get(k)
+      if (existing) return { kind: 'exists', channel: existing.record }
+      const entry = t.createEntry({ ...channel, channelId: k }, now)
+      entries.set(k, entry)
+      return { kind: 'created', channel: entry.record }
+    },
+    async authorize(input) {
+      live()
+      return apply(input.channelId, (e) => t.authorize(e, input))
+    },
+    async commit(channelId, reservationId, now) {
+      live()
+      return apply(channelId, (e) => t.commit(e, reservationId, now))
+    },
+    async release(channelId, reservationId, now) {
+      live()
+      return apply(channelId, (e) => t.release(e, reservationId, now))
+    },
+    async recordTopUp(channelId, deposit, now) {
+      live()
+      return apply(channelId, (e) => t.recordTopUp(e, deposit, now))
+    },
+    async syncChain(channelId, state, now) {
+      live()
+      return apply(channelId, (e) => t.syncChain(e, state, now))
+    },
+    async markClosing(channelId, now) {
+      live()
+      return apply(channelId, (e) => t.markClosing(e, now))
+    },
+    async cancelClosing(channelId, now) {
+      live()
+      return apply(channelId, (e) => t.cancelClosing(e, now))
+    },
+    async finalize(channelId, outcome, now) {
+      live()
+      return apply(channelId, (e) => t.finalize(e, outcome, now))
+    },
+    async get(channelId) {
+      live()
+      return entries.get(key(channelId))?.record
+    },
+    index: {
+      async unsettled(limit) {
+        const due: { channelId: Hex; since: number | undefined }[] = []
+        for (const [channelId, { record }] of entries) {
+          if (due.length >= limit) break
+          if (record.status !== 'finalized' && record.spent > record.settled) {
+            due.push({ channelId, since: undefined })
+          }
+        }
+        return due
+      },
+      async open(limit) {
+        const ids: Hex[] = []
+        for (const [channelId, { record }] of entries) {
+          if (ids.length >= limit) break
+          if (record.status !== 'finalized') ids.push(channelId)
+        }
+        return ids
+      },
+    },
+    async ping() {
+      live()
+    },
+    async close() {
+      closed = true
+    },
+  }
+}

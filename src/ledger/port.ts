@@ -1,0 +1,200 @@
+/**
+ * The ledger port: what the gateway records per payment channel, and the atomic operations on it.
+ *
+ * The ledger is where the operator's money lives. The highest voucher a payer signed is the
+ * payee's only claim on the escrow, and every paid response was bought with part of it. Each
+ * operation below is ONE atomic transition (a Lua script in Redis; a synchronous step in memory):
+ * adapters never read, decide in Node, then write.
+ *
+ * Invariants (checked by the contract suite against every adapter):
+ *  - `accepted.cumulative`, `spent`, `units` and `settled` never decrease;
+ *  - `spent + reserved ≤ accepted.cumulative ≤ deposit` (deposit only grows while open);
+ *  - a voucher below the highest is rejected; an equal one is an idempotent success;
+ *  - a reservation is resolved at most once: committed (value becomes spent) or released;
+ *    unresolved reservations expire and are released by the next operation on the channel;
+ *  - `settleVoucher.cumulative ≤ spent`: a settlement never claims value that was not served;
+ *  - a finalized channel accepts nothing more.
+ */
+import type { Address, Hex } from 'viem'
+
+/** The immutable TIP-1034 channel descriptor (what the channel id is a hash of). */
+export type Descriptor = {
+  readonly payer: Address
+  readonly payee: Address
+  readonly operator: Address
+  readonly token: Address
+  readonly salt: Hex
+  readonly authorizedSigner: Address
+  readonly expiringNonceHash: Hex
+}
+
+/** A voucher the payer signed: cumulative amount in base units, and its signature. */
+export type SignedVoucher = { readonly cumulative: bigint; readonly signature: Hex }
+
+export type ChannelStatus = 'open' | 'closing' | 'finalized'
+
+/** Everything the ledger knows about one channel. */
+export type ChannelRecord = {
+  readonly channelId: Hex
+  readonly chainId: number
+  readonly escrow: Address
+  readonly descriptor: Descriptor
+  /** Latest known on-chain deposit. */
+  readonly deposit: bigint
+  /** Latest known on-chain settled amount. */
+  readonly settled: bigint
+  /** Unix seconds of a pending forced-close request, 0 when none. */
+  readonly closeRequestedAt: number
+  readonly status: ChannelStatus
+  /** Highest accepted voucher (cumulative 0 and signature `0x` before the first). */
+  readonly accepted: SignedVoucher
+  /** Highest accepted voucher whose cumulative amount is ≤ spent: what `settle` may submit. */
+  readonly settleVoucher: SignedVoucher | undefined
+  /** Value delivered and charged. */
+  readonly spent: bigint
+  /** Charged units (requests). */
+  readonly units: number
+  /** Value held by unresolved on-success reservations. */
+  readonly reserved: bigint
+  /** Transaction hash of the close that finalized the channel. */
+  readonly closeTxHash: Hex | undefined
+  /** Milliseconds since the epoch. */
+  readonly updatedAt: number
+}
+
+/** The figures a receipt and a problem report are made of. */
+export type ChannelSnapshot = {
+  readonly channelId: Hex
+  readonly accepted: bigint
+  readonly spent: bigint
+  readonly units: number
+  readonly reserved: bigint
+  readonly deposit: bigint
+}
+
+/** A new channel, as confirmed on chain by an `open`. */
+export type NewChannel = {
+  readonly channelId: Hex
+  readonly chainId: number
+  readonly escrow: Address
+  readonly descriptor: Descriptor
+  readonly deposit: bigint
+  readonly settled: bigint
+}
+
+/**
+ * How a paid request uses its value: `reserve` holds it until `commit` or `release`
+ * (charge on success), `commit` charges it at once (charge always), `none` only records the
+ * voucher (management requests).
+ */
+export type ChargeMode = 'reserve' | 'commit' | 'none'
+
+export type AuthorizeInput = {
+  readonly channelId: Hex
+  /** A voucher whose signature the caller has already verified against the descriptor. */
+  readonly voucher: SignedVoucher | undefined
+  readonly amount: bigint
+  readonly mode: ChargeMode
+  /** Required for `reserve`: a unique id for the reservation. */
+  readonly reservationId?: string
+  /** Required for `reserve`: when the reservation lapses (ms since the epoch). */
+  readonly expiresAt?: number
+  /** Smallest increase of a new voucher over the highest. */
+  readonly minDelta: bigint
+  readonly now: number
+}
+
+export type VoucherRejection = 'not-increasing' | 'exceeds-deposit' | 'delta-too-small'
+
+export type AuthorizeResult =
+  | {
+      readonly kind: 'authorized'
+      /** `new`: the voucher raised the highest; `same`: equal to it; `none`: no voucher given. */
+      readonly voucher: 'new' | 'same' | 'none'
+      readonly snapshot: ChannelSnapshot
+    }
+  | {
+      readonly kind: 'insufficient'
+      readonly available: bigint
+      readonly snapshot: ChannelSnapshot
+    }
+  | {
+      readonly kind: 'voucher-rejected'
+      readonly reason: VoucherRejection
+      readonly snapshot: ChannelSnapshot
+    }
+  | { readonly kind: 'not-found' }
+  | { readonly kind: 'closing' }
+  | { readonly kind: 'finalized' }
+
+export type CommitResult =
+  | { readonly kind: 'committed'; readonly snapshot: ChannelSnapshot }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'finalized' }
+
+export type ReleaseResult = { readonly kind: 'released' } | { readonly kind: 'missing' }
+
+export type OpenResult =
+  | { readonly kind: 'created'; readonly channel: ChannelRecord }
+  | { readonly kind: 'exists'; readonly channel: ChannelRecord }
+
+/** On-chain channel state as `getChannelState` returns it. */
+export type ChainState = {
+  readonly deposit: bigint
+  readonly settled: bigint
+  readonly closeRequestedAt: number
+}
+
+export type TransitionResult =
+  | { readonly kind: 'ok'; readonly channel: ChannelRecord }
+  | { readonly kind: 'not-found' }
+  | { readonly kind: 'finalized' }
+
+export type LedgerPort = {
+  /** Records a channel confirmed on chain; an existing record is returned unchanged. */
+  open(channel: NewChannel, now: number): Promise<OpenResult>
+  /** Accepts a voucher (if given) and reserves or charges `amount`, atomically. */
+  authorize(input: AuthorizeInput): Promise<AuthorizeResult>
+  /** Turns a reservation into spent value. */
+  commit(channelId: Hex, reservationId: string, now: number): Promise<CommitResult>
+  /** Drops a reservation without charging it. */
+  release(channelId: Hex, reservationId: string, now: number): Promise<ReleaseResult>
+  /** Records a confirmed top-up: the deposit grows and a pending close request is cancelled. */
+  recordTopUp(channelId: Hex, deposit: bigint, now: number): Promise<TransitionResult>
+  /** Folds a fresh on-chain read in; a channel gone from chain (deposit 0) becomes finalized. */
+  syncChain(channelId: Hex, state: ChainState, now: number): Promise<TransitionResult>
+  /** Stops new authorizations on a channel about to be closed. */
+  markClosing(channelId: Hex, now: number): Promise<TransitionResult>
+  /** Lets a closing channel accept vouchers again (its close transaction failed). */
+  cancelClosing(channelId: Hex, now: number): Promise<TransitionResult>
+  /** Records the confirmed close (or withdrawal) of a channel. */
+  finalize(
+    channelId: Hex,
+    outcome: { settled: bigint; txHash: Hex | undefined },
+    now: number,
+  ): Promise<TransitionResult>
+  get(channelId: Hex): Promise<ChannelRecord | undefined>
+  /** Health probe; rejects when the backing store cannot be reached. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Queries over many channels, for the settler and the close watcher (not on the request path). */
+export type ChannelIndex = {
+  /** Channels that may have spent value not settled on chain, with when that started (ms). */
+  unsettled(limit: number): Promise<{ channelId: Hex; since: number | undefined }[]>
+  /** Channels that are open, for reconciliation against the chain. */
+  open(limit: number): Promise<Hex[]>
+}
+
+/** The receipt-facing figures of a record. */
+export function snapshotOf(channel: ChannelRecord): ChannelSnapshot {
+  return {
+    channelId: channel.channelId,
+    accepted: channel.accepted.cumulative,
+    spent: channel.spent,
+    units: channel.units,
+    reserved: channel.reserved,
+    deposit: channel.deposit,
+  }
+}

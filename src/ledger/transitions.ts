@@ -1,0 +1,286 @@
+/**
+ * The ledger's transitions as pure functions: (entry, input) → (entry', result).
+ *
+ * This module is the specification every adapter implements: the memory adapter applies these
+ * functions synchronously under a per-process event loop; the Redis adapter runs Lua scripts that
+ * make the same decisions inside Redis. The shared contract suite holds both to it. Nothing here
+ * performs I/O or reads the clock: `now` is an input.
+ */
+import type {
+  AuthorizeInput,
+  AuthorizeResult,
+  ChainState,
+  ChannelRecord,
+  CommitResult,
+  NewChannel,
+  ReleaseResult,
+  SignedVoucher,
+  TransitionResult,
+} from './port.js'
+import { snapshotOf } from './port.js'
+
+/** A reservation of value for one in-flight on-success request. */
+export type Reservation = { readonly amount: bigint; readonly expiresAt: number }
+
+/** What the ledger stores for one channel. */
+export type LedgerEntry = {
+  readonly record: ChannelRecord
+  readonly reservations: ReadonlyMap<string, Reservation>
+  /**
+   * Accepted vouchers above `spent`, ascending, at most `maxPendingVouchers`. When `spent`
+   * catches up with one of them it becomes the settle voucher: that is how the ledger keeps a
+   * voucher whose cumulative amount equals (or is just below) what was actually served.
+   */
+  readonly pending: readonly SignedVoucher[]
+}
+
+/** Bound on retained vouchers above `spent`; older ones are dropped (settling then lags). */
+export const maxPendingVouchers = 8
+
+const noVoucher: SignedVoucher = { cumulative: 0n, signature: '0x' }
+
+export function createEntry(channel: NewChannel, now: number): LedgerEntry {
+  return {
+    record: {
+      ...channel,
+      closeRequestedAt: 0,
+      status: 'open',
+      accepted: noVoucher,
+      settleVoucher: undefined,
+      spent: 0n,
+      units: 0,
+      reserved: 0n,
+      closeTxHash: undefined,
+      updatedAt: now,
+    },
+    reservations: new Map(),
+    pending: [],
+  }
+}
+
+/** Drops reservations whose time is up; their value stops counting against the voucher. */
+export function purgeExpired(entry: LedgerEntry, now: number): LedgerEntry {
+  let expired = 0n
+  let any = false
+  for (const r of entry.reservations.values()) {
+    if (r.expiresAt <= now) {
+      expired += r.amount
+      any = true
+    }
+  }
+  if (!any) return entry
+  const reservations = new Map([...entry.reservations].filter(([, r]) => r.expiresAt > now))
+  return {
+    ...entry,
+    reservations,
+    record: { ...entry.record, reserved: entry.record.reserved - expired, updatedAt: now },
+  }
+}
+
+/** Moves the settle voucher up to the highest retained voucher not above `spent`. */
+function promoteSettleVoucher(entry: LedgerEntry): LedgerEntry {
+  const { spent } = entry.record
+  let best = entry.record.settleVoucher
+  const pending: SignedVoucher[] = []
+  for (const v of entry.pending) {
+    if (v.cumulative <= spent) {
+      if (!best || v.cumulative > best.cumulative) best = v
+    } else {
+      pending.push(v)
+    }
+  }
+  if (best === entry.record.settleVoucher && pending.length === entry.pending.length) return entry
+  return { ...entry, pending, record: { ...entry.record, settleVoucher: best } }
+}
+
+export function authorize(
+  entry: LedgerEntry | undefined,
+  input: AuthorizeInput,
+): { entry: LedgerEntry | undefined; result: AuthorizeResult } {
+  if (!entry) return { entry, result: { kind: 'not-found' } }
+  if (entry.record.status === 'finalized') return { entry, result: { kind: 'finalized' } }
+  if (entry.record.status === 'closing' || entry.record.closeRequestedAt !== 0) {
+    return { entry, result: { kind: 'closing' } }
+  }
+  let next = purgeExpired(entry, input.now)
+  let voucherOutcome: 'new' | 'same' | 'none' = 'none'
+
+  if (input.voucher) {
+    const v = input.voucher
+    const highest = next.record.accepted.cumulative
+    const reject = (reason: 'not-increasing' | 'exceeds-deposit' | 'delta-too-small') => ({
+      entry: next,
+      result: { kind: 'voucher-rejected' as const, reason, snapshot: snapshotOf(next.record) },
+    })
+    if (v.cumulative > next.record.deposit) return reject('exceeds-deposit')
+    if (v.cumulative < highest) return reject('not-increasing')
+    if (v.cumulative === highest && highest > 0n) {
+      voucherOutcome = 'same'
+    } else if (v.cumulative === highest) {
+      return reject('not-increasing')
+    } else {
+      if (v.cumulative - highest < input.minDelta) return reject('delta-too-small')
+      const pending = [...next.pending, v].slice(-maxPendingVouchers)
+      next = { ...next, pending, record: { ...next.record, accepted: v } }
+      voucherOutcome = 'new'
+    }
+  }
+
+  const { accepted, spent, reserved } = next.record
+  const available = accepted.cumulative - spent - reserved
+  if (input.amount > available) {
+    // Only the charge is refused: a new voucher is a valid, signed claim and stays accepted, so
+    // the payer's next voucher is checked against it.
+    return {
+      entry: next,
+      result: { kind: 'insufficient', available, snapshot: snapshotOf(next.record) },
+    }
+  }
+
+  if (input.mode === 'reserve' && input.amount > 0n) {
+    if (input.reservationId === undefined || input.expiresAt === undefined) {
+      throw new Error('ledger: a reservation needs an id and an expiry')
+    }
+    const reservations = new Map(next.reservations)
+    reservations.set(input.reservationId, { amount: input.amount, expiresAt: input.expiresAt })
+    next = {
+      ...next,
+      reservations,
+      record: { ...next.record, reserved: reserved + input.amount },
+    }
+  } else if (input.mode === 'commit' && input.amount > 0n) {
+    next = promoteSettleVoucher({
+      ...next,
+      record: { ...next.record, spent: spent + input.amount, units: next.record.units + 1 },
+    })
+  }
+  next = { ...next, record: { ...next.record, updatedAt: input.now } }
+  return {
+    entry: next,
+    result: { kind: 'authorized', voucher: voucherOutcome, snapshot: snapshotOf(next.record) },
+  }
+}
+
+export function commit(
+  entry: LedgerEntry | undefined,
+  reservationId: string,
+  now: number,
+): { entry: LedgerEntry | undefined; result: CommitResult } {
+  if (!entry) return { entry, result: { kind: 'missing' } }
+  if (entry.record.status === 'finalized') return { entry, result: { kind: 'finalized' } }
+  const reservation = entry.reservations.get(reservationId)
+  if (!reservation || reservation.expiresAt <= now) {
+    return { entry: purgeExpired(entry, now), result: { kind: 'missing' } }
+  }
+  const reservations = new Map(entry.reservations)
+  reservations.delete(reservationId)
+  const next = purgeExpired(
+    promoteSettleVoucher({
+      ...entry,
+      reservations,
+      record: {
+        ...entry.record,
+        spent: entry.record.spent + reservation.amount,
+        units: entry.record.units + 1,
+        reserved: entry.record.reserved - reservation.amount,
+        updatedAt: now,
+      },
+    }),
+    now,
+  )
+  return { entry: next, result: { kind: 'committed', snapshot: snapshotOf(next.record) } }
+}
+
+export function release(
+  entry: LedgerEntry | undefined,
+  reservationId: string,
+  now: number,
+): { entry: LedgerEntry | undefined; result: ReleaseResult } {
+  if (!entry) return { entry, result: { kind: 'missing' } }
+  const reservation = entry.reservations.get(reservationId)
+  if (!reservation) return { entry, result: { kind: 'missing' } }
+  const reservations = new Map(entry.reservations)
+  reservations.delete(reservationId)
+  return {
+    entry: purgeExpired(
+      {
+        ...entry,
+        reservations,
+        record: {
+          ...entry.record,
+          reserved: entry.record.reserved - reservation.amount,
+          updatedAt: now,
+        },
+      },
+      now,
+    ),
+    result: { kind: 'released' },
+  }
+}
+
+function update(
+  entry: LedgerEntry | undefined,
+  change: (record: ChannelRecord) => ChannelRecord,
+  options: { allowFinalized?: boolean } = {},
+): { entry: LedgerEntry | undefined; result: TransitionResult } {
+  if (!entry) return { entry, result: { kind: 'not-found' } }
+  if (entry.record.status === 'finalized' && !options.allowFinalized) {
+    return { entry, result: { kind: 'finalized' } }
+  }
+  const next = { ...entry, record: change(entry.record) }
+  return { entry: next, result: { kind: 'ok', channel: next.record } }
+}
+
+const max = (a: bigint, b: bigint) => (a > b ? a : b)
+
+export function recordTopUp(entry: LedgerEntry | undefined, deposit: bigint, now: number) {
+  return update(entry, (r) => ({
+    ...r,
+    deposit: max(r.deposit, deposit),
+    closeRequestedAt: 0,
+    updatedAt: now,
+  }))
+}
+
+export function syncChain(entry: LedgerEntry | undefined, state: ChainState, now: number) {
+  return update(entry, (r) =>
+    state.deposit === 0n
+      ? // The channel is gone from chain: closed or withdrawn. Keep the last known figures.
+        { ...r, status: 'finalized', updatedAt: now }
+      : {
+          ...r,
+          deposit: max(r.deposit, state.deposit),
+          settled: max(r.settled, state.settled),
+          closeRequestedAt: state.closeRequestedAt,
+          updatedAt: now,
+        },
+  )
+}
+
+export function markClosing(entry: LedgerEntry | undefined, now: number) {
+  return update(entry, (r) => ({ ...r, status: 'closing', updatedAt: now }))
+}
+
+export function cancelClosing(entry: LedgerEntry | undefined, now: number) {
+  return update(entry, (r) =>
+    r.status === 'closing' ? { ...r, status: 'open', updatedAt: now } : r,
+  )
+}
+
+export function finalize(
+  entry: LedgerEntry | undefined,
+  outcome: { settled: bigint; txHash: `0x${string}` | undefined },
+  now: number,
+) {
+  return update(
+    entry,
+    (r) => ({
+      ...r,
+      status: 'finalized',
+      settled: max(r.settled, outcome.settled),
+      closeTxHash: outcome.txHash ?? r.closeTxHash,
+      updatedAt: now,
+    }),
+    { allowFinalized: true },
+  )
+}

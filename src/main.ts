@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * The `mpp-gateway` command.
+ *
+ *   mpp-gateway --config gateway.yaml          run the gateway
+ *   mpp-gateway check --config gateway.yaml    validate a configuration and print a summary
+ *   mpp-gateway settle --config gateway.yaml   run only the settler and the close watcher
+ *   mpp-gateway --help
+ *
+ * This file and the config loader are the only readers of `process.env`. SIGTERM and SIGINT stop
+ * the gateway gracefully (readiness off, drain, close pools and ledger) and exit 0.
+ */
+import { parseArgs } from 'node:util'
+import { pino } from 'pino'
+import { checkConfig } from './config/check.js'
+import { ConfigError } from './config/errors.js'
+import { loadConfig } from './config/load.js'
+import { startGateway, startSettlementOnly } from './gateway.js'
+import { createLogger } from './logger.js'
+
+const usage = `mpp-gateway — charge machine clients per request with MPP Tempo sessions
+
+Usage:
+  mpp-gateway --config <file>          run the gateway
+  mpp-gateway check --config <file>    validate a configuration without starting
+  mpp-gateway settle --config <file>   run only the settler and close watcher (no HTTP)
+  mpp-gateway --help                   show this help
+
+Options:
+  -c, --config <file>   gateway.yaml to use (default: ./gateway.yaml)
+      --log-level <l>   pino level: fatal, error, warn, info, debug (default: info)
+
+Secrets in the configuration are read from the environment with \${NAME} references.`
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c', default: 'gateway.yaml' },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  if (values.help) {
+    console.log(usage)
+    return 0
+  }
+  const command = positionals[0] ?? 'run'
+  const env = process.env
+
+  if (command === 'check') {
+    const result = checkConfig(values.config, env)
+    if (result.ok) {
+      console.log(result.summary)
+      return 0
+    }
+    console.error(result.report)
+    return 1
+  }
+  if (command !== 'run' && command !== 'settle') {
+    console.error(`unknown command: ${command}\n\n${usage}`)
+    return 2
+  }
+
+  const destination = pino.destination(1)
+  const logger = createLogger({ level: values['log-level'], destination })
+  const accessLogger = createLogger({ level: values['log-level'], destination, redact: false })
+  let config
+  try {
+    config = loadConfig({ path: values.config, env })
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message)
+      return 1
+    }
+    throw error
+  }
+  const gateway =
+    command === 'settle'
+      ? await startSettlementOnly({ config, logger })
+      : await startGateway({ config, logger, accessLogger })
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'stopping')
+      gateway.stop().then(resolve, (err: unknown) => {
+        logger.error({ err }, 'shutdown failed')
+        resolve()
+      })
+    }
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+  return 0
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,129 @@
+/**
+ * The route table: which configured route an incoming request belongs to, and so what it costs.
+ *
+ * Routes are matched in configuration order, first match wins. Patterns are literal segments,
+ * `:name` for exactly one segment, and a final `*` for the rest of the path. Paths that an
+ * upstream might normalise into a different route — dot segments, encoded slashes, dots or
+ * backslashes — match nothing, so a cheap route can never be used to reach a priced one.
+ */
+
+export type ChargePolicy = 'on-success' | 'always'
+
+/** One route as configured. */
+export type RouteSpec = {
+  readonly method: string
+  readonly path: string
+  readonly upstream: string
+  /** Price per request in base units; `undefined` for a free route. */
+  readonly price: bigint | undefined
+  readonly unitType: string
+  readonly description: string | undefined
+  readonly charge: ChargePolicy
+  /** Upstream statuses that count as served (charged) under `on-success`. */
+  readonly servedStatuses: readonly (number | `${1 | 2 | 3 | 4 | 5}xx`)[]
+}
+
+export type Route = RouteSpec & {
+  /** Position in the configuration (stable id for logs). */
+  readonly index: number
+  /** Whether an upstream status counts as served. */
+  readonly served: (status: number) => boolean
+}
+
+export type RouteMatch = {
+  readonly route: Route
+  readonly params: Readonly<Record<string, string>>
+}
+
+export type RouteTable = {
+  readonly routes: readonly Route[]
+  /** The route for a method and path (path without query). */
+  match(method: string, path: string): RouteMatch | undefined
+  /** The first route whose path matches, whatever its method (for payment management POSTs). */
+  matchPath(path: string): RouteMatch | undefined
+}
+
+type Segment =
+  { kind: 'literal'; value: string } | { kind: 'param'; name: string } | { kind: 'rest' }
+
+function compilePattern(pattern: string): Segment[] {
+  return pattern
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s): Segment => {
+      if (s === '*') return { kind: 'rest' }
+      if (s.startsWith(':')) return { kind: 'param', name: s.slice(1) }
+      return { kind: 'literal', value: s }
+    })
+}
+
+function servedPredicate(statuses: RouteSpec['servedStatuses']): (status: number) => boolean {
+  const exact = new Set<number>()
+  const classes = new Set<number>()
+  for (const s of statuses) {
+    if (typeof s === 'number') exact.add(s)
+    else classes.add(Number(s[0]))
+  }
+  return (status) => exact.has(status) || classes.has(Math.floor(status / 100))
+}
+
+const unsafePath = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|\\/i
+
+/** Splits a request path into segments, or undefined when it is unsafe to route. */
+function pathSegments(path: string): string[] | undefined {
+  if (!path.startsWith('/') || unsafePath.test(path)) return undefined
+  return path.split('/').filter((s) => s.length > 0)
+}
+
+function matchSegments(
+  pattern: readonly Segment[],
+  segments: readonly string[],
+): Record<string, string> | undefined {
+  const params: Record<string, string> = {}
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!
+    if (p.kind === 'rest') return params
+    const s = segments[i]
+    if (s === undefined) return undefined
+    if (p.kind === 'literal') {
+      if (p.value !== s) return undefined
+    } else {
+      params[p.name] = s
+    }
+  }
+  return segments.length === pattern.length ? params : undefined
+}
+
+/** A route's method admits a request's; HEAD is served by GET routes, as HTTP intends. */
+function methodMatches(routeMethod: string, method: string): boolean {
+  return (
+    routeMethod === '*' || routeMethod === method || (method === 'HEAD' && routeMethod === 'GET')
+  )
+}
+
+export function compileRoutes(specs: readonly RouteSpec[]): RouteTable {
+  const compiled = specs.map((spec, index) => ({
+    route: {
+      ...spec,
+      method: spec.method.toUpperCase(),
+      index,
+      served: servedPredicate(spec.servedStatuses),
+    },
+    segments: compilePattern(spec.path),
+  }))
+  const find = (method: string | undefined, path: string): RouteMatch | undefined => {
+    const segments = pathSegments(path)
+    if (!segments) return undefined
+    for (const { route, segments: pattern } of compiled) {
+      if (method !== undefined && !methodMatches(route.method, method)) continue
+      const params = matchSegments(pattern, segments)
+      if (params) return { route, params }
+    }
+    return undefined
+  }
+  return {
+    routes: compiled.map((c) => c.route),
+    match: (method, path) => find(method.toUpperCase(), path),
+    matchPath: (path) => find(undefined, path),
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Paying with a voucher: signature check, chain freshness, then ONE atomic ledger step that
+ * accepts the voucher and reserves or charges the price. Every outcome other than success is a
+ * `GatewayError` the client can act on, and none of them changes the ledger.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Hex } from 'viem'
+import { GatewayError } from '../errors.js'
+import type { AuthorizeResult, ChannelSnapshot, ChargeMode, Descriptor } from '../ledger/port.js'
+import type { SessionContext } from './context.js'
+import { assertVoucherSignature } from './voucher-check.js'
+
+/** How a request uses its voucher: the price, and reserve (on success) / commit (always) / none. */
+export type VoucherUse = { readonly amount: bigint; readonly mode: ChargeMode }
+
+export type Authorized = {
+  readonly snapshot: ChannelSnapshot
+  /** Set when value was reserved: commit or release it once the upstream has answered. */
+  readonly reservationId: string | undefined
+}
+
+/** Turns a ledger refusal into the protocol's problem. */
+export function authorizeFailure(
+  result: Exclude<AuthorizeResult, { kind: 'authorized' }>,
+  amount: bigint,
+): GatewayError {
+  switch (result.kind) {
+    case 'not-found':
+      return new GatewayError('channel-not-found', 'No open channel with this id is known.')
+    case 'closing':
+      return new GatewayError(
+        'channel-finalized',
+        'The channel is closing and accepts no more vouchers.',
+      )
+    case 'finalized':
+      return new GatewayError('channel-finalized', 'The channel is closed.')
+    case 'insufficient':
+      return new GatewayError('insufficient-balance', 'The voucher does not cover this request.', {
+        details: {
+          available: result.available.toString(),
+          required: amount.toString(),
+          acceptedCumulative: result.snapshot.accepted.toString(),
+          spent: result.snapshot.spent.toString(),
+        },
+      })
+    case 'voucher-rejected':
+      switch (result.reason) {
+        case 'exceeds-deposit':
+          return new GatewayError(
+            'amount-exceeds-deposit',
+            'The voucher exceeds the channel deposit.',
+            {
+              details: { deposit: result.snapshot.deposit.toString() },
+            },
+          )
+        case 'not-increasing':
+          return new GatewayError(
+            'voucher-not-increasing',
+            'The voucher is below the highest accepted voucher.',
+            {
+              details: { acceptedCumulative: result.snapshot.accepted.toString() },
+            },
+          )
+        case 'delta-too-small':
+          return new GatewayError(
+            'delta-too-small',
+            'The voucher raises the cumulative amount by too little.',
+            {
+              details: { acceptedCumulative: result.snapshot.accepted.toString() },
+            },
+          )
+      }
+  }
+}
+
+/**
+ * Accepts a voucher whose descriptor already matched the channel id and terms, and applies `use`.
+ * A voucher above the recorded deposit triggers one fresh chain read first (the payer may have
+ * topped up on chain directly) before it is refused.
+ */
+export async function authorizeVoucher(
+  ctx: SessionContext,
+  input: {
+    channelId: Hex
+    descriptor: Descriptor
+    cumulative: bigint
+    signature: Hex
+    use: VoucherUse
+  },
+): Promise<Authorized> {
+  assertVoucherSignature({
+    verifier: ctx.vouchers,
+    channelId: input.channelId,
+    descriptor: input.descriptor,
+    cumulative: input.cumulative,
+    signature: input.signature,
+  })
+  await ctx.chainState.ensureFresh(input.channelId)
+
+  const attempt = () => {
+    const now = ctx.now()
+    const reservationId =
+      input.use.mode === 'reserve' && input.use.amount > 0n ? randomUUID() : undefined
+    return ctx.ledger
+      .authorize({
+        channelId: input.channelId,
+        voucher: { cumulative: input.cumulative, signature: input.signature },
+        amount: input.use.amount,
+        mode: input.use.mode,
+        ...(reservationId ? { reservationId, expiresAt: now + ctx.terms.reservationTtlMs } : {}),
+        minDelta: ctx.terms.minVoucherDelta,
+        now,
+      })
+      .then((result) => ({ result, reservationId }))
+  }
+
+  let { result, reservationId } = await attempt()
+  if (result.kind === 'voucher-rejected' && result.reason === 'exceeds-deposit') {
+    const fresh = await ctx.chainState.refresh(input.channelId).catch(() => undefined)
+    if (fresh && fresh.deposit >= input.cumulative) ({ result, reservationId } = await attempt())
+  }
+  if (result.kind !== 'authorized') throw authorizeFailure(result, input.use.amount)
+  return { snapshot: result.snapshot, reservationId }
+}

@@ -1,0 +1,77 @@
+/**
+ * Freshness of on-chain channel state in the ledger.
+ *
+ * A payer can top up or request a forced close directly on chain; the ledger learns of it from a
+ * read of `getChannelState`, done at most once per `ttlMs` per channel and instance, shared by
+ * concurrent requests. When the chain cannot be read the gateway keeps serving from the ledger
+ * for up to `maxStaleMs` (a forced close leaves a 900-second grace, and the settlement watcher is
+ * the real guard); beyond that, paid requests get `chain-unavailable`.
+ */
+import type { Hex } from 'viem'
+import type { EscrowClient } from '../chain/escrow.js'
+import { GatewayError } from '../errors.js'
+import type { ChainState, LedgerPort } from '../ledger/port.js'
+
+export type ChainStateCache = {
+  /** Brings the ledger's view of a channel up to date when the last read is older than the TTL. */
+  ensureFresh(channelId: Hex): Promise<void>
+  /** Reads the chain now and folds the result into the ledger. */
+  refresh(channelId: Hex): Promise<ChainState>
+  /** Notes that the ledger was just updated from chain by another path (open, topUp). */
+  touch(channelId: Hex): void
+}
+
+export function createChainStateCache(options: {
+  escrow: EscrowClient
+  ledger: LedgerPort
+  ttlMs: number
+  maxStaleMs?: number
+  now: () => number
+  onError?: (error: unknown, channelId: Hex) => void
+}): ChainStateCache {
+  const maxStaleMs = options.maxStaleMs ?? 300_000
+  const lastRead = new Map<Hex, number>()
+  const inflight = new Map<Hex, Promise<ChainState>>()
+
+  const refresh = (channelId: Hex): Promise<ChainState> => {
+    const running = inflight.get(channelId)
+    if (running) return running
+    const read = (async () => {
+      try {
+        const state = await options.escrow.readState(channelId)
+        await options.ledger.syncChain(channelId, state, options.now())
+        lastRead.set(channelId, options.now())
+        return state
+      } finally {
+        inflight.delete(channelId)
+      }
+    })()
+    inflight.set(channelId, read)
+    return read
+  }
+
+  return {
+    refresh,
+    touch(channelId) {
+      lastRead.set(channelId, options.now())
+    },
+    async ensureFresh(channelId) {
+      const at = lastRead.get(channelId)
+      const now = options.now()
+      if (at !== undefined && now - at < options.ttlMs) return
+      // Never spend an RPC call on a channel the ledger does not know (random ids cost nothing).
+      if (at === undefined && !(await options.ledger.get(channelId))) return
+      try {
+        await refresh(channelId)
+      } catch (error) {
+        options.onError?.(error, channelId)
+        if (at === undefined || now - at > maxStaleMs) {
+          throw new GatewayError('chain-unavailable', 'The chain could not be read.', {
+            cause: error,
+            retryAfter: 2,
+          })
+        }
+      }
+    },
+  }
+}

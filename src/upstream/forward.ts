@@ -1,0 +1,400 @@
+/**
+ * Forwards one paid request to its upstream with undici and streams the answer straight into the
+ * Node `ServerResponse`, both bodies streamed with backpressure and never buffered whole.
+ *
+ * The exchange moves through four phases: `waiting` (request sent, no upstream head yet) →
+ * `deciding` (upstream head received, `beforeHead` running, upstream paused) → `streaming` (our
+ * head written, body relayed) → `settled` (the returned promise is resolved or rejected).
+ *
+ * The charge boundary (the gateway relies on it; see docs/DESIGN.md):
+ * - `beforeHead(status)` is called at most once, exactly when the upstream's final (non-1xx)
+ *   response head has arrived and the client is still connected. It is never called when the
+ *   request is refused up front (body too large), when the upstream cannot be reached or times
+ *   out before its head, or when the client left before the head. So: `failed` ⇒ never called;
+ *   `aborted` with `upstreamStatus: undefined` ⇒ never called; `responded` ⇒ called once.
+ *   `aborted` with an `upstreamStatus` ⇒ called, but the client left before our head was written.
+ * - Once `beforeHead` has been called the outcome is never `failed`: the charge was decided for
+ *   that upstream status, so an upstream failure from then on writes the head and cuts the body
+ *   (`responded`, `completed: false`) rather than pretending nothing happened.
+ * - The promise rejects only when `beforeHead` throws or rejects (its error is passed through,
+ *   the upstream request is aborted, nothing is written), or on a programming error: a `path`
+ *   not starting with `/`, a head that cannot be written, a request undici refuses. Upstream and
+ *   client failures are values.
+ *
+ * Client abort: the response closing before it finished, or `signal` aborting, aborts the
+ * upstream request at once, whatever the phase (even while the request waits for a free socket).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Transform } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { GatewayError } from '../errors.js'
+import { forwardRequestHeaders, responseHeaders, type UpstreamHeaderValue } from './headers.js'
+import type { Upstream, UpstreamSpec } from './pool.js'
+
+/** Options of {@link forward}. */
+export type ForwardOptions = {
+  /** The upstream to call, from `UpstreamPools.get(name)`. */
+  readonly upstream: Upstream
+  /** The client's request; its body is streamed to the upstream and must not have been read. */
+  readonly request: IncomingMessage
+  /** The client's response; `forward` writes the whole answer into it (or nothing, on `failed`). */
+  readonly response: ServerResponse
+  readonly method: string
+  /**
+   * Path and query to request, in origin form (starting with `/`), appended verbatim to the
+   * upstream's base path. Pass the path the router priced (parsed and dot-segment-normalised,
+   * e.g. from the WHATWG URL), not `IncomingMessage.url`, which may be absolute-form or hold
+   * `..` segments that would climb out of the base path on the upstream.
+   */
+  readonly path: string
+  /**
+   * Aborts the exchange from outside (the response closing early always does); optional, since
+   * the gateway relies on the response alone.
+   */
+  readonly signal?: AbortSignal
+  /**
+   * Decides the charge once the upstream status is known; returns headers to add to the
+   * response head (Payment-Receipt, Cache-Control, …), replacing upstream headers of the same name.
+   */
+  readonly beforeHead: (upstreamStatus: number) => Promise<Record<string, string>>
+  /** Scheme for X-Forwarded-Proto; defaults to the client socket's (https when TLS). */
+  readonly proto?: 'http' | 'https'
+}
+
+/** How a forward ended. Upstream and client failures are values; see the module header. */
+export type ForwardOutcome =
+  /** Our head was written; `beforeHead` was called once. `bytesOut` counts body bytes written. */
+  | {
+      readonly kind: 'responded'
+      readonly status: number
+      readonly bytesOut: number
+      readonly completed: true
+    }
+  /** As above, but the upstream failed mid-body: the client socket was destroyed. */
+  | {
+      readonly kind: 'responded'
+      readonly status: number
+      readonly bytesOut: number
+      readonly completed: false
+      readonly error: GatewayError
+    }
+  /** Nothing was written and `beforeHead` was never called: render `error` as problem+json. */
+  | { readonly kind: 'failed'; readonly error: GatewayError; readonly headSent: false }
+  /** The client left. `upstreamStatus` is set iff `beforeHead` was called. */
+  | {
+      readonly kind: 'aborted'
+      readonly headSent: boolean
+      readonly upstreamStatus: number | undefined
+      readonly bytesOut: number
+    }
+
+type Phase = 'waiting' | 'deciding' | 'streaming' | 'settled'
+
+/**
+ * Forwards the request to the upstream and streams the answer into `response`. Resolves once
+ * the response has finished (or was cut or abandoned); see {@link ForwardOutcome}.
+ */
+export function forward(options: ForwardOptions): Promise<ForwardOutcome> {
+  if (!options.path.startsWith('/')) {
+    return Promise.reject(new TypeError(`forward: path must start with '/': ${options.path}`))
+  }
+  const { spec } = options.upstream
+  const declared = declaredLength(options.request.headers['content-length'])
+  if (declared !== undefined && declared > spec.maxRequestBodyBytes) {
+    return Promise.resolve({ kind: 'failed', error: bodyTooLarge(spec), headSent: false })
+  }
+  if (options.signal?.aborted || options.response.destroyed) {
+    return Promise.resolve({
+      kind: 'aborted',
+      headSent: false,
+      upstreamStatus: undefined,
+      bytesOut: 0,
+    })
+  }
+  const hasBody =
+    declared !== undefined
+      ? declared > 0
+      : options.request.headers['transfer-encoding'] !== undefined
+  return new Promise((resolve, reject) => {
+    exchange({ options, hasBody, resolve, reject })
+  })
+}
+
+type ExchangeOptions = {
+  readonly options: ForwardOptions
+  readonly hasBody: boolean
+  readonly resolve: (outcome: ForwardOutcome) => void
+  readonly reject: (error: unknown) => void
+}
+
+function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void {
+  const { upstream, request, response, signal } = options
+  const { spec } = upstream
+
+  let phase: Phase = 'waiting'
+  let controller: Dispatcher.DispatchController | undefined
+  let clientGone = false
+  let status: number | undefined
+  let bytesOut = 0
+  let upstreamEnded = false
+  let upstreamError: Error | undefined
+  let tooLarge = false
+
+  // The request body goes through our own stream, never the IncomingMessage itself: undici
+  // destroys its body stream when the exchange fails, and destroying an unfinished
+  // IncomingMessage would kill the client socket before a 502/504/413 could be written.
+  const body = hasBody
+    ? bodyLimiter(spec.maxRequestBodyBytes, () => {
+        tooLarge = true
+        return bodyTooLarge(spec)
+      })
+    : undefined
+  if (body !== undefined) request.pipe(body)
+
+  const cleanup = (): void => {
+    signal?.removeEventListener('abort', onClientGone)
+    response.off('close', onResponseClose)
+    response.off('drain', onDrain)
+    response.off('finish', onFinish)
+    if (body !== undefined && !body.destroyed) {
+      request.unpipe(body)
+      body.destroy()
+    }
+  }
+  const settle = (outcome: ForwardOutcome): void => {
+    if (phase === 'settled') return
+    phase = 'settled'
+    cleanup()
+    resolve(outcome)
+  }
+  const settleRejected = (error: unknown): void => {
+    if (phase === 'settled') return
+    phase = 'settled'
+    cleanup()
+    reject(error)
+  }
+  /** Head written, upstream failed: the only honest signal left is to cut the response. */
+  const cut = (cause: Error): void => {
+    const error = tooLarge
+      ? bodyTooLarge(spec)
+      : (upstreamFailure(spec, cause) ?? unavailable(spec, cause))
+    settle({ kind: 'responded', status: status ?? 502, bytesOut, completed: false, error })
+    response.destroy()
+  }
+
+  const settleAborted = (): void => {
+    if (phase === 'waiting') {
+      settle({ kind: 'aborted', headSent: false, upstreamStatus: undefined, bytesOut })
+    } else if (phase === 'streaming') {
+      settle({ kind: 'aborted', headSent: true, upstreamStatus: status, bytesOut })
+    }
+    // 'deciding': settled when beforeHead settles, so the hook never outlives forward().
+  }
+
+  function onClientGone(): void {
+    if (clientGone) return
+    clientGone = true
+    // Settle before aborting: undici reports the abort back synchronously via onResponseError.
+    settleAborted()
+    controller?.abort(clientAbort())
+  }
+  function onResponseClose(): void {
+    if (!response.writableFinished) onClientGone()
+  }
+  function onDrain(): void {
+    controller?.resume()
+  }
+  function onFinish(): void {
+    if (phase === 'streaming' && status !== undefined) {
+      settle({ kind: 'responded', status, bytesOut, completed: true })
+    }
+  }
+
+  const writeHead = (
+    c: Dispatcher.DispatchController,
+    headers: Record<string, UpstreamHeaderValue>,
+    extra: Record<string, string>,
+  ): void => {
+    if (clientGone || status === undefined) {
+      settle({ kind: 'aborted', headSent: false, upstreamStatus: status, bytesOut })
+      return
+    }
+    try {
+      response.writeHead(status, responseHeaders({ upstream: headers, extra }))
+    } catch (error) {
+      c.abort(error instanceof Error ? error : new Error(String(error)))
+      settleRejected(error)
+      return
+    }
+    phase = 'streaming'
+    if (upstreamError !== undefined) cut(upstreamError)
+    else if (upstreamEnded) response.end()
+    else c.resume()
+  }
+
+  const handler: Dispatcher.DispatchHandler = {
+    onRequestStart(c) {
+      controller = c
+      if (clientGone) c.abort(clientAbort())
+    },
+    onResponseStart(c, statusCode, headers) {
+      if (statusCode < 200 || phase !== 'waiting') return
+      phase = 'deciding'
+      status = statusCode
+      // Why pause: the charge must be decided before a byte of the answer reaches the client,
+      // and nothing may be written before our own head. undici holds the body until resume().
+      c.pause()
+      const refuse = (error: unknown): void => {
+        c.abort(error instanceof Error ? error : new Error(String(error)))
+        settleRejected(error)
+      }
+      // Never let the hook throw into undici's parser callback, even synchronously.
+      let decision: Promise<Record<string, string>>
+      try {
+        decision = options.beforeHead(statusCode)
+      } catch (error) {
+        refuse(error)
+        return
+      }
+      decision.then((extra) => writeHead(c, headers, extra), refuse).catch(refuse)
+    },
+    onResponseData(c, chunk) {
+      if (phase !== 'streaming') return
+      bytesOut += chunk.length
+      if (!response.write(chunk)) c.pause()
+    },
+    onResponseEnd() {
+      upstreamEnded = true
+      if (phase === 'streaming') response.end()
+    },
+    onResponseError(_c, error) {
+      if (clientGone) return settleAborted()
+      switch (phase) {
+        case 'settled':
+          return
+        case 'deciding':
+          upstreamError = error
+          return
+        case 'streaming':
+          cut(error)
+          return
+        case 'waiting': {
+          if (tooLarge)
+            return settle({ kind: 'failed', error: bodyTooLarge(spec), headSent: false })
+          const failure = upstreamFailure(spec, error)
+          if (failure === undefined) return settleRejected(error)
+          return settle({ kind: 'failed', error: failure, headSent: false })
+        }
+      }
+    },
+  }
+
+  signal?.addEventListener('abort', onClientGone, { once: true })
+  response.on('close', onResponseClose)
+  response.on('drain', onDrain)
+  response.on('finish', onFinish)
+
+  upstream.pool.dispatch(
+    {
+      path: upstream.basePath + options.path,
+      method: options.method,
+      headers: forwardRequestHeaders({
+        rawHeaders: request.rawHeaders,
+        clientAddress: request.socket.remoteAddress,
+        proto: options.proto ?? (isTls(request) ? 'https' : 'http'),
+        inject: spec.headers,
+      }),
+      body: body ?? null,
+      headersTimeout: spec.headersTimeoutMs,
+      bodyTimeout: spec.bodyTimeoutMs,
+    },
+    handler,
+  )
+}
+
+/**
+ * Counts the streamed request body and fails it with `tooLarge()` past `max` bytes. The error
+ * reaches undici, which aborts the upstream request (before its head, as a `failed` 413).
+ */
+function bodyLimiter(max: number, tooLarge: () => GatewayError): Transform {
+  let seen = 0
+  const limiter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length
+      if (seen > max) callback(tooLarge())
+      else callback(null, chunk)
+    },
+  })
+  // undici listens for errors once it owns the body; until then, an error must not crash us.
+  limiter.on('error', () => {})
+  return limiter
+}
+
+/**
+ * The GatewayError for a failed upstream exchange, or `undefined` when undici refused the
+ * request itself (invalid argument): a bug, not an upstream failure.
+ */
+function upstreamFailure(spec: UpstreamSpec, cause: Error): GatewayError | undefined {
+  if (cause instanceof GatewayError) return cause
+  const details = { upstream: spec.name }
+  switch ((cause as { code?: unknown }).code) {
+    case 'UND_ERR_INVALID_ARG':
+    case 'UND_ERR_NOT_SUPPORTED':
+    case 'UND_ERR_INVALID_RETURN_VALUE':
+      return undefined
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new GatewayError(
+        'upstream-timeout',
+        `no connection to the upstream within ${spec.connectTimeoutMs} ms`,
+        { details, cause },
+      )
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new GatewayError(
+        'upstream-timeout',
+        `the upstream did not answer within ${spec.headersTimeoutMs} ms`,
+        { details, cause },
+      )
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new GatewayError(
+        'upstream-timeout',
+        `the upstream stalled for ${spec.bodyTimeoutMs} ms while sending its body`,
+        { details, cause },
+      )
+    case 'ETIMEDOUT':
+      return new GatewayError('upstream-timeout', 'the connection to the upstream timed out', {
+        details,
+        cause,
+      })
+    default:
+      return unavailable(spec, cause)
+  }
+}
+
+function unavailable(spec: UpstreamSpec, cause: Error): GatewayError {
+  return new GatewayError('upstream-unavailable', 'the upstream could not be reached', {
+    details: { upstream: spec.name },
+    cause,
+  })
+}
+
+function bodyTooLarge(spec: UpstreamSpec): GatewayError {
+  return new GatewayError(
+    'body-too-large',
+    `the request body exceeds ${spec.maxRequestBodyBytes} bytes`,
+    { details: { limit: spec.maxRequestBodyBytes } },
+  )
+}
+
+function clientAbort(): Error {
+  return new Error('the client closed the connection')
+}
+
+/** Content-Length as a number; `undefined` when absent or not a plain decimal. */
+function declaredLength(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d+$/.test(header)) return undefined
+  return Number(header)
+}
+
+function isTls(request: IncomingMessage): boolean {
+  return (request.socket as { encrypted?: boolean }).encrypted === true
+}

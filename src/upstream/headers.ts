@@ -1,0 +1,264 @@
+/**
+ * Header hygiene at the upstream boundary: what the upstream may see of a client's request, and
+ * what the client may see of the upstream's answer. Pure functions, called on every request.
+ *
+ * Input/output shapes (chosen for speed, no intermediate objects):
+ * - request side: Node's raw list `IncomingMessage.rawHeaders` (`[name, value, name, value, …]`,
+ *   original casing, repeated headers kept) in, the same flat shape out — undici's `dispatch`
+ *   accepts it as `headers` directly.
+ * - response side: undici's parsed header object (lower-case names, a repeated header as an
+ *   array) in, a plain object out that `ServerResponse.writeHead` accepts.
+ *
+ * Invariants:
+ * - Hop-by-hop headers never cross the gateway in either direction: Connection, Keep-Alive,
+ *   Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade, HTTP2-Settings and every header the
+ *   `Connection` header names. Transfer-Encoding is re-chosen by each hop; Content-Length is kept.
+ * - The upstream never sees the client's payment headers: `Authorization: Payment …` (other
+ *   schemes such as Bearer pass), Payment-Session, Payment-Session-Snapshot, Accept-Payment,
+ *   Payment-Receipt. Nor Host (undici sends the upstream's) nor Expect (Node answers
+ *   `100-continue` itself; undici refuses the header).
+ * - The upstream's configured headers are applied last and replace every client header of the
+ *   same name (case-insensitively), so a client can never supply its own upstream API key.
+ * - X-Forwarded-For is appended to (the client's chain, then the peer address); X-Forwarded-Proto
+ *   and X-Forwarded-Host are the gateway's own observation and replace whatever a client sent.
+ * - The client never sees a `Payment-Receipt` or a `Payment` challenge in `WWW-Authenticate` from
+ *   the upstream: the gateway owns those. Other challenges in the same header survive.
+ */
+
+/** What to do with a header name on either side of the gateway. */
+type Rule = 'drop' | 'connection' | 'authorization' | 'x-forwarded-for' | 'content-length'
+
+const hopByHop: readonly string[] = [
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]
+
+const requestRules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
+  ...hopByHop.map((name): [string, Rule] => [name, 'drop']),
+  ['connection', 'connection'],
+  ['host', 'drop'],
+  ['expect', 'drop'],
+  ['payment-session', 'drop'],
+  ['payment-session-snapshot', 'drop'],
+  ['accept-payment', 'drop'],
+  ['payment-receipt', 'drop'],
+  ['x-forwarded-proto', 'drop'],
+  ['x-forwarded-host', 'drop'],
+  ['x-forwarded-for', 'x-forwarded-for'],
+  ['authorization', 'authorization'],
+  ['content-length', 'content-length'],
+])
+
+const paymentScheme = /^\s*payment(?:\s|$)/i
+
+/** Options of {@link forwardRequestHeaders}. */
+export type ForwardRequestHeadersOptions = {
+  /** The client's headers exactly as Node received them (`IncomingMessage.rawHeaders`). */
+  readonly rawHeaders: readonly string[]
+  /** The peer address (`socket.remoteAddress`) appended to X-Forwarded-For; `undefined` if gone. */
+  readonly clientAddress: string | undefined
+  /** The scheme the client used to reach the gateway, sent as X-Forwarded-Proto. */
+  readonly proto: 'http' | 'https'
+  /** The upstream's configured headers (secrets included); they replace same-named client ones. */
+  readonly inject: Readonly<Record<string, string>>
+}
+
+/**
+ * Builds the headers sent to the upstream from the client's raw headers, as a flat
+ * `[name, value, …]` list (the shape undici accepts). See the module header for the rules.
+ */
+export function forwardRequestHeaders(options: ForwardRequestHeadersOptions): string[] {
+  const { rawHeaders, clientAddress, proto, inject } = options
+  const injectKeys = Object.keys(inject)
+  const injectNames = injectKeys.map((name) => name.toLowerCase())
+
+  const out: string[] = []
+  let forwardedFor: string | undefined
+  let host: string | undefined
+  let connectionTokens: string[] | undefined
+  let contentLengthSeen = false
+
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    const value = rawHeaders[i + 1]!
+    const lower = name.toLowerCase()
+    const rule = requestRules.get(lower)
+    if (rule !== undefined) {
+      switch (rule) {
+        case 'drop':
+          if (lower === 'host' && host === undefined) host = value
+          continue
+        case 'connection':
+          connectionTokens = collectTokens(value, connectionTokens)
+          continue
+        case 'x-forwarded-for':
+          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`
+          continue
+        case 'authorization':
+          if (paymentScheme.test(value)) continue
+          break
+        case 'content-length':
+          if (contentLengthSeen) continue
+          contentLengthSeen = true
+          break
+      }
+    } else if (lower.startsWith('proxy-')) {
+      continue
+    }
+    if (injectNames.length > 0 && injectNames.includes(lower)) continue
+    out.push(name, value)
+  }
+
+  const filtered =
+    connectionTokens === undefined ? out : withoutNames(out, new Set(connectionTokens))
+  if (clientAddress !== undefined) {
+    forwardedFor = forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`
+  }
+  appendUnlessInjected(filtered, injectNames, 'x-forwarded-for', forwardedFor)
+  appendUnlessInjected(filtered, injectNames, 'x-forwarded-proto', proto)
+  appendUnlessInjected(filtered, injectNames, 'x-forwarded-host', host)
+  for (const name of injectKeys) filtered.push(name, inject[name]!)
+  return filtered
+}
+
+/** A header value as undici parses it: one string, or one string per repeated header. */
+export type UpstreamHeaderValue = string | string[] | undefined
+
+/** Options of {@link responseHeaders}. */
+export type ResponseHeadersOptions = {
+  /** The upstream's response headers as undici parses them (lower-case names). */
+  readonly upstream: Readonly<Record<string, UpstreamHeaderValue>>
+  /** Headers the gateway adds (Payment-Receipt, Cache-Control, …); they replace upstream ones. */
+  readonly extra: Readonly<Record<string, string>>
+}
+
+/**
+ * Filters the upstream's response headers for the client and merges the gateway's own, as an
+ * object for `ServerResponse.writeHead` (lower-case names; extra headers keep their casing).
+ */
+export function responseHeaders(
+  options: ResponseHeadersOptions,
+): Record<string, string | string[]> {
+  const { upstream, extra } = options
+  const out: Record<string, string | string[]> = {}
+  let connectionTokens: string[] | undefined
+
+  for (const name of Object.keys(upstream)) {
+    const value = upstream[name]
+    if (value === undefined) continue
+    if (name === 'connection') {
+      for (const one of typeof value === 'string' ? [value] : value) {
+        connectionTokens = collectTokens(one, connectionTokens)
+      }
+      continue
+    }
+    if (name === 'payment-receipt' || hopByHop.includes(name) || name.startsWith('proxy-')) {
+      continue
+    }
+    if (name === 'www-authenticate') {
+      const kept = withoutPaymentChallenges(value)
+      if (kept !== undefined) out[name] = kept
+      continue
+    }
+    out[name] = value
+  }
+
+  if (connectionTokens !== undefined) {
+    for (const token of connectionTokens) delete out[token]
+  }
+  for (const name of Object.keys(extra)) {
+    const lower = name.toLowerCase()
+    if (lower !== name) delete out[lower]
+    out[name] = extra[name]!
+  }
+  return out
+}
+
+/** Adds the lower-cased, trimmed tokens of a `Connection` header value to `into`. */
+function collectTokens(value: string, into: string[] | undefined): string[] {
+  const tokens = into ?? []
+  for (const token of value.split(',')) {
+    const trimmed = token.trim().toLowerCase()
+    if (trimmed !== '') tokens.push(trimmed)
+  }
+  return tokens
+}
+
+/** The flat list without the headers whose lower-cased name is in `names`. */
+function withoutNames(flat: readonly string[], names: ReadonlySet<string>): string[] {
+  const out: string[] = []
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    if (!names.has(flat[i]!.toLowerCase())) out.push(flat[i]!, flat[i + 1]!)
+  }
+  return out
+}
+
+function appendUnlessInjected(
+  flat: string[],
+  injectNames: readonly string[],
+  name: string,
+  value: string | undefined,
+): void {
+  if (value !== undefined && !injectNames.includes(name)) flat.push(name, value)
+}
+
+/**
+ * `WWW-Authenticate` without its Payment challenges; `undefined` when nothing is left.
+ *
+ * A header value is a comma-separated list of challenges whose auth-params are themselves
+ * comma-separated (RFC 9110 §11.6.1), so a list element that looks like `token =` continues the
+ * current challenge and any other element starts a new one. Commas inside quoted strings are not
+ * separators.
+ */
+function withoutPaymentChallenges(value: string | string[]): string | string[] | undefined {
+  if (typeof value !== 'string') {
+    const kept: string[] = []
+    for (const one of value) {
+      const filtered = withoutPaymentChallengesIn(one)
+      if (filtered !== undefined) kept.push(filtered)
+    }
+    return kept.length === 0 ? undefined : kept.length === 1 ? kept[0] : kept
+  }
+  return withoutPaymentChallengesIn(value)
+}
+
+const authParamStart = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*=/
+
+function withoutPaymentChallengesIn(value: string): string | undefined {
+  if (!/payment/i.test(value)) return value
+  const kept: string[] = []
+  let dropping = false
+  for (const element of splitList(value)) {
+    const part = element.trim()
+    if (part === '') continue
+    if (!authParamStart.test(part)) dropping = paymentScheme.test(part)
+    if (!dropping) kept.push(part)
+  }
+  return kept.length === 0 ? undefined : kept.join(', ')
+}
+
+/** Splits a header value at the commas that are not inside a quoted string. */
+function splitList(value: string): string[] {
+  const parts: string[] = []
+  let start = 0
+  let quoted = false
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (quoted) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) quoted = false
+    } else if (c === 0x22) {
+      quoted = true
+    } else if (c === 0x2c) {
+      parts.push(value.slice(start, i))
+      start = i + 1
+    }
+  }
+  parts.push(value.slice(start))
+  return parts
+}

@@ -1,0 +1,117 @@
+/**
+ * The gateway's connections to its upstreams: one undici `Pool` per configured upstream, created
+ * once at boot and closed once at shutdown.
+ *
+ * Invariants:
+ * - Every upstream named in the config has exactly one pool for the process lifetime; requests
+ *   never open ad-hoc connections. Connections are kept alive between requests and never
+ *   pipelined (pipelining 1), so one slow answer never holds up another request's answer.
+ * - `baseUrl` is checked here, at boot: http(s), no credentials, no query, no fragment. Its path
+ *   (without a trailing slash) becomes the prefix of every forwarded path.
+ * - `close()` is graceful (in-flight requests finish, queued ones still run) and idempotent; after
+ *   it, forwarding to any pool fails as 'upstream-unavailable'.
+ */
+import { Pool } from 'undici'
+
+/** One upstream as the config describes it (already validated and frozen by the config loader). */
+export type UpstreamSpec = {
+  readonly name: string
+  /** Origin plus an optional path prefix, e.g. `https://api.example.com/v1`. */
+  readonly baseUrl: string
+  /** Headers injected into every forwarded request (API keys from `${ENV}`); never logged. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly connectTimeoutMs: number
+  /** Longest wait from sending the request to the upstream's complete response head. */
+  readonly headersTimeoutMs: number
+  /** Longest silence between two chunks of the upstream's response body. */
+  readonly bodyTimeoutMs: number
+  /** Largest request body forwarded, checked on Content-Length and on the streamed bytes. */
+  readonly maxRequestBodyBytes: number
+  /** Most sockets kept open to this upstream. */
+  readonly connections: number
+}
+
+/** An upstream ready to forward to: its spec, its pool, and the path prefix from `baseUrl`. */
+export type Upstream = {
+  readonly spec: UpstreamSpec
+  readonly pool: Pool
+  /** `baseUrl`'s path without a trailing slash (`''` for a bare origin). */
+  readonly basePath: string
+}
+
+/** All upstream pools of the process. */
+export type UpstreamPools = {
+  /** The upstream named `name`; throws if the config has no such upstream (a wiring bug). */
+  get(name: string): Upstream
+  /** Closes every pool gracefully; resolves once all of them are closed. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * Creates one keep-alive pool per upstream. Throws on a malformed `baseUrl`, a duplicate name or
+ * a limit that is not a positive integer (`maxRequestBodyBytes` may be 0: no body allowed), so that a bad config stops the boot.
+ */
+export function createUpstreamPools(upstreams: readonly UpstreamSpec[]): UpstreamPools {
+  const byName = new Map<string, Upstream>()
+  for (const spec of upstreams) {
+    if (byName.has(spec.name)) throw new Error(`duplicate upstream name '${spec.name}'`)
+    checkLimits(spec)
+    const url = parseBaseUrl(spec)
+    const pool = new Pool(url.origin, {
+      connections: spec.connections,
+      pipelining: 1,
+      connect: { timeout: spec.connectTimeoutMs },
+      headersTimeout: spec.headersTimeoutMs,
+      bodyTimeout: spec.bodyTimeoutMs,
+    })
+    byName.set(spec.name, { spec, pool, basePath: url.pathname.replace(/\/+$/, '') })
+  }
+
+  let closing: Promise<void> | undefined
+  return {
+    get(name) {
+      const upstream = byName.get(name)
+      if (upstream === undefined) throw new Error(`unknown upstream '${name}'`)
+      return upstream
+    },
+    close() {
+      closing ??= Promise.all([...byName.values()].map((u) => u.pool.close())).then(() => {})
+      return closing
+    },
+  }
+}
+
+function parseBaseUrl(spec: UpstreamSpec): URL {
+  let url: URL
+  try {
+    url = new URL(spec.baseUrl)
+  } catch (cause) {
+    throw new Error(`upstream '${spec.name}': baseUrl is not a URL`, { cause })
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`upstream '${spec.name}': baseUrl must be http or https`)
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new Error(`upstream '${spec.name}': baseUrl must not carry credentials; use headers`)
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new Error(`upstream '${spec.name}': baseUrl must not have a query or fragment`)
+  }
+  return url
+}
+
+function checkLimits(spec: UpstreamSpec): void {
+  const limits = {
+    connectTimeoutMs: spec.connectTimeoutMs,
+    headersTimeoutMs: spec.headersTimeoutMs,
+    bodyTimeoutMs: spec.bodyTimeoutMs,
+    maxRequestBodyBytes: spec.maxRequestBodyBytes,
+    connections: spec.connections,
+  }
+  for (const [key, value] of Object.entries(limits)) {
+    const least = key === 'maxRequestBodyBytes' ? 0 : 1
+    if (!Number.isSafeInteger(value) || value < least) {
+      throw new Error(`upstream '${spec.name}': ${key} must be an integer ≥ ${least}`)
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The `mpp-gateway` command as an operator runs it: `--help`, `check`, and a running process that
+ * stops gracefully on SIGTERM — readiness off, in-flight requests finish, then it exits 0.
+ */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import type { DevnetInfo } from '../devnet/devnet.js'
+import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
+import { testChallengeSecret } from '../support/gateway.js'
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+async function output(args: string[], env: Record<string, string> = {}) {
+  const child = run(args, env)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const [code] = (await once(child, 'exit')) as [number]
+  return { code, stdout, stderr }
+}
+
+describe('the mpp-gateway command', () => {
+  let devnet: DevnetInfo
+  let upstream: ExampleUpstream
+  let env: Record<string, string>
+
+  beforeAll(async () => {
+    devnet = inject('devnet')
+    upstream = await startExampleUpstream()
+    env = {
+      DEVNET_RPC_URL: devnet.rpcUrl,
+      DEVNET_CHAIN_ID: String(devnet.chainId),
+      DEVNET_PAYEE_ADDRESS: devnet.payee.address,
+      DEVNET_PAYEE_KEY: devnet.payee.privateKey,
+      UPSTREAM_URL: upstream.url,
+      MPP_CHALLENGE_SECRET: testChallengeSecret,
+      GATEWAY_PORT: '0',
+    }
+  })
+  afterAll(async () => {
+    await upstream.close()
+  })
+
+  it('--help prints usage', async () => {
+    const { code, stdout } = await output(['--help'])
+    expect(code).toBe(0)
+    expect(stdout).toContain('mpp-gateway check --config <file>')
+  })
+
+  it('check validates a configuration and never prints a secret', async () => {
+    const ok = await output(['check', '--config', 'config/devnet.yaml'], env)
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toContain('/v1/sql/execute')
+    expect(ok.stdout + ok.stderr).not.toContain(devnet.payee.privateKey.slice(2))
+    expect(ok.stdout + ok.stderr).not.toContain(testChallengeSecret)
+
+    const dir = mkdtempSync(join(tmpdir(), 'mppgw-'))
+    const bad = join(dir, 'bad.yaml')
+    writeFileSync(bad, 'server:\n  realm: x\n  bogus: 1\nroutes: []\n')
+    const failed = await output(['check', '--config', bad], env)
+    expect(failed.code).toBe(1)
+    expect(failed.stderr).toContain('server.bogus')
+    expect(failed.stderr).toContain('server.challengeSecret')
+  })
+
+  it('stops gracefully on SIGTERM: readiness off, in-flight requests finish, exit 0', async () => {
+    const child = run(['--config', 'config/devnet.yaml'], env)
+    const lines = createInterface({ input: child.stdout })
+    const logged: Record<string, unknown>[] = []
+    const url = await new Promise<string>((resolve) => {
+      lines.on('line', (line) => {
+        const entry = JSON.parse(line) as Record<string, unknown>
+        logged.push(entry)
+        if (entry.msg === 'gateway listening') resolve(entry.url as string)
+      })
+    })
+    expect((await fetch(`${url}/__gateway/readyz`)).status).toBe(200)
+
+    upstream.delayNext(1, 700)
+    const slow = fetch(`${url}/v1/execution/slow/status`)
+    await new Promise((r) => setTimeout(r, 200))
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const response = await slow
+    expect(response.status).toBe(200)
+    expect(await response.json()).toMatchObject({ execution_id: 'slow' })
+    const [code] = (await exited) as [number]
+    expect(code).toBe(0)
+    await expect(fetch(`${url}/__gateway/healthz`)).rejects.toThrow()
+    expect(logged.map((l) => l.msg)).toContain('gateway stopped')
+  })
+})

@@ -1,0 +1,603 @@
+/**
+ * The ledger contract suite: every adapter of the ledger port must pass it unchanged. It pins each
+ * transition, the invariants of src/ledger/port.ts, and atomicity under concurrency.
+ */
+import fc from 'fast-check'
+import type { Hex } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type {
+  AuthorizeInput,
+  ChannelRecord,
+  LedgerPort,
+  NewChannel,
+} from '../../src/ledger/port.js'
+
+let counter = 0
+/** A fresh, unique channel for one test. */
+export function newChannel(deposit = 1_000_000n): NewChannel {
+  counter += 1
+  const id: Hex = `0x${(Date.now() * 1000 + counter).toString(16).padStart(64, '0')}`
+  return {
+    channelId: id,
+    chainId: 31337,
+    escrow: '0x4d50500000000000000000000000000000000000',
+    descriptor: {
+      payer: '0x1111111111111111111111111111111111111111',
+      payee: '0x2222222222222222222222222222222222222222',
+      operator: '0x0000000000000000000000000000000000000000',
+      token: '0x20c0000000000000000000000000000000000000',
+      salt: `0x${'ab'.repeat(32)}`,
+      authorizedSigner: '0x0000000000000000000000000000000000000000',
+      expiringNonceHash: `0x${'cd'.repeat(32)}`,
+    },
+    deposit,
+    settled: 0n,
+  }
+}
+
+export const voucher = (cumulative: bigint): { cumulative: bigint; signature: Hex } => ({
+  cumulative,
+  signature: `0x${cumulative.toString(16).padStart(130, '0')}`,
+})
+
+/** An authorize input that accepts a voucher of `cumulative` and charges 10 units at once. */
+export const chargeInput = (channelId: Hex, cumulative: bigint, now: number): AuthorizeInput => ({
+  channelId,
+  voucher: voucher(cumulative),
+  amount: 10n,
+  mode: 'commit',
+  minDelta: 0n,
+  now,
+})
+
+/** Checks the invariants that must hold after every operation. */
+export function expectInvariants(record: ChannelRecord, previous?: ChannelRecord) {
+  expect(record.spent + record.reserved).toBeLessThanOrEqual(record.accepted.cumulative)
+  expect(record.accepted.cumulative).toBeLessThanOrEqual(record.deposit)
+  expect(record.reserved).toBeGreaterThanOrEqual(0n)
+  if (record.settleVoucher)
+    expect(record.settleVoucher.cumulative).toBeLessThanOrEqual(record.spent)
+  if (previous) {
+    expect(record.accepted.cumulative).toBeGreaterThanOrEqual(previous.accepted.cumulative)
+    expect(record.spent).toBeGreaterThanOrEqual(previous.spent)
+    expect(record.units).toBeGreaterThanOrEqual(previous.units)
+    expect(record.settled).toBeGreaterThanOrEqual(previous.settled)
+  }
+}
+
+export type LedgerFactory = {
+  create(): Promise<LedgerPort>
+  /** Optional teardown of whatever backs the adapter. */
+  teardown?(): Promise<void>
+}
+
+export function describeLedgerContract(name: string, factory: LedgerFactory) {
+  describe(`ledger contract: ${name}`, () => {
+    let ledger: LedgerPort
+    const now = 1_700_000_000_000
+    const base = { minDelta: 0n, now }
+
+    beforeAll(async () => {
+      ledger = await factory.create()
+    })
+    afterAll(async () => {
+      await ledger.close()
+      await factory.teardown?.()
+    })
+
+    async function opened(deposit?: bigint) {
+      const channel = newChannel(deposit)
+      const result = await ledger.open(channel, now)
+      expect(result.kind).toBe('created')
+      return channel.channelId
+    }
+
+    it('opens a channel once; a second open returns the record unchanged', async () => {
+      const channel = newChannel()
+      const first = await ledger.open(channel, now)
+      expect(first.kind).toBe('created')
+      expect(first.channel).toMatchObject({
+        deposit: 1_000_000n,
+        spent: 0n,
+        units: 0,
+        status: 'open',
+        accepted: { cumulative: 0n, signature: '0x' },
+      })
+      await ledger.authorize({
+        ...base,
+        channelId: channel.channelId,
+        voucher: voucher(10n),
+        amount: 10n,
+        mode: 'commit',
+      })
+      const second = await ledger.open({ ...channel, deposit: 5n }, now + 1)
+      expect(second.kind).toBe('exists')
+      expect(second.channel.deposit).toBe(1_000_000n)
+      expect(second.channel.spent).toBe(10n)
+      expect(await ledger.get(channel.channelId)).toEqual(second.channel)
+    })
+
+    it('knows nothing of an unknown channel', async () => {
+      const unknown = newChannel().channelId
+      expect(
+        await ledger.authorize({
+          ...base,
+          channelId: unknown,
+          voucher: voucher(1n),
+          amount: 1n,
+          mode: 'commit',
+        }),
+      ).toEqual({
+        kind: 'not-found',
+      })
+      expect(await ledger.get(unknown)).toBeUndefined()
+      expect((await ledger.commit(unknown, 'r', now)).kind).toBe('missing')
+    })
+
+    it('accepts increasing vouchers; equal is idempotent; lower, excessive and too-small are rejected without change', async () => {
+      const id = await opened(1_000n)
+      const accept = (cum: bigint, minDelta = 0n) =>
+        ledger.authorize({
+          ...base,
+          minDelta,
+          channelId: id,
+          voucher: voucher(cum),
+          amount: 0n,
+          mode: 'none',
+        })
+
+      expect(await accept(100n)).toMatchObject({ kind: 'authorized', voucher: 'new' })
+      const before = (await ledger.get(id))!
+      expect(await accept(100n)).toMatchObject({ kind: 'authorized', voucher: 'same' })
+      expect(await accept(99n)).toMatchObject({
+        kind: 'voucher-rejected',
+        reason: 'not-increasing',
+      })
+      expect(await accept(1_001n)).toMatchObject({
+        kind: 'voucher-rejected',
+        reason: 'exceeds-deposit',
+      })
+      expect(await accept(105n, 10n)).toMatchObject({
+        kind: 'voucher-rejected',
+        reason: 'delta-too-small',
+      })
+      const after = (await ledger.get(id))!
+      expect({ ...after, updatedAt: 0 }).toEqual({ ...before, updatedAt: 0 })
+      expect(await accept(110n, 10n)).toMatchObject({ kind: 'authorized', voucher: 'new' })
+      expect((await ledger.get(id))!.accepted).toEqual(voucher(110n))
+    })
+
+    it('reserves, commits once, releases once', async () => {
+      const id = await opened()
+      const r = await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(30n),
+        amount: 10n,
+        mode: 'reserve',
+        reservationId: 'a',
+        expiresAt: now + 60_000,
+      })
+      expect(r).toMatchObject({
+        kind: 'authorized',
+        snapshot: { accepted: 30n, spent: 0n, reserved: 10n },
+      })
+      await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: undefined,
+        amount: 10n,
+        mode: 'reserve',
+        reservationId: 'b',
+        expiresAt: now + 60_000,
+      })
+
+      expect(await ledger.commit(id, 'a', now)).toMatchObject({
+        kind: 'committed',
+        snapshot: { spent: 10n, units: 1, reserved: 10n },
+      })
+      expect((await ledger.commit(id, 'a', now)).kind).toBe('missing')
+      expect((await ledger.release(id, 'b', now)).kind).toBe('released')
+      expect((await ledger.release(id, 'b', now)).kind).toBe('missing')
+      expect((await ledger.commit(id, 'b', now)).kind).toBe('missing')
+      const record = (await ledger.get(id))!
+      expect(record).toMatchObject({ spent: 10n, units: 1, reserved: 0n })
+      expectInvariants(record)
+    })
+
+    it('refuses a charge above the voucher headroom and reserves nothing', async () => {
+      const id = await opened()
+      const result = await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(15n),
+        amount: 20n,
+        mode: 'commit',
+      })
+      expect(result).toMatchObject({ kind: 'insufficient', available: 15n })
+      expect(await ledger.get(id)).toMatchObject({ spent: 0n, reserved: 0n, units: 0 })
+    })
+
+    it('lets unresolved reservations expire', async () => {
+      const id = await opened()
+      await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(10n),
+        amount: 10n,
+        mode: 'reserve',
+        reservationId: 'x',
+        expiresAt: now + 1_000,
+      })
+      expect(
+        (
+          await ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: undefined,
+            amount: 10n,
+            mode: 'commit',
+          })
+        ).kind,
+      ).toBe('insufficient')
+      const later = now + 1_000
+      expect((await ledger.commit(id, 'x', later)).kind).toBe('missing')
+      const r = await ledger.authorize({
+        ...base,
+        now: later,
+        channelId: id,
+        voucher: undefined,
+        amount: 10n,
+        mode: 'commit',
+      })
+      expect(r).toMatchObject({ kind: 'authorized', snapshot: { spent: 10n, reserved: 0n } })
+    })
+
+    it('keeps a settle voucher no higher than what was spent', async () => {
+      const id = await opened()
+      const reserve = (cum: bigint, rid: string) =>
+        ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: voucher(cum),
+          amount: 10n,
+          mode: 'reserve',
+          reservationId: rid,
+          expiresAt: now + 60_000,
+        })
+      await reserve(10n, 'r1')
+      await reserve(20n, 'r2')
+      await reserve(30n, 'r3')
+      await ledger.commit(id, 'r1', now)
+      expect((await ledger.get(id))!.settleVoucher).toEqual(voucher(10n))
+      await ledger.release(id, 'r2', now)
+      await ledger.commit(id, 'r3', now)
+      const record = (await ledger.get(id))!
+      expect(record.spent).toBe(20n)
+      expect(record.settleVoucher).toEqual(voucher(20n))
+      expectInvariants(record)
+    })
+
+    it('charges at once in commit mode', async () => {
+      const id = await opened()
+      const r = await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(10n),
+        amount: 10n,
+        mode: 'commit',
+      })
+      expect(r).toMatchObject({
+        kind: 'authorized',
+        snapshot: { spent: 10n, units: 1, reserved: 0n },
+      })
+      expect((await ledger.get(id))!.settleVoucher).toEqual(voucher(10n))
+    })
+
+    it('follows the chain: top-ups, close requests, disappearance', async () => {
+      const id = await opened(100n)
+      await ledger.syncChain(
+        id,
+        { deposit: 100n, settled: 0n, closeRequestedAt: 1_700_000_000 },
+        now,
+      )
+      expect(
+        (
+          await ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: voucher(10n),
+            amount: 0n,
+            mode: 'none',
+          })
+        ).kind,
+      ).toBe('closing')
+      expect(await ledger.recordTopUp(id, 150n, now)).toMatchObject({
+        kind: 'ok',
+        channel: { deposit: 150n, closeRequestedAt: 0 },
+      })
+      expect(
+        (
+          await ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: voucher(120n),
+            amount: 10n,
+            mode: 'commit',
+          })
+        ).kind,
+      ).toBe('authorized')
+      await ledger.syncChain(id, { deposit: 150n, settled: 5n, closeRequestedAt: 0 }, now)
+      expect((await ledger.get(id))!.settled).toBe(5n)
+      await ledger.syncChain(id, { deposit: 150n, settled: 2n, closeRequestedAt: 0 }, now)
+      expect((await ledger.get(id))!.settled).toBe(5n)
+      await ledger.syncChain(id, { deposit: 0n, settled: 0n, closeRequestedAt: 0 }, now)
+      expect((await ledger.get(id))!.status).toBe('finalized')
+      expect(
+        (
+          await ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: voucher(130n),
+            amount: 0n,
+            mode: 'none',
+          })
+        ).kind,
+      ).toBe('finalized')
+    })
+
+    it('closes: closing stops new charges, in-flight reservations may still commit, finalized stops all', async () => {
+      const id = await opened()
+      await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(20n),
+        amount: 10n,
+        mode: 'reserve',
+        reservationId: 'f',
+        expiresAt: now + 60_000,
+      })
+      expect((await ledger.markClosing(id, now)).kind).toBe('ok')
+      expect(
+        (
+          await ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: undefined,
+            amount: 10n,
+            mode: 'commit',
+          })
+        ).kind,
+      ).toBe('closing')
+      expect((await ledger.commit(id, 'f', now)).kind).toBe('committed')
+      expect((await ledger.cancelClosing(id, now)).kind).toBe('ok')
+      expect((await ledger.get(id))!.status).toBe('open')
+      await ledger.markClosing(id, now)
+      expect(
+        await ledger.finalize(id, { settled: 10n, txHash: `0x${'11'.repeat(32)}` }, now),
+      ).toMatchObject({
+        kind: 'ok',
+        channel: { status: 'finalized', settled: 10n, closeTxHash: `0x${'11'.repeat(32)}` },
+      })
+      await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: undefined,
+        amount: 10n,
+        mode: 'reserve',
+        reservationId: 'g',
+        expiresAt: now + 60_000,
+      })
+      expect((await ledger.commit(id, 'g', now)).kind).not.toBe('committed')
+      expect((await ledger.get(id))!.spent).toBe(10n)
+    })
+
+    it('charges exactly once per unit of headroom under concurrency', async () => {
+      const id = await opened()
+      await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(70n),
+        amount: 0n,
+        mode: 'none',
+      })
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: voucher(70n),
+            amount: 10n,
+            mode: 'commit',
+          }),
+        ),
+      )
+      expect(results.filter((r) => r.kind === 'authorized')).toHaveLength(7)
+      expect(results.filter((r) => r.kind === 'insufficient')).toHaveLength(43)
+      expect(await ledger.get(id)).toMatchObject({ spent: 70n, units: 7 })
+    })
+
+    it('accepts a voucher replayed concurrently exactly once, and racing vouchers settle on the highest', async () => {
+      const id = await opened()
+      const replays = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: voucher(40n),
+            amount: 0n,
+            mode: 'none',
+          }),
+        ),
+      )
+      expect(replays.filter((r) => r.kind === 'authorized' && r.voucher === 'new')).toHaveLength(1)
+      expect(replays.filter((r) => r.kind === 'authorized' && r.voucher === 'same')).toHaveLength(
+        19,
+      )
+
+      const amounts = Array.from({ length: 30 }, (_, i) => 50n + BigInt(i) * 10n).sort(
+        () => Math.random() - 0.5,
+      )
+      const racing = await Promise.all(
+        amounts.map((cum) =>
+          ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: voucher(cum),
+            amount: 10n,
+            mode: 'commit',
+          }),
+        ),
+      )
+      const charged = racing.filter((r) => r.kind === 'authorized').length
+      const record = (await ledger.get(id))!
+      expect(record.accepted).toEqual(voucher(340n))
+      expect(record.spent).toBe(BigInt(charged) * 10n)
+      expectInvariants(record)
+    })
+
+    it('reserves exactly the headroom under concurrency, and resolves each reservation once', async () => {
+      const id = await opened()
+      await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(70n),
+        amount: 0n,
+        mode: 'none',
+      })
+      const reserved = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: voucher(70n),
+            amount: 10n,
+            mode: 'reserve',
+            reservationId: `c${i}`,
+            expiresAt: now + 60_000,
+          }),
+        ),
+      )
+      const held = reserved.flatMap((r, i) => (r.kind === 'authorized' ? [`c${i}`] : []))
+      expect(held).toHaveLength(7)
+      expect(reserved.filter((r) => r.kind === 'insufficient')).toHaveLength(23)
+      // Every held reservation is committed twice and released once, all at the same time.
+      const resolutions = await Promise.all(
+        held.flatMap((rid) => [
+          ledger.commit(id, rid, now),
+          ledger.release(id, rid, now),
+          ledger.commit(id, rid, now),
+        ]),
+      )
+      const committed = resolutions.filter((r) => r.kind === 'committed').length
+      const released = resolutions.filter((r) => r.kind === 'released').length
+      expect(committed + released).toBe(7)
+      expect(resolutions.filter((r) => r.kind === 'missing')).toHaveLength(14)
+      const record = (await ledger.get(id))!
+      expect(record).toMatchObject({
+        spent: BigInt(committed) * 10n,
+        units: committed,
+        reserved: 0n,
+      })
+      expectInvariants(record)
+    })
+
+    it('retains at most 8 vouchers above spent: settling lags behind the dropped ones', async () => {
+      const id = await opened()
+      for (let cum = 10n; cum <= 100n; cum += 10n) {
+        await ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: voucher(cum),
+          amount: 0n,
+          mode: 'none',
+        })
+      }
+      const charge = (amount: bigint) =>
+        ledger.authorize({ ...base, channelId: id, voucher: undefined, amount, mode: 'commit' })
+      // 10 and 20 were dropped when the 9th and 10th arrived: spending 25 finds no voucher ≤ 25.
+      await charge(25n)
+      expect((await ledger.get(id))!.settleVoucher).toBeUndefined()
+      await charge(5n)
+      expect((await ledger.get(id))!.settleVoucher).toEqual(voucher(30n))
+      await charge(45n)
+      expect((await ledger.get(id))!.settleVoucher).toEqual(voucher(70n))
+    })
+
+    it('lets an in-flight reservation be released after the channel was finalized', async () => {
+      const id = await opened()
+      await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(20n),
+        amount: 10n,
+        mode: 'reserve',
+        reservationId: 'late',
+        expiresAt: now + 60_000,
+      })
+      await ledger.finalize(id, { settled: 0n, txHash: undefined }, now)
+      expect((await ledger.release(id, 'late', now + 1)).kind).toBe('released')
+      expect(await ledger.get(id)).toMatchObject({ status: 'finalized', reserved: 0n, spent: 0n })
+    })
+
+    it('keeps its invariants over random operation sequences', async () => {
+      const op = fc.oneof(
+        fc.record({
+          t: fc.constant('authorize' as const),
+          cum: fc.bigInt({ min: 0n, max: 1_200n }),
+          amount: fc.bigInt({ min: 0n, max: 50n }),
+          mode: fc.constantFrom('reserve' as const, 'commit' as const, 'none' as const),
+          withVoucher: fc.boolean(),
+        }),
+        fc.record({ t: fc.constant('commit' as const), r: fc.nat({ max: 20 }) }),
+        fc.record({ t: fc.constant('release' as const), r: fc.nat({ max: 20 }) }),
+        fc.record({
+          t: fc.constant('topUp' as const),
+          deposit: fc.bigInt({ min: 0n, max: 2_000n }),
+        }),
+        fc.record({ t: fc.constant('tick' as const), ms: fc.nat({ max: 2_000 }) }),
+      )
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { maxLength: 25 }), async (ops) => {
+          const id = await opened(1_000n)
+          let clock = now
+          let reservation = 0
+          let previous = (await ledger.get(id))!
+          for (const o of ops) {
+            switch (o.t) {
+              case 'authorize':
+                reservation += 1
+                await ledger.authorize({
+                  minDelta: 0n,
+                  now: clock,
+                  channelId: id,
+                  voucher: o.withVoucher ? voucher(o.cum) : undefined,
+                  amount: o.amount,
+                  mode: o.mode,
+                  reservationId: `r${reservation}`,
+                  expiresAt: clock + 1_000,
+                })
+                break
+              case 'commit':
+                await ledger.commit(id, `r${o.r}`, clock)
+                break
+              case 'release':
+                await ledger.release(id, `r${o.r}`, clock)
+                break
+              case 'topUp':
+                await ledger.recordTopUp(id, o.deposit, clock)
+                break
+              case 'tick':
+                clock += o.ms
+                break
+            }
+            const record = (await ledger.get(id))!
+            expectInvariants(record, previous)
+            previous = record
+          }
+        }),
+        { numRuns: 40 },
+      )
+    })
+  })
+}

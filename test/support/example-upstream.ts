@@ -1,0 +1,107 @@
+/**
+ * A small Dune-like API on loopback, standing in for the operator's upstream in tests, the demo
+ * and benchmarks: `POST /v1/sql/execute`, `GET /v1/execution/:id/status|results|results/csv`.
+ * It records every request it receives (method, path, headers) and can be told to fail the next
+ * requests with a status, or to hold them, so tests can see exactly what the gateway forwarded.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export type SeenRequest = {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+export type ExampleUpstream = {
+  readonly url: string
+  readonly seen: SeenRequest[]
+  /** Answer the next `count` requests with `status` (and a small JSON error body). */
+  failNext(count: number, status: number): void
+  /** Hold the next `count` requests for `ms` before answering. */
+  delayNext(count: number, ms: number): void
+  close(): Promise<void>
+}
+
+export async function startExampleUpstream(
+  options: { port?: number; record?: boolean } = {},
+): Promise<ExampleUpstream> {
+  const seen: SeenRequest[] = []
+  const record = options.record ?? true
+  let failures: { count: number; status: number } = { count: 0, status: 500 }
+  let delays: { count: number; ms: number } = { count: 0, ms: 0 }
+  let executions = 0
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8')
+      if (record)
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
+      const respond = () => {
+        if (failures.count > 0) {
+          failures.count -= 1
+          res.writeHead(failures.status, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ error: 'upstream failure' }))
+          return
+        }
+        const path = (req.url ?? '/').split('?')[0]!
+        const json = (status: number, value: unknown) => {
+          const text = JSON.stringify(value)
+          res.writeHead(status, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(text),
+          })
+          res.end(text)
+        }
+        if (req.method === 'POST' && path === '/v1/sql/execute') {
+          executions += 1
+          return json(200, { execution_id: `01EXEC${executions}`, state: 'QUERY_STATE_PENDING' })
+        }
+        const m = /^\/v1\/execution\/([^/]+)\/(status|results|results\/csv)$/.exec(path)
+        if (req.method === 'GET' && m) {
+          const id = m[1]!
+          if (m[2] === 'status')
+            return json(200, { execution_id: id, state: 'QUERY_STATE_COMPLETED' })
+          if (m[2] === 'results') {
+            return json(200, {
+              execution_id: id,
+              result: { rows: [{ block: 1, value: '42' }], metadata: { row_count: 1 } },
+            })
+          }
+          res.writeHead(200, { 'content-type': 'text/csv' })
+          res.end('block,value\n1,42\n')
+          return
+        }
+        json(404, { error: 'not found' })
+      }
+      if (delays.count > 0) {
+        delays.count -= 1
+        setTimeout(respond, delays.ms)
+      } else {
+        respond()
+      }
+    })
+  })
+  server.keepAliveTimeout = 5_000
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    failNext(count, status) {
+      failures = { count, status }
+    },
+    delayNext(count, ms) {
+      delays = { count, ms }
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+    },
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The distinct `settle` transactions broadcast for a channel through a devnet's RPC proxy, by the
+ * hash of their signed bytes: re-broadcasting the same bytes counts once, a second, different
+ * transaction counts twice (what "no double submission" rules out).
+ */
+import { decodeFunctionData, keccak256, toFunctionSelector, type Hex } from 'viem'
+import { escrowAbi } from '../../src/chain/escrow-abi.js'
+import { decodeTempoTransaction } from '../../src/chain/tempo-tx.js'
+import type { Descriptor } from '../../src/ledger/port.js'
+import { channelIdOf } from '../../src/session/channel-id.js'
+import type { Devnet } from '../devnet/devnet.js'
+
+const settleSelector = toFunctionSelector(
+  'settle((address,address,address,address,bytes32,address,bytes32),uint96,bytes)',
+)
+
+export function settleTransactions(devnet: Devnet, channelId: Hex): Set<Hex> {
+  const hashes = new Set<Hex>()
+  for (const call of devnet.proxy.calls) {
+    if (!call.rawTx?.startsWith('0x76')) continue
+    for (const c of decodeTempoTransaction(call.rawTx).calls) {
+      if (!c.data.startsWith(settleSelector)) continue
+      const descriptor = decodeFunctionData({ abi: escrowAbi, data: c.data }).args[0] as Descriptor
+      const id = channelIdOf({ descriptor, escrow: devnet.escrow, chainId: devnet.chainId })
+      if (id === channelId.toLowerCase()) hashes.add(keccak256(call.rawTx))
+    }
+  }
+  return hashes
+}
