@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest'
+import { createRedisClient, reconnectDelay, redactRedisUrl } from './redis-connection.js'
+
+describe('redactRedisUrl', () => {
+  it.each([
+    ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379'],
+    ['redis://:secret@redis:6379', 'redis://***@redis:6379'],
+    ['redis://user:secret@redis:6379/2', 'redis://***@redis:6379/2'],
+    ['rediss://user@redis.example.com', 'rediss://***@redis.example.com'],
+    ['not a url', '(unparseable Redis URL)'],
+  ])('%s → %s', (url, shown) => {
+    expect(redactRedisUrl(url)).toBe(shown)
+    expect(redactRedisUrl(url)).not.toContain('secret')
+  })
+})
+
+describe('reconnectDelay', () => {
+  it('starts near 100 ms and never exceeds 1.2 s', () => {
+    for (let times = 1; times <= 50; times += 1) {
+      const delay = reconnectDelay(times)
+      expect(delay).toBeGreaterThanOrEqual(80)
+      expect(delay).toBeLessThanOrEqual(1_200)
+    }
+    expect(reconnectDelay(1)).toBeLessThanOrEqual(120)
+  })
+})
+
+describe('createRedisClient', () => {
+  it('accepts only redis:// and rediss:// URLs, without echoing credentials', () => {
+    expect(() => createRedisClient({ url: 'http://user:secret@redis:6379' })).toThrow(
+      /redis:\/\/ or rediss:\/\/ \(http:\/\/\*\*\*@redis:6379\)/,
+    )
+  })
+
+  it('switches TLS on for rediss:// only', () => {
+    const plain = createRedisClient({ url: 'redis://127.0.0.1:1' })
+    const tls = createRedisClient({ url: 'rediss://127.0.0.1:1', tls: { servername: 'x' } })
+    expect(plain.options.tls).toBeUndefined()
+    expect(tls.options.tls).toEqual({ servername: 'x' })
+    expect(tls.options).toMatchObject({
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    })
+    plain.disconnect()
+    tls.disconnect()
+  })
+})

@@ -1,0 +1,160 @@
+/**
+ * Queries over many channels for the settler and the close watcher (the port's `ChannelIndex`),
+ * built on the unsettled index `<prefix>unsettled` and on `SCAN` over the channel hashes.
+ *
+ * The unsettled index is a hint kept beside the channel hashes, on another cluster slot, so no
+ * script can update it atomically with a charge. What makes it dependable:
+ *  - a charge records `unsettledSince` in the channel hash (atomically, in the script) BEFORE the
+ *    ledger adds the index entry (`ZADD NX`, a follow-up command): so the hash is the truth and
+ *    the entry can lag, never lead;
+ *  - `unsettled()` reads each listed channel's hash and returns only channels that are unsettled
+ *    and not finalized; entries that are not are pruned race-free (`prune`);
+ *  - `open()` scans every channel hash and re-adds any unsettled channel whose entry a crash lost
+ *    (between the script and its `ZADD`). The close watcher runs it periodically, so a lost entry
+ *    is repaired within one reconciliation interval.
+ */
+import type { Redis } from 'ioredis'
+import type { Hex } from 'viem'
+import type { ChannelIndex } from './port.js'
+import { ledgerFailure } from './redis-errors.js'
+import type { LedgerKeys } from './redis-keys.js'
+import { channelKeyId } from './redis-record.js'
+
+/** The index operations of the Redis ledger. */
+export type RedisChannelIndex = ChannelIndex & {
+  /** Up to `limit` ids from the unsettled index as stored, longest-unsettled first (a hint). */
+  listUnsettled(limit: number): Promise<Hex[]>
+  /** Drops a channel's entry unless its hash says it is unsettled (then the entry stays). */
+  prune(channelId: Hex): Promise<'removed' | 'kept'>
+}
+
+const scanBatch = 500
+
+const positive = (limit: number) => {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new RangeError('ledger: limit must be a positive integer')
+  }
+}
+
+/** Escapes Redis glob characters in a key prefix for `SCAN MATCH`. */
+const globEscape = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&')
+
+/** The channel id inside `<prefix>ch:{<id>}`. */
+const idOfKey = (key: string): Hex | undefined => /\{(0x[0-9a-f]{64})\}$/.exec(key)?.[1] as Hex
+
+export function createRedisChannelIndex(options: {
+  readonly client: Redis
+  readonly keys: LedgerKeys
+  readonly keyPrefix: string
+}): RedisChannelIndex {
+  const { client, keys } = options
+
+  /** Values of one pipeline, with the first failure thrown. */
+  const values = async (pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> => {
+    const results = (await pipeline.exec()) ?? []
+    return results.map(([error, value]) => {
+      if (error) throw error
+      return value
+    })
+  }
+
+  /**
+   * Race-free removal without a cross-slot script: ZREM first, then read the hash. A charge sets
+   * `unsettledSince` before its own ZADD, so either that ZADD comes after our ZREM, or the hash
+   * read here already shows it and the entry is put back.
+   */
+  const pruneAll = async (ids: readonly Hex[]): Promise<Map<Hex, 'removed' | 'kept'>> => {
+    const outcome = new Map<Hex, 'removed' | 'kept'>()
+    if (ids.length === 0) return outcome
+    const removing = client.pipeline()
+    for (const id of ids) removing.zrem(keys.unsettled, id)
+    await values(removing)
+    const reading = client.pipeline()
+    for (const id of ids) reading.hmget(keys.channel(id), 'unsettledSince', 'status')
+    const states = (await values(reading)) as (string | null)[][]
+    const restoring = client.pipeline()
+    ids.forEach((id, i) => {
+      const [since, status] = states[i] ?? []
+      if (since != null && status !== 'finalized') {
+        restoring.zadd(keys.unsettled, 'NX', since, id)
+        outcome.set(id, 'kept')
+      } else {
+        outcome.set(id, 'removed')
+      }
+    })
+    if (restoring.length > 0) await values(restoring)
+    return outcome
+  }
+
+  const guarded = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work()
+    } catch (error) {
+      throw ledgerFailure(error, operation)
+    }
+  }
+
+  return {
+    async listUnsettled(limit) {
+      positive(limit)
+      return guarded(
+        'listUnsettled',
+        async () => (await client.zrange(keys.unsettled, 0, limit - 1)) as Hex[],
+      )
+    },
+
+    async prune(channelId) {
+      const id = channelKeyId(channelId)
+      return guarded('pruneUnsettled', async () => (await pruneAll([id])).get(id) ?? 'removed')
+    },
+
+    async unsettled(limit) {
+      positive(limit)
+      return guarded('index.unsettled', async () => {
+        const ids = (await client.zrange(keys.unsettled, 0, limit - 1)) as Hex[]
+        if (ids.length === 0) return []
+        const reading = client.pipeline()
+        for (const id of ids) reading.hmget(keys.channel(id), 'unsettledSince', 'status')
+        const states = (await values(reading)) as (string | null)[][]
+        const due: { channelId: Hex; since: number | undefined }[] = []
+        const stale: Hex[] = []
+        ids.forEach((id, i) => {
+          const [since, status] = states[i] ?? []
+          if (since != null && status !== 'finalized')
+            due.push({ channelId: id, since: Number(since) })
+          else stale.push(id)
+        })
+        await pruneAll(stale)
+        return due
+      })
+    },
+
+    async open(limit) {
+      positive(limit)
+      return guarded('index.open', async () => {
+        const match = `${globEscape(options.keyPrefix)}ch:{*}`
+        const found = new Set<Hex>()
+        let cursor = '0'
+        do {
+          const [next, batch] = await client.scan(cursor, 'MATCH', match, 'COUNT', scanBatch)
+          cursor = next
+          const ids = batch.map(idOfKey).filter((id): id is Hex => id !== undefined)
+          if (ids.length === 0) continue
+          const reading = client.pipeline()
+          for (const id of ids) reading.hmget(keys.channel(id), 'status', 'unsettledSince')
+          const states = (await values(reading)) as (string | null)[][]
+          const repairing = client.pipeline()
+          ids.forEach((id, i) => {
+            const [status, since] = states[i] ?? []
+            if (status == null || status === 'finalized') return
+            if (found.size < limit) found.add(id)
+            // Re-adds an entry a crash lost; NX keeps an existing entry's first time.
+            if (since != null) repairing.zadd(keys.unsettled, 'NX', since, id)
+          })
+          if (repairing.length > 0) await values(repairing)
+        } while (cursor !== '0' && found.size < limit)
+        return [...found]
+      })
+    },
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * The ledger's Redis key schema (documented in docs/DESIGN.md "Redis key schema").
+ *
+ *  - `<prefix>ch:{<channelId>}`      hash: the channel record (fields: src/ledger/redis-record.ts)
+ *  - `<prefix>ch:{<channelId>}:res`  hash: reservation id → "<amount> <expiresAt ms>"
+ *  - `<prefix>unsettled`             sorted set: channel id, scored by the ms its value first went
+ *                                    unsettled — a hint for the settler (redis-index.ts)
+ *
+ * The channel id is lower-cased and wrapped in `{…}`, a Redis Cluster hash tag: both keys of a
+ * channel hash to one slot, so each ledger script (which touches exactly those two keys) also runs
+ * on a cluster. The unsettled index lives on another slot and is never touched by a script.
+ */
+import type { Hex } from 'viem'
+
+export type LedgerKeys = {
+  channel(channelId: Hex): string
+  reservations(channelId: Hex): string
+  readonly unsettled: string
+  /** A `SCAN MATCH` pattern for every channel hash, not `:res` keys (prefix without glob chars). */
+  readonly channelPattern: string
+}
+
+/** The keys under `keyPrefix` for lower-cased channel ids. */
+export function ledgerKeys(keyPrefix: string): LedgerKeys {
+  return {
+    channel: (channelId) => `${keyPrefix}ch:{${channelId}}`,
+    reservations: (channelId) => `${keyPrefix}ch:{${channelId}}:res`,
+    unsettled: `${keyPrefix}unsettled`,
+    channelPattern: `${keyPrefix}ch:{*}`,
+  }
+}

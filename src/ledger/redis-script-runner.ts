@@ -1,0 +1,89 @@
+/**
+ * Running the ledger scripts by SHA: loaded once (`SCRIPT LOAD`), called with `EVALSHA`, and
+ * reloaded transparently when Redis has forgotten them (`SCRIPT FLUSH`, a restart, a failover to a
+ * replica that never saw `SCRIPT LOAD`).
+ *
+ * Why reloading is safe: a `NOSCRIPT` reply means the script did not run at all, so sending the
+ * same call again after `SCRIPT LOAD` cannot apply a transition twice. No other failure is
+ * retried (see redis-connection.ts). Concurrent calls that meet `NOSCRIPT` share one reload.
+ *
+ * A call may carry one follow-up command pipelined behind the script in the same round trip (the
+ * unsettled index, see redis.ts); its own failure is reported separately and never hides the
+ * script's outcome.
+ */
+import { createHash } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { isNoScript } from './redis-errors.js'
+import { ledgerScripts, type LedgerScriptName } from './redis-scripts.js'
+
+export type ScriptCall = {
+  readonly name: LedgerScriptName
+  readonly keys: readonly string[]
+  readonly args: readonly string[]
+  /** A command pipelined right after the script, e.g. `['zrem', key, member]`. */
+  readonly then?: readonly [string, ...string[]]
+}
+
+/** What a call returned: the script's reply, and the follow-up's error if it failed. */
+export type ScriptOutcome = { readonly reply: unknown; readonly followUpError: Error | undefined }
+
+export type ScriptRunner = {
+  /** Loads every script; rejects when Redis does not take one or returns another SHA. */
+  load(): Promise<void>
+  run(call: ScriptCall): Promise<ScriptOutcome>
+}
+
+const sha1 = (source: string) => createHash('sha1').update(source).digest('hex')
+
+export function createScriptRunner(client: Redis): ScriptRunner {
+  const shas = Object.fromEntries(
+    Object.entries(ledgerScripts).map(([name, script]) => [name, sha1(script.source)]),
+  ) as Record<LedgerScriptName, string>
+  const reloading = new Map<LedgerScriptName, Promise<void>>()
+
+  const loadOne = async (name: LedgerScriptName): Promise<void> => {
+    const sha = await client.script('LOAD', ledgerScripts[name].source)
+    if (sha !== shas[name]) throw new Error(`ledger: Redis loaded script ${name} as ${String(sha)}`)
+  }
+
+  const reload = (name: LedgerScriptName): Promise<void> => {
+    let pending = reloading.get(name)
+    if (!pending) {
+      pending = loadOne(name).finally(() => reloading.delete(name))
+      reloading.set(name, pending)
+    }
+    return pending
+  }
+
+  const once = async (call: ScriptCall): Promise<ScriptOutcome> => {
+    const sha = shas[call.name]
+    if (!call.then) {
+      const reply = await client.evalsha(sha, call.keys.length, ...call.keys, ...call.args)
+      return { reply, followUpError: undefined }
+    }
+    const results = await client
+      .pipeline()
+      .evalsha(sha, call.keys.length, ...call.keys, ...call.args)
+      .call(...call.then)
+      .exec()
+    const [scriptResult, followUp] = results ?? []
+    if (!scriptResult) throw new Error('ledger: empty pipeline reply')
+    if (scriptResult[0]) throw scriptResult[0]
+    return { reply: scriptResult[1], followUpError: followUp?.[0] ?? undefined }
+  }
+
+  return {
+    async load() {
+      await Promise.all(Object.keys(ledgerScripts).map((name) => loadOne(name as LedgerScriptName)))
+    },
+    async run(call) {
+      try {
+        return await once(call)
+      } catch (error) {
+        if (!isNoScript(error)) throw error
+        await reload(call.name)
+        return await once(call)
+      }
+    },
+  }
+}

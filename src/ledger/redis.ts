@@ -1,0 +1,378 @@
+/**
+ * Redis adapter of the ledger port: where the operator's money lives in production.
+ *
+ * Every mutation is ONE Lua script (src/ledger/redis-scripts.ts) applying the same transition as
+ * src/ledger/transitions.ts, atomically inside Redis; Node never reads, decides, then writes.
+ * `authorize` — the hot path of every paid request — is one round trip: one `EVALSHA` (the first
+ * charge of an unsettled period also sends an index `ZADD` the caller does not wait for). `get` is
+ * one `HGETALL`. The contract suite (test/ledger/contract.ts) holds this adapter to the same
+ * behaviour as the memory adapter.
+ *
+ * Invariants (besides those of port.ts):
+ *  - a call resolves only with what Redis acknowledged; any failure rejects — with
+ *    `ledger-unavailable` when waiting can cure it (redis-errors.ts) — and is never retried,
+ *    except after `NOSCRIPT`, which proves the script did not run (redis-script-runner.ts);
+ *  - the write that accepts a voucher is durable before the call resolves only if Redis runs with
+ *    `appendfsync always`: `durability()` reports it, `checkDurability` enforces it;
+ *  - the unsettled index is a hint kept in step by follow-up commands (redis-index.ts); the
+ *    channel hash is the truth.
+ */
+import type { ConnectionOptions } from 'node:tls'
+import type { Redis } from 'ioredis'
+import type { Hex } from 'viem'
+import type {
+  AuthorizeInput,
+  AuthorizeResult,
+  ChannelRecord,
+  LedgerPort,
+  TransitionResult,
+  VoucherRejection,
+} from './port.js'
+import { createRedisClient, type LedgerLogger } from './redis-connection.js'
+import { readDurability, type DurabilityReport } from './redis-durability.js'
+import { ledgerFailure } from './redis-errors.js'
+import { createRedisChannelIndex, type RedisChannelIndex } from './redis-index.js'
+import { ledgerKeys } from './redis-keys.js'
+import {
+  amountArg,
+  channelKeyId,
+  decodeRecord,
+  decodeSnapshot,
+  fieldsOf,
+  hexArg,
+  integerArg,
+  openArgs,
+} from './redis-record.js'
+import { createScriptRunner, type ScriptCall } from './redis-script-runner.js'
+import type { LedgerScriptName } from './redis-scripts.js'
+import { maxPendingVouchers } from './transitions.js'
+
+export type RedisLedgerOptions = {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Never logged. */
+  readonly url: string
+  /** Prefix of every key (e.g. `mppgw:`); see docs/DESIGN.md "Redis key schema". */
+  readonly keyPrefix: string
+  readonly logger?: LedgerLogger | undefined
+  /** Bound on each Redis command, in ms (default 2000). */
+  readonly commandTimeoutMs?: number | undefined
+  /** Bound on establishing a connection, in ms (default 2000). */
+  readonly connectTimeoutMs?: number | undefined
+  /** How long a finalized channel is kept, in seconds (default 30 days; 0 keeps it forever). */
+  readonly finalizedTtlSeconds?: number | undefined
+  /** Extra TLS options for `rediss://` (e.g. a private CA). */
+  readonly tls?: ConnectionOptions | undefined
+}
+
+/** The ledger port on Redis, plus what operations and the settler need. */
+export type RedisLedger = LedgerPort & {
+  /** The underlying connection (health checks, tests). Do not write ledger keys with it. */
+  readonly client: Redis
+  /** The settler's and close watcher's queries (port `ChannelIndex`), see redis-index.ts. */
+  readonly index: RedisChannelIndex
+  /** What Redis's persistence settings risk for an acknowledged voucher. */
+  durability(): Promise<DurabilityReport>
+  /**
+   * Up to `limit` channel ids from the unsettled index as stored, longest-unsettled first. A
+   * hint: it may name channels settled by now, and a crash between a charge and its index update
+   * can leave one out until the next `index.open()` scan. `index.unsettled()` returns the checked
+   * list.
+   */
+  listUnsettled(limit: number): Promise<Hex[]>
+}
+
+const thirtyDays = 30 * 24 * 60 * 60
+
+const rejections: readonly VoucherRejection[] = [
+  'not-increasing',
+  'exceeds-deposit',
+  'delta-too-small',
+]
+
+/** A script reply as strings (nested one level for HGETALL), or an error naming the script. */
+function replyOf(reply: unknown, name: LedgerScriptName): (string | string[])[] {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
+    throw new Error(`ledger: unexpected reply from script ${name}`)
+  }
+  return reply as (string | string[])[]
+}
+
+const flat = (reply: (string | string[])[]): string[] =>
+  reply.map((part) => (typeof part === 'string' ? part : ''))
+
+const recordIn = (reply: (string | string[])[], name: LedgerScriptName): ChannelRecord => {
+  const fields = reply[1]
+  if (!Array.isArray(fields)) throw new Error(`ledger: script ${name} returned no record`)
+  return decodeRecord(fieldsOf(fields))
+}
+
+/**
+ * Connects to Redis, loads the ledger scripts and returns the ledger. Rejects with
+ * `ledger-unavailable` when Redis cannot be reached (or refuses the credentials).
+ */
+export async function createRedisLedger(options: RedisLedgerOptions): Promise<RedisLedger> {
+  const client = createRedisClient(options)
+  const scripts = createScriptRunner(client)
+  // ioredis rejects `connect()` with "Connection is closed." when the handshake failed; the
+  // `error` event carries the reason (WRONGPASS, ECONNREFUSED, a TLS failure) the operator needs.
+  let reason: unknown
+  const remember = (error: unknown) => (reason = error)
+  client.on('error', remember)
+  let connected = false
+  try {
+    await client.connect()
+    connected = true
+    await scripts.load()
+  } catch (error) {
+    client.disconnect()
+    throw ledgerFailure(connected ? error : (reason ?? error), 'connect')
+  } finally {
+    client.off('error', remember)
+  }
+
+  const keys = ledgerKeys(options.keyPrefix)
+  const index = createRedisChannelIndex({ client, keys, keyPrefix: options.keyPrefix })
+  const ttl = integerArg(options.finalizedTtlSeconds ?? thirtyDays, 'finalizedTtlSeconds')
+  const logger = options.logger
+  /** Index updates still in flight; `close` waits for them. */
+  const indexing = new Set<Promise<void>>()
+  let closed = false
+
+  const run = async (
+    name: LedgerScriptName,
+    id: Hex,
+    args: string[],
+    then?: ScriptCall['then'],
+  ): Promise<(string | string[])[]> => {
+    const call: ScriptCall = {
+      name,
+      keys: [keys.channel(id), keys.reservations(id)],
+      args,
+      ...(then ? { then } : {}),
+    }
+    let outcome
+    try {
+      outcome = await scripts.run(call)
+    } catch (error) {
+      throw ledgerFailure(error, name)
+    }
+    if (outcome.followUpError) {
+      logger?.warn(
+        { channelId: id, err: { message: outcome.followUpError.message } },
+        'ledger: unsettled index not updated; the next index scan repairs it',
+      )
+    }
+    return replyOf(outcome.reply, name)
+  }
+
+  /**
+   * Adds a channel whose value just went unsettled to the index.
+   *
+   * Why not inside the script: the index lives on another cluster slot. Why after the script and
+   * only now: the script alone knows (atomically, in-slot) that this step made `spent > settled`
+   * for the first time, so the index never fills with channels that were not charged — a random
+   * channel id costs nothing. Why not awaited: the charge is already done and durable; the
+   * caller's answer must not wait for, or fail on, a hint. Commands on one connection run in
+   * order, so any later command of this ledger sees the entry. If it fails (or the process dies
+   * first) the record still carries `unsettledSince`, and the next `index.open()` scan re-adds it.
+   */
+  const indexUnsettled = (id: Hex, now: number) => {
+    const pending = client
+      .zadd(keys.unsettled, 'NX', now, id)
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        logger?.warn(
+          { channelId: id, err: { message: error instanceof Error ? error.message : '' } },
+          'ledger: unsettled index not updated; the next index scan repairs it',
+        )
+      })
+      .finally(() => indexing.delete(pending))
+    indexing.add(pending)
+  }
+
+  /** A finalized channel can never be charged again, so dropping it from the index is safe. */
+  const dropFromIndex = (id: Hex): ScriptCall['then'] => ['zrem', keys.unsettled, id]
+
+  const transition = async (
+    name: LedgerScriptName,
+    id: Hex,
+    args: string[],
+    then?: ScriptCall['then'],
+  ): Promise<TransitionResult> => {
+    const reply = await run(name, id, args, then)
+    const kind = typeof reply[0] === 'string' ? reply[0] : ''
+    switch (kind) {
+      case 'ok':
+        return { kind: 'ok', channel: recordIn(reply, name) }
+      case 'not-found':
+        return { kind: 'not-found' }
+      case 'finalized':
+        return { kind: 'finalized' }
+      default:
+        throw new Error(`ledger: unexpected outcome ${kind} of ${name}`)
+    }
+  }
+
+  const authorizeArgs = (input: AuthorizeInput): string[] => {
+    const v = input.voucher
+    const reservation = input.reservationId !== undefined && input.expiresAt !== undefined
+    return [
+      integerArg(input.now, 'now'),
+      v ? '1' : '0',
+      v ? amountArg(v.cumulative, 'voucher amount') : '0',
+      v ? hexArg(v.signature, 'voucher signature') : '0x',
+      amountArg(input.amount, 'amount'),
+      input.mode,
+      reservation ? '1' : '0',
+      input.reservationId ?? '',
+      input.expiresAt !== undefined ? integerArg(input.expiresAt, 'expiresAt') : '0',
+      amountArg(input.minDelta, 'minDelta'),
+      String(maxPendingVouchers),
+    ]
+  }
+
+  return {
+    client,
+
+    async open(channel, now) {
+      const id = channelKeyId(channel.channelId)
+      const reply = await run('open', id, openArgs(channel, now))
+      const kind = reply[0]
+      if (kind !== 'created' && kind !== 'exists') {
+        throw new Error(`ledger: unexpected outcome ${String(kind)} of open`)
+      }
+      return { kind, channel: recordIn(reply, 'open') }
+    },
+
+    async authorize(input): Promise<AuthorizeResult> {
+      const id = channelKeyId(input.channelId)
+      const reply = flat(await run('authorize', id, authorizeArgs(input)))
+      const kind = reply[0] ?? ''
+      switch (kind) {
+        case 'authorized': {
+          const voucher = reply[1]
+          if (voucher !== 'new' && voucher !== 'same' && voucher !== 'none') break
+          if (reply[7] === '1') indexUnsettled(id, input.now)
+          return { kind: 'authorized', voucher, snapshot: decodeSnapshot(id, reply, 2) }
+        }
+        case 'insufficient':
+          return {
+            kind: 'insufficient',
+            available: BigInt(reply[1] ?? ''),
+            snapshot: decodeSnapshot(id, reply, 2),
+          }
+        case 'voucher-rejected': {
+          const reason = rejections.find((r) => r === reply[1])
+          if (!reason) break
+          return { kind: 'voucher-rejected', reason, snapshot: decodeSnapshot(id, reply, 2) }
+        }
+        case 'not-found':
+        case 'closing':
+        case 'finalized':
+          return { kind }
+        case 'reservation-incomplete':
+          throw new Error('ledger: a reservation needs an id and an expiry')
+      }
+      throw new Error(`ledger: unexpected authorize reply ${reply.join(' ')}`)
+    },
+
+    async commit(channelId, reservationId, now) {
+      const id = channelKeyId(channelId)
+      const reply = flat(await run('commit', id, [integerArg(now, 'now'), reservationId]))
+      const kind = reply[0] ?? ''
+      switch (kind) {
+        case 'committed':
+          if (reply[6] === '1') indexUnsettled(id, now)
+          return { kind: 'committed', snapshot: decodeSnapshot(id, reply, 1) }
+        case 'missing':
+        case 'finalized':
+          return { kind }
+      }
+      throw new Error(`ledger: unexpected commit reply ${reply.join(' ')}`)
+    },
+
+    async release(channelId, reservationId, now) {
+      const id = channelKeyId(channelId)
+      const reply = await run('release', id, [integerArg(now, 'now'), reservationId])
+      if (reply[0] === 'released' || reply[0] === 'missing') return { kind: reply[0] }
+      throw new Error(`ledger: unexpected release reply ${String(reply[0])}`)
+    },
+
+    async recordTopUp(channelId, deposit, now) {
+      const id = channelKeyId(channelId)
+      return transition('recordTopUp', id, [integerArg(now, 'now'), amountArg(deposit, 'deposit')])
+    },
+
+    async syncChain(channelId, state, now) {
+      const id = channelKeyId(channelId)
+      const args = [
+        integerArg(now, 'now'),
+        amountArg(state.deposit, 'deposit'),
+        amountArg(state.settled, 'settled'),
+        integerArg(state.closeRequestedAt, 'closeRequestedAt'),
+        ttl,
+      ]
+      // A zero deposit finalizes the channel (or finds it finalized already): drop its hint.
+      return transition('syncChain', id, args, state.deposit === 0n ? dropFromIndex(id) : undefined)
+    },
+
+    async markClosing(channelId, now) {
+      return transition('markClosing', channelKeyId(channelId), [integerArg(now, 'now')])
+    },
+
+    async cancelClosing(channelId, now) {
+      return transition('cancelClosing', channelKeyId(channelId), [integerArg(now, 'now')])
+    },
+
+    async finalize(channelId, outcome, now) {
+      const id = channelKeyId(channelId)
+      const args = [
+        integerArg(now, 'now'),
+        amountArg(outcome.settled, 'settled'),
+        outcome.txHash === undefined ? '' : hexArg(outcome.txHash, 'txHash'),
+        ttl,
+      ]
+      return transition('finalize', id, args, dropFromIndex(id))
+    },
+
+    async get(channelId) {
+      const id = channelKeyId(channelId)
+      let fields: Record<string, string>
+      try {
+        fields = await client.hgetall(keys.channel(id))
+      } catch (error) {
+        throw ledgerFailure(error, 'get')
+      }
+      return Object.keys(fields).length === 0 ? undefined : decodeRecord(fields)
+    },
+
+    async ping() {
+      try {
+        await client.ping()
+      } catch (error) {
+        throw ledgerFailure(error, 'ping')
+      }
+    },
+
+    async close() {
+      if (closed) return
+      closed = true
+      await Promise.allSettled([...indexing])
+      try {
+        await client.quit()
+      } catch {
+        // Not connected (Redis down): stop reconnecting instead.
+        client.disconnect()
+      }
+    },
+
+    async durability() {
+      return readDurability(client)
+    },
+
+    index,
+
+    async listUnsettled(limit) {
+      return index.listUnsettled(limit)
+    },
+  }
+}
