@@ -1,0 +1,113 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { ChannelRecord } from '../ledger/port.js'
+import { settlementDue, type SettlementPolicy } from './policy.js'
+
+const policy: SettlementPolicy = {
+  amountThreshold: 1_000n,
+  maxUnsettledMs: 60_000,
+  depositPercent: 90,
+}
+const voucher = (cumulative: bigint) => ({ cumulative, signature: `0x${'11'.repeat(65)}` as const })
+
+function record(overrides: Partial<ChannelRecord> = {}): ChannelRecord {
+  return {
+    channelId: `0x${'aa'.repeat(32)}`,
+    chainId: 31337,
+    escrow: '0x4d50500000000000000000000000000000000000',
+    descriptor: {
+      payer: '0x1111111111111111111111111111111111111111',
+      payee: '0x2222222222222222222222222222222222222222',
+      operator: '0x0000000000000000000000000000000000000000',
+      token: '0x20c0000000000000000000000000000000000000',
+      salt: `0x${'01'.repeat(32)}`,
+      authorizedSigner: '0x0000000000000000000000000000000000000000',
+      expiringNonceHash: `0x${'02'.repeat(32)}`,
+    },
+    deposit: 10_000n,
+    settled: 0n,
+    closeRequestedAt: 0,
+    status: 'open',
+    accepted: voucher(500n),
+    settleVoucher: voucher(500n),
+    spent: 500n,
+    units: 5,
+    reserved: 0n,
+    closeTxHash: undefined,
+    updatedAt: 0,
+    ...overrides,
+  }
+}
+
+const due = (r: ChannelRecord, extra: { unsettledSince?: number; shuttingDown?: boolean } = {}) =>
+  settlementDue(r, {
+    policy,
+    now: 100_000,
+    unsettledSince: extra.unsettledSince,
+    shuttingDown: extra.shuttingDown ?? false,
+  })
+
+describe('settlement policy', () => {
+  it('waits while the unsettled value is small, young and far from the deposit', () => {
+    expect(due(record())).toEqual({ kind: 'none' })
+    expect(due(record(), { unsettledSince: 50_000 })).toEqual({ kind: 'none' })
+  })
+
+  it('settles on amount, age, nearing the deposit, a close request, and shutdown', () => {
+    expect(
+      due(record({ settleVoucher: voucher(1_000n), spent: 1_000n, accepted: voucher(1_000n) })),
+    ).toMatchObject({ kind: 'settle', reason: 'amount', amount: 1_000n })
+    expect(due(record(), { unsettledSince: 40_000 })).toMatchObject({
+      kind: 'settle',
+      reason: 'age',
+    })
+    expect(due(record({ accepted: voucher(9_000n) }))).toMatchObject({
+      kind: 'settle',
+      reason: 'deposit',
+    })
+    expect(due(record({ closeRequestedAt: 1_700_000_000 }))).toMatchObject({
+      kind: 'settle',
+      reason: 'close-requested',
+      amount: 500n,
+    })
+    expect(due(record(), { shuttingDown: true })).toMatchObject({
+      kind: 'settle',
+      reason: 'shutdown',
+    })
+  })
+
+  it('never settles what is already settled, or a finalized channel', () => {
+    expect(due(record({ settled: 500n, closeRequestedAt: 1 }))).toEqual({ kind: 'none' })
+    expect(due(record({ status: 'finalized', closeRequestedAt: 1 }))).toEqual({ kind: 'none' })
+    expect(due(record({ settleVoucher: undefined, closeRequestedAt: 1 }))).toEqual({ kind: 'none' })
+  })
+
+  it('only ever submits the settle voucher: never above spent, always above settled', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10_000n }),
+        fc.bigInt({ min: 0n, max: 10_000n }),
+        fc.bigInt({ min: 0n, max: 10_000n }),
+        fc.boolean(),
+        (spent, settleCum, settled, closing) => {
+          fc.pre(settleCum <= spent)
+          const r = record({
+            spent,
+            accepted: voucher(spent + 100n),
+            settleVoucher: voucher(settleCum),
+            settled,
+            closeRequestedAt: closing ? 1 : 0,
+          })
+          const decision = due(r, { shuttingDown: true })
+          if (decision.kind === 'settle') {
+            expect(decision.voucher.cumulative).toBeLessThanOrEqual(spent)
+            expect(decision.voucher.cumulative).toBeGreaterThan(settled)
+            expect(decision.amount).toBe(settleCum - settled)
+          } else {
+            expect(settleCum).toBeLessThanOrEqual(settled)
+          }
+        },
+      ),
+    )
+  })
+})

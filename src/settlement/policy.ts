@@ -1,0 +1,77 @@
+/**
+ * When a channel is due for settlement, as a pure function of its ledger record.
+ *
+ * Only value that was served can be settled: `settle` claims a voucher's cumulative amount
+ * exactly, so the voucher submitted is the ledger's settle voucher — the highest accepted voucher
+ * whose cumulative amount is ≤ `spent` (src/ledger/transitions.ts keeps it). Value a payer
+ * authorized but was never served (uncharged failures) is never captured.
+ *
+ * A channel is due when its unsettled spent value reaches the amount threshold, when it has been
+ * unsettled for longer than the maximum age, when its accepted value nears the deposit (the payer
+ * is about to top up or leave), immediately when the payer requested a forced close (the grace
+ * period is the payee's only window), and on shutdown when configured.
+ */
+import type { ChannelRecord, SignedVoucher } from '../ledger/port.js'
+
+export type SettlementPolicy = {
+  readonly amountThreshold: bigint
+  readonly maxUnsettledMs: number
+  /** Accepted value, as a percentage of the deposit, at which a channel is settled. */
+  readonly depositPercent: number
+}
+
+export type SettleReason = 'amount' | 'age' | 'deposit' | 'close-requested' | 'shutdown'
+
+export type SettlementDecision =
+  | { readonly kind: 'none' }
+  | {
+      readonly kind: 'settle'
+      readonly voucher: SignedVoucher
+      readonly reason: SettleReason
+      readonly amount: bigint
+    }
+
+/** Spent value covered by the settle voucher that is not settled on chain yet. */
+export function settleableValue(record: ChannelRecord): bigint {
+  const voucher = record.settleVoucher
+  return voucher && voucher.cumulative > record.settled ? voucher.cumulative - record.settled : 0n
+}
+
+export function settlementDue(
+  record: ChannelRecord,
+  options: {
+    policy: SettlementPolicy
+    now: number
+    /** When the channel was first seen with unsettled value (ms), if known. */
+    unsettledSince: number | undefined
+    shuttingDown?: boolean
+  },
+): SettlementDecision {
+  const { policy } = options
+  const voucher = record.settleVoucher
+  const amount = settleableValue(record)
+  if (record.status === 'finalized' || !voucher || amount === 0n) return { kind: 'none' }
+  const settle = (reason: SettleReason): SettlementDecision => ({
+    kind: 'settle',
+    voucher,
+    reason,
+    amount,
+  })
+
+  if (record.closeRequestedAt !== 0) return settle('close-requested')
+  if (options.shuttingDown) return settle('shutdown')
+  if (amount >= policy.amountThreshold) return settle('amount')
+  if (
+    record.deposit > 0n &&
+    record.accepted.cumulative * 100n >= record.deposit * BigInt(policy.depositPercent)
+  ) {
+    return settle('deposit')
+  }
+  if (
+    options.unsettledSince !== undefined &&
+    options.now - options.unsettledSince >= policy.maxUnsettledMs
+  ) {
+    return settle('age')
+  }
+  return { kind: 'none' }
+}

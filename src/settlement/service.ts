@@ -1,0 +1,72 @@
+/**
+ * The settlement service: the settler and the close watcher running together, either inside the
+ * gateway (default) or alone (`mpp-gateway settle`). The watcher nudges the settler the moment a
+ * forced close is seen, so settlement does not wait for the next poll.
+ */
+import type { Logger } from 'pino'
+import type { Config } from '../config/schema.js'
+import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
+import { createSettler, type Settler } from './settler.js'
+import type { SettlementStore } from './store.js'
+import type { SubmitContext } from './submit.js'
+import { createCloseWatcher, type CloseWatcher } from './watcher.js'
+
+export type SettlementService = {
+  readonly settler: Settler
+  readonly watcher: CloseWatcher
+  /** Stops the watcher, lets the settler finish its round (and settle all if configured). */
+  stop(): Promise<void>
+}
+
+export function startSettlementService(options: {
+  config: Config
+  ledger: LedgerPort
+  index: ChannelIndex
+  store: SettlementStore
+  submit: SubmitContext
+  owner: string
+  logger: Logger
+  now: () => number
+}): SettlementService {
+  const s = options.config.settlement
+  const logger = options.logger.child({ component: 'settlement' })
+  const settler = createSettler({
+    ledger: options.ledger,
+    index: options.index,
+    submit: options.submit,
+    store: options.store,
+    policy: {
+      amountThreshold: s.amountThreshold.amount,
+      maxUnsettledMs: s.maxUnsettledSeconds * 1000,
+      depositPercent: s.depositPercent,
+    },
+    owner: options.owner,
+    lockTtlMs: s.lockTtlMs,
+    pollIntervalMs: s.pollIntervalMs,
+    maxAttempts: s.maxAttempts,
+    closeMarginSeconds: s.closeMarginSeconds,
+    logger,
+    now: options.now,
+  })
+  const watcher = createCloseWatcher({
+    escrow: options.submit.escrow,
+    ledger: options.ledger,
+    store: options.store,
+    index: options.index,
+    logger,
+    now: options.now,
+    pollIntervalMs: s.pollIntervalMs,
+    reconcileIntervalMs: s.reconcileIntervalSeconds * 1000,
+    onCloseRequested: () => settler.nudge(),
+  })
+  settler.start()
+  watcher.start()
+  return {
+    settler,
+    watcher,
+    async stop() {
+      await watcher.stop()
+      await settler.stop({ settleAll: s.onShutdown })
+    },
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The settler: off the request path, it turns spent value into on-chain settlements, on schedule
+ * and always ahead of a payer's forced close.
+ *
+ * Each round it first reconciles intents left pending by earlier rounds or other processes (a
+ * crash between broadcast and record is repaired here), then looks at channels with unsettled
+ * value and settles those the policy says are due. Every settlement holds the channel's lock (one
+ * writer across instances) and goes through `submit` (intent persisted before broadcast). Failures
+ * back off exponentially with jitter per channel; an unknown outcome is never "retried" with a new
+ * transaction, only reconciled.
+ */
+import type { Logger } from 'pino'
+import type { Hex } from 'viem'
+import { closeGracePeriodSeconds } from '../chain/escrow-abi.js'
+import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
+import { settlementDue, type SettlementPolicy } from './policy.js'
+import type { SettlementStore } from './store.js'
+import { reconcile, submit, type SubmitContext, type SubmitOutcome } from './submit.js'
+
+export type SettlerOptions = {
+  readonly ledger: LedgerPort
+  readonly index: ChannelIndex
+  readonly submit: SubmitContext
+  readonly store: SettlementStore
+  readonly policy: SettlementPolicy
+  /** This instance's lock owner id. */
+  readonly owner: string
+  readonly lockTtlMs: number
+  readonly pollIntervalMs: number
+  readonly maxAttempts: number
+  /** A forced close whose settlement has not landed this long before the grace period ends is an alarm. */
+  readonly closeMarginSeconds: number
+  readonly logger: Logger
+  readonly now: () => number
+}
+
+export type Settler = {
+  start(): void
+  /** One full round now (tests, and the watcher when a close is requested). */
+  runOnce(options?: { shuttingDown?: boolean }): Promise<void>
+  /** Asks for a round as soon as possible. */
+  nudge(): void
+  /** Stops after the round in progress; with `settleAll`, runs a final shutdown round first. */
+  stop(options?: { settleAll?: boolean }): Promise<void>
+}
+
+type Backoff = { attempts: number; notBefore: number }
+
+const baseDelayMs = 500
+const maxDelayMs = 60_000
+
+export function createSettler(options: SettlerOptions): Settler {
+  const { ledger, store, logger, now } = options
+  const backoff = new Map<Hex, Backoff>()
+  const firstSeen = new Map<Hex, number>()
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> | undefined
+  let stopped = false
+  let again = false
+
+  const fail = (channelId: Hex, reason: string, error?: unknown) => {
+    const previous = backoff.get(channelId)?.attempts ?? 0
+    const attempts = previous + 1
+    // Exponential with full jitter: instances retrying the same failing RPC do not synchronize.
+    const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** previous) * (0.5 + Math.random() / 2)
+    backoff.set(channelId, { attempts, notBefore: now() + delay })
+    const level = attempts >= options.maxAttempts ? 'error' : 'warn'
+    logger[level]({ err: error, channelId, attempts }, `settlement not done: ${reason}`)
+  }
+
+  const note = (channelId: Hex, outcome: SubmitOutcome | undefined) => {
+    if (!outcome) return
+    switch (outcome.kind) {
+      case 'confirmed':
+        backoff.delete(channelId)
+        firstSeen.delete(channelId)
+        return
+      case 'expired':
+        return
+      case 'pending':
+        return fail(channelId, 'outcome unknown, will reconcile', outcome.error)
+      case 'reverted':
+        return fail(channelId, `transaction ${outcome.intent.txHash} reverted`)
+      case 'lost-lease':
+        return
+    }
+  }
+
+  /** Settles one channel if due, holding its lock for the whole attempt. */
+  const settleChannel = async (
+    channelId: Hex,
+    since: number | undefined,
+    shuttingDown: boolean,
+  ) => {
+    const wait = backoff.get(channelId)
+    if (wait && wait.notBefore > now() && !shuttingDown) return
+    const lease = await store.acquire(channelId, options.owner, options.lockTtlMs)
+    if (!lease) return
+    try {
+      const pending = await reconcile(options.submit, channelId)
+      note(channelId, pending)
+      if (pending?.kind === 'pending') return
+      const record = await ledger.get(channelId)
+      if (!record) return
+      if (
+        since === undefined &&
+        record.settleVoucher &&
+        record.settleVoucher.cumulative > record.settled
+      ) {
+        if (!firstSeen.has(channelId)) firstSeen.set(channelId, now())
+      }
+      const decision = settlementDue(record, {
+        policy: options.policy,
+        now: now(),
+        unsettledSince: since ?? firstSeen.get(channelId),
+        shuttingDown,
+      })
+      if (record.closeRequestedAt !== 0) {
+        const graceEnd = (record.closeRequestedAt + Number(closeGracePeriodSeconds)) * 1000
+        if (decision.kind === 'settle' && now() > graceEnd - options.closeMarginSeconds * 1000) {
+          logger.error(
+            { channelId, graceEnd: new Date(graceEnd).toISOString() },
+            'forced close nears its end with value unsettled',
+          )
+        }
+      }
+      if (decision.kind !== 'settle') return
+      logger.info(
+        {
+          channelId,
+          reason: decision.reason,
+          amount: decision.amount.toString(),
+          cumulative: decision.voucher.cumulative.toString(),
+        },
+        'settling channel',
+      )
+      const outcome = await submit(options.submit, lease, {
+        functionName: 'settle',
+        descriptor: record.descriptor,
+        cumulative: decision.voucher.cumulative,
+        signature: decision.voucher.signature,
+      })
+      note(channelId, outcome)
+    } catch (error) {
+      fail(channelId, 'error', error)
+    } finally {
+      await store.release(lease)
+    }
+  }
+
+  const round = async (shuttingDown: boolean) => {
+    for (const channelId of await store.pendingIntents()) {
+      const lease = await store.acquire(channelId, options.owner, options.lockTtlMs)
+      if (!lease) continue
+      try {
+        note(channelId, await reconcile(options.submit, channelId))
+      } catch (error) {
+        fail(channelId, 'reconciliation failed', error)
+      } finally {
+        await store.release(lease)
+      }
+    }
+    for (const { channelId, since } of await options.index.unsettled(1_000)) {
+      if (stopped && !shuttingDown) return
+      await settleChannel(channelId, since, shuttingDown)
+    }
+  }
+
+  const runOnce = (opts: { shuttingDown?: boolean } = {}): Promise<void> => {
+    if (running) {
+      again = true
+      return running
+    }
+    running = round(opts.shuttingDown ?? false)
+      .catch((error: unknown) => logger.error({ err: error }, 'settlement round failed'))
+      .finally(() => {
+        running = undefined
+      })
+    return running
+  }
+
+  const schedule = (delay: number) => {
+    if (stopped) return
+    timer = setTimeout(() => {
+      void runOnce().then(() => {
+        const next = again ? 0 : options.pollIntervalMs
+        again = false
+        schedule(next)
+      })
+    }, delay)
+    timer.unref()
+  }
+
+  return {
+    start() {
+      schedule(0)
+    },
+    runOnce,
+    nudge() {
+      if (stopped) return
+      if (running) {
+        again = true
+        return
+      }
+      if (timer) clearTimeout(timer)
+      schedule(0)
+    },
+    async stop(opts = {}) {
+      stopped = true
+      if (timer) clearTimeout(timer)
+      await running
+      if (opts.settleAll)
+        await round(true).catch((error: unknown) =>
+          logger.error({ err: error }, 'shutdown settlement failed'),
+        )
+    },
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * Submitting the gateway's own escrow transactions (`settle`, `close`) so that crashes and RPC
+ * failures can never lose money or pay twice:
+ *
+ *   sign → persist intent (fenced) → broadcast → wait for receipt → verify events + read back
+ *   → record in the ledger → clear intent
+ *
+ * A broadcast or receipt failure leaves the intent in place: the outcome is unknown and is
+ * reconciled from the chain (receipt by hash), never by sending a different transaction. While the
+ * transaction can still land (before its `validBefore`) the same bytes may be broadcast again;
+ * after it, an absent receipt proves it never will, and only then is the intent dropped. Recording
+ * is idempotent (settled amounts only grow), so a crash between the receipt and the ledger write
+ * is repaired by recording again.
+ */
+import type { Logger } from 'pino'
+import type { Hex, TransactionReceipt } from 'viem'
+import type { EscrowClient, EscrowWrite } from '../chain/escrow.js'
+import type { LedgerPort } from '../ledger/port.js'
+import type { Lease, SettlementIntent, SettlementStore } from './store.js'
+
+export type SubmitContext = {
+  readonly escrow: EscrowClient
+  readonly store: SettlementStore
+  readonly ledger: LedgerPort
+  readonly logger: Logger
+  readonly now: () => number
+  /** Longest wait for a receipt before the outcome counts as unknown. */
+  readonly receiptTimeoutMs: number
+}
+
+export type SubmitOutcome =
+  | {
+      readonly kind: 'confirmed'
+      readonly intent: SettlementIntent
+      readonly receipt: TransactionReceipt
+      readonly settled: bigint
+    }
+  | {
+      readonly kind: 'reverted'
+      readonly intent: SettlementIntent
+      readonly receipt: TransactionReceipt
+    }
+  /** Sent or maybe sent, no receipt yet: the intent stays for reconciliation. */
+  | { readonly kind: 'pending'; readonly intent: SettlementIntent; readonly error: unknown }
+  /** The transaction provably never landed (expired unincluded); the intent was dropped. */
+  | { readonly kind: 'expired'; readonly intent: SettlementIntent }
+  /** Another instance holds the channel now; nothing was sent. */
+  | { readonly kind: 'lost-lease' }
+
+/**
+ * Applies a confirmed receipt to the ledger and clears the intent. Returns the amount now settled
+ * for the payee (from the escrow's own event), or undefined when the receipt does not carry the
+ * expected event (then nothing is recorded and the intent stays for a human to look at).
+ */
+async function record(
+  ctx: SubmitContext,
+  intent: SettlementIntent,
+  receipt: TransactionReceipt,
+): Promise<bigint | undefined> {
+  const now = ctx.now()
+  if (intent.kind === 'settle') {
+    const [event] = ctx.escrow.events(receipt, 'Settled', intent.channelId)
+    if (!event || event.args.newSettled !== intent.cumulative) return undefined
+    const state = await ctx.escrow.readState(intent.channelId, receipt.blockNumber)
+    await ctx.ledger.syncChain(intent.channelId, state, now)
+    await ctx.store.clearIntent(intent.channelId, intent.txHash)
+    return event.args.newSettled
+  }
+  const [event] = ctx.escrow.events(receipt, 'ChannelClosed', intent.channelId)
+  if (!event) return undefined
+  await ctx.ledger.finalize(
+    intent.channelId,
+    { settled: event.args.settledToPayee, txHash: receipt.transactionHash },
+    now,
+  )
+  await ctx.store.clearIntent(intent.channelId, intent.txHash)
+  return event.args.settledToPayee
+}
+
+async function outcomeOf(
+  ctx: SubmitContext,
+  intent: SettlementIntent,
+  receipt: TransactionReceipt,
+): Promise<SubmitOutcome> {
+  if (receipt.status !== 'success') {
+    await ctx.store.clearIntent(intent.channelId, intent.txHash)
+    return { kind: 'reverted', intent, receipt }
+  }
+  const settled = await record(ctx, intent, receipt)
+  if (settled === undefined) {
+    ctx.logger.error(
+      { channelId: intent.channelId, txHash: intent.txHash },
+      'escrow transaction succeeded without the expected event',
+    )
+    return { kind: 'pending', intent, error: new Error('missing escrow event') }
+  }
+  ctx.logger.info(
+    {
+      channelId: intent.channelId,
+      kind: intent.kind,
+      amount: settled.toString(),
+      txHash: intent.txHash,
+    },
+    intent.kind === 'settle' ? 'channel settled' : 'channel closed',
+  )
+  return { kind: 'confirmed', intent, receipt, settled }
+}
+
+/** Broadcasts the intent's bytes (again) and waits, bounded by the transaction's own expiry. */
+async function broadcastAndWait(
+  ctx: SubmitContext,
+  intent: SettlementIntent,
+): Promise<SubmitOutcome> {
+  try {
+    await ctx.escrow.sendRaw(intent.rawTransaction)
+  } catch (error) {
+    // "already known", a time-out after the node took it, or a real refusal: the receipt decides.
+    ctx.logger.warn(
+      { err: error, channelId: intent.channelId, txHash: intent.txHash },
+      'broadcast failed; outcome unknown',
+    )
+  }
+  try {
+    const receipt = await ctx.escrow.waitForReceipt(intent.txHash, ctx.receiptTimeoutMs)
+    return await outcomeOf(ctx, intent, receipt)
+  } catch (error) {
+    return { kind: 'pending', intent, error }
+  }
+}
+
+/** Signs `call`, records the intent under `lease`, broadcasts and waits for the outcome. */
+export async function submit(
+  ctx: SubmitContext,
+  lease: Lease,
+  call: EscrowWrite,
+): Promise<SubmitOutcome> {
+  const signed = await ctx.escrow.signWrite(call)
+  const intent: SettlementIntent = {
+    channelId: lease.channelId,
+    kind: call.functionName,
+    cumulative: call.cumulative,
+    capture: call.functionName === 'close' ? call.capture : undefined,
+    txHash: signed.hash,
+    rawTransaction: signed.rawTransaction,
+    validBefore: signed.validBefore,
+    fence: lease.fence,
+    createdAt: ctx.now(),
+  }
+  if (!(await ctx.store.saveIntent(lease, intent))) return { kind: 'lost-lease' }
+  return broadcastAndWait(ctx, intent)
+}
+
+/**
+ * Finds out what became of a channel's pending intent: included (record it), still able to land
+ * (broadcast the same bytes again and wait), or expired unincluded (drop it).
+ */
+export async function reconcile(
+  ctx: SubmitContext,
+  channelId: Hex,
+): Promise<SubmitOutcome | undefined> {
+  const intent = await ctx.store.intent(channelId)
+  if (!intent) return undefined
+  const receipt = await ctx.escrow.receipt(intent.txHash)
+  if (receipt) return outcomeOf(ctx, intent, receipt)
+  if ((await ctx.escrow.chainTime()) < intent.validBefore) return broadcastAndWait(ctx, intent)
+  // Past validBefore: look once more (a block could have landed meanwhile), then drop it.
+  const late = await ctx.escrow.receipt(intent.txHash)
+  if (late) return outcomeOf(ctx, intent, late)
+  await ctx.store.clearIntent(channelId, intent.txHash)
+  ctx.logger.warn(
+    { channelId, txHash: intent.txHash },
+    'escrow transaction expired without being included',
+  )
+  return { kind: 'expired', intent }
+}

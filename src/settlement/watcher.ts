@@ -1,0 +1,143 @@
+/**
+ * The close watcher: keeps the ledger in step with what payers do on chain without the gateway —
+ * forced-close requests, top-ups, closes and withdrawals — so that a `requestClose` stops new
+ * vouchers at once (410 `channel-finalized`) and triggers an immediate settlement of everything
+ * spent, well inside the 900-second grace period.
+ *
+ * It follows the escrow's events from a persisted block cursor (so a restart resumes where it
+ * left off and misses nothing), and periodically reads the state of every open channel in batches
+ * as a backstop (a missed or pruned log range is caught within one reconciliation interval). Only
+ * channels the ledger knows are touched. For every channel an event names, the current state is
+ * read from chain rather than trusting the event alone.
+ */
+import type { Logger } from 'pino'
+import { getAbiItem, type Hex } from 'viem'
+import type { EscrowClient } from '../chain/escrow.js'
+import { escrowAbi } from '../chain/escrow-abi.js'
+import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
+import type { SettlementStore } from './store.js'
+
+export type CloseWatcherOptions = {
+  readonly escrow: EscrowClient
+  readonly ledger: LedgerPort
+  readonly store: SettlementStore
+  readonly index: ChannelIndex
+  readonly logger: Logger
+  readonly now: () => number
+  readonly pollIntervalMs: number
+  readonly reconcileIntervalMs: number
+  /** Called when a channel is found with a pending forced close. */
+  readonly onCloseRequested: (channelId: Hex) => void
+  /** Most blocks asked for in one `eth_getLogs`. */
+  readonly maxBlockRange?: number
+}
+
+export type CloseWatcher = {
+  start(): void
+  /** One poll of new events (and a reconciliation when due). */
+  runOnce(): Promise<void>
+  /** Reads every open channel's state now. */
+  reconcileAll(): Promise<void>
+  stop(): Promise<void>
+}
+
+const watchedEvents = [
+  getAbiItem({ abi: escrowAbi, name: 'CloseRequested' }),
+  getAbiItem({ abi: escrowAbi, name: 'CloseRequestCancelled' }),
+  getAbiItem({ abi: escrowAbi, name: 'TopUp' }),
+  getAbiItem({ abi: escrowAbi, name: 'Settled' }),
+  getAbiItem({ abi: escrowAbi, name: 'ChannelClosed' }),
+]
+
+export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
+  const { escrow, ledger, store, logger } = options
+  const maxRange = BigInt(options.maxBlockRange ?? 2_000)
+  let lastReconcile = 0
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> | undefined
+  let stopped = false
+
+  /** Reads one channel's state and folds it into the ledger. */
+  const refresh = async (channelId: Hex) => {
+    if (!(await ledger.get(channelId))) return
+    const state = await escrow.readState(channelId)
+    await ledger.syncChain(channelId, state, options.now())
+    if (state.closeRequestedAt !== 0) {
+      logger.warn({ channelId, closeRequestedAt: state.closeRequestedAt }, 'forced close requested')
+      options.onCloseRequested(channelId)
+    }
+  }
+
+  const pollEvents = async () => {
+    const latest = await escrow.publicClient.getBlockNumber()
+    const cursor = await store.cursor()
+    // First start: begin at the current block; earlier history is covered by reconciliation.
+    let from = cursor === undefined ? latest : cursor + 1n
+    while (from <= latest) {
+      const to = from + maxRange - 1n < latest ? from + maxRange - 1n : latest
+      const logs = await escrow.publicClient.getLogs({
+        address: escrow.escrow,
+        events: watchedEvents,
+        fromBlock: from,
+        toBlock: to,
+      })
+      const channels = new Set<Hex>()
+      for (const log of logs) {
+        const channelId = (log.args as { channelId?: Hex }).channelId
+        if (channelId) channels.add(channelId.toLowerCase() as Hex)
+      }
+      for (const channelId of channels) await refresh(channelId)
+      await store.setCursor(to)
+      from = to + 1n
+    }
+    if (cursor === undefined && from > latest) await store.setCursor(latest)
+  }
+
+  const reconcileAll = async () => {
+    const ids = await options.index.open(10_000)
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = ids.slice(i, i + 200)
+      const states = await escrow.readStates(chunk)
+      for (const [k, state] of states.entries()) {
+        const channelId = chunk[k]!
+        await ledger.syncChain(channelId, state, options.now())
+        if (state.closeRequestedAt !== 0) options.onCloseRequested(channelId)
+      }
+    }
+    lastReconcile = options.now()
+  }
+
+  const runOnce = () => {
+    if (running) return running
+    running = (async () => {
+      await pollEvents()
+      if (options.now() - lastReconcile >= options.reconcileIntervalMs) await reconcileAll()
+    })()
+      .catch((error: unknown) => logger.warn({ err: error }, 'close watcher round failed'))
+      .finally(() => {
+        running = undefined
+      })
+    return running
+  }
+
+  const schedule = () => {
+    if (stopped) return
+    timer = setTimeout(() => {
+      void runOnce().then(schedule)
+    }, options.pollIntervalMs)
+    timer.unref()
+  }
+
+  return {
+    start() {
+      void runOnce().then(schedule)
+    },
+    runOnce,
+    reconcileAll,
+    async stop() {
+      stopped = true
+      if (timer) clearTimeout(timer)
+      await running
+    },
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Settlement on a devnet of its own (chain time moves here): value reaches the payee on schedule,
+ * never above what was served, ahead of a payer's forced close, and through RPC failures without
+ * ever submitting a second transaction.
+ */
+import { tempo } from 'mppx/client'
+import { parseEventLogs, type Hex } from 'viem'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { escrowAbi } from '../../src/chain/escrow-abi.js'
+import type { Gateway } from '../../src/gateway.js'
+import { devnetInfo, startDevnet, type Devnet, type DevnetKey } from '../devnet/devnet.js'
+import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
+import { settleTransactions } from '../support/settle-transactions.js'
+import { until } from '../support/wait.js'
+import { devnetConfig, startTestGateway } from '../support/gateway.js'
+
+const price = 10_000n
+
+describe('settlement', () => {
+  let devnet: Devnet
+  let upstream: ExampleUpstream
+  let gateway: Gateway | undefined
+
+  beforeAll(async () => {
+    devnet = await startDevnet({ payers: 0 })
+    upstream = await startExampleUpstream()
+  })
+  afterEach(async () => {
+    devnet.proxy.clearFaults()
+    await gateway?.stop()
+    gateway = undefined
+  })
+  afterAll(async () => {
+    await upstream.close()
+    await devnet.stop()
+  })
+
+  async function start(settlement: Record<string, unknown>) {
+    gateway = await startTestGateway({
+      config: devnetConfig({
+        devnet: devnetInfo(devnet),
+        upstreamUrl: upstream.url,
+        edit: (doc) => {
+          doc.setIn(['session', 'suggestedDeposit'], '1')
+          doc.set('settlement', {
+            pollIntervalMs: 100,
+            receiptTimeoutMs: 3000,
+            reconcileIntervalSeconds: 1,
+            ...settlement,
+          })
+        },
+      }),
+    })
+    return gateway
+  }
+
+  async function payer() {
+    const [key] = (await devnet.newPayers(1)) as [DevnetKey]
+    const client = devnet.clientFor(key.privateKey)
+    return { key, session: tempo.session.manager({ client, maxDeposit: '1' }) }
+  }
+
+  const settledEvents = async (channelId: Hex) =>
+    devnet.publicClient.getContractEvents({
+      address: devnet.escrow,
+      abi: escrowAbi,
+      eventName: 'Settled',
+      args: { channelId },
+      fromBlock: 0n,
+    })
+
+  it('settles at the threshold while paid traffic flows, never above what was spent', async () => {
+    const gw = await start({ amountThreshold: '0.05', depositPercent: 100 })
+    const { session } = await payer()
+    for (let i = 0; i < 12; i++) {
+      if (i === 3 || i === 7) upstream.failNext(1, 500)
+      const response = await session.fetch(`${gw.url}/v1/execution/t${i}/results`)
+      await response.arrayBuffer()
+    }
+    const channelId = session.channelId!
+    const record = await until('a settlement', async () => {
+      const r = await gw.deps.ledger.get(channelId)
+      return r && r.settled > 0n ? r : undefined
+    })
+    expect(record.spent).toBe(10n * price)
+    const events = await settledEvents(channelId)
+    expect(events.length).toBeGreaterThan(0)
+    for (const event of events) expect(event.args.newSettled!).toBeLessThanOrEqual(record.spent)
+    expect(events.at(-1)!.args.newSettled).toBe(record.settled)
+  })
+
+  it('never settles above spent: uncharged failures are not captured', async () => {
+    const gw = await start({ amountThreshold: '1000', depositPercent: 100 })
+    const { session } = await payer()
+    for (let i = 0; i < 6; i++) {
+      if (i % 2 === 1) upstream.failNext(1, 503)
+      await (await session.fetch(`${gw.url}/v1/execution/n${i}/results`)).arrayBuffer()
+    }
+    const channelId = session.channelId!
+    const record = (await gw.deps.ledger.get(channelId))!
+    expect(record.spent).toBe(3n * price)
+    expect(record.accepted.cumulative).toBeGreaterThan(record.spent)
+    await gw.settlement!.settler.runOnce({ shuttingDown: true })
+    const events = await settledEvents(channelId)
+    expect(events.at(-1)?.args.newSettled).toBe(3n * price)
+    expect((await gw.deps.ledger.get(channelId))!.settled).toBe(3n * price)
+  })
+
+  it('rides out RPC errors and hangs with retries, and submits one transaction only', async () => {
+    const gw = await start({
+      amountThreshold: '1000',
+      depositPercent: 100,
+      maxUnsettledSeconds: 86400,
+    })
+    const { session } = await payer()
+    for (let i = 0; i < 4; i++)
+      await (await session.fetch(`${gw.url}/v1/execution/r${i}/results`)).arrayBuffer()
+    const channelId = session.channelId!
+
+    devnet.proxy.injectFault({ methods: ['eth_sendRawTransaction'], kind: 'error', times: 2 })
+    devnet.proxy.injectFault({
+      methods: ['eth_getTransactionReceipt'],
+      kind: 'hang',
+      times: 2,
+      holdMs: 1_500,
+    })
+    const record = await until(
+      'settlement through the faults',
+      async () => {
+        await gw.settlement!.settler.runOnce({ shuttingDown: true })
+        const r = await gw.deps.ledger.get(channelId)
+        return r && r.settled === 4n * price ? r : undefined
+      },
+      40_000,
+    )
+    expect(record.settled).toBe(4n * price)
+    expect(settleTransactions(devnet, channelId).size).toBe(1)
+    const events = await settledEvents(channelId)
+    expect(events).toHaveLength(1)
+    expect(events[0]!.args.newSettled).toBe(4n * price)
+    const sends = devnet.proxy.calls.filter((c) => c.method === 'eth_sendRawTransaction').length
+    expect(sends).toBeGreaterThan(1)
+  }, 60_000)
+  // Last: it moves chain time past the grace period, after which wall-clock clients cannot open.
+  it('a forced close is settled within seconds; the payer withdraws exactly deposit − settled', async () => {
+    const gw = await start({
+      amountThreshold: '1000',
+      depositPercent: 100,
+      maxUnsettledSeconds: 86400,
+    })
+    const { key, session } = await payer()
+    for (let i = 0; i < 5; i++)
+      await (await session.fetch(`${gw.url}/v1/execution/f${i}/results`)).arrayBuffer()
+    const channelId = session.channelId!
+    const record = (await gw.deps.ledger.get(channelId))!
+    expect(record.settled).toBe(0n)
+    const payeeBefore = await devnet.balance(devnet.payee.address)
+    const payerBefore = await devnet.balance(key.address)
+
+    await devnet.write(key.privateKey, {
+      address: devnet.escrow,
+      abi: escrowAbi,
+      functionName: 'requestClose',
+      args: [record.descriptor],
+    })
+    const settled = await until(
+      'the forced-close settlement',
+      async () => {
+        const r = await gw.deps.ledger.get(channelId)
+        return r && r.settled === 5n * price ? r : undefined
+      },
+      10_000,
+    )
+    expect(settled.closeRequestedAt).toBeGreaterThan(0)
+
+    // No more paid requests on a channel being force-closed.
+    const refused = await gw.deps.ledger.authorize({
+      channelId,
+      voucher: undefined,
+      amount: price,
+      mode: 'commit',
+      minDelta: 0n,
+      now: Date.now(),
+    })
+    expect(refused.kind).toBe('closing')
+
+    await devnet.increaseTime(900)
+    const receipt = await devnet.write(key.privateKey, {
+      address: devnet.escrow,
+      abi: escrowAbi,
+      functionName: 'withdraw',
+      args: [record.descriptor],
+    })
+    const [closed] = parseEventLogs({
+      abi: escrowAbi,
+      eventName: 'ChannelClosed',
+      logs: receipt.logs,
+    })
+    expect(closed!.args.refundedToPayer).toBe(record.deposit - 5n * price)
+    expect(await devnet.balance(key.address)).toBe(payerBefore + record.deposit - 5n * price)
+    expect(await devnet.balance(devnet.payee.address)).toBe(payeeBefore + 5n * price)
+  })
+})
