@@ -46,7 +46,7 @@ describe('redis ledger: outages', () => {
   let ledger: RedisLedger
   const warnings: { obj: object; msg: string }[] = []
   const now = 1_700_000_000_000
-  const commandTimeoutMs = 400
+  const commandTimeoutMs = 1_000
 
   beforeAll(async () => {
     server = await startRedisServer({ appendonly: true, appendfsync: 'always' })
