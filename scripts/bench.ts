@@ -13,12 +13,15 @@
  *
  * Usage: npm run bench -- [--concurrency=32] [--duration=3000] [--warmup=1000] [--rounds=3]
  *          [--runtime=dist|tsx] [--rows=plain,new-voucher] [--cpu-prof=<dir>] [--gateway-logs=<dir>]
+ *          [--gateway-node-flags="<flags>"]
  *
  *   --runtime       gateway code from `npm run build` (dist, the default: `npm run bench` builds
  *                   first) or transpiled on load by tsx
  *   --rows          measure only these rows (the reference row is always added)
  *   --cpu-prof      write V8 CPU profiles of every gateway child into <dir>/<variant>/
  *   --gateway-logs  keep the gateways' pino lines in <dir>/<variant>.log (default: discarded)
+ *   --gateway-node-flags  Node flags for every gateway child, space-separated
+ *                   (e.g. "--max-semi-space-size=64")
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -54,6 +57,7 @@ type Options = {
   readonly rows: readonly string[] | undefined
   readonly cpuProfDir: string | undefined
   readonly logDir: string | undefined
+  readonly gatewayNodeFlags: readonly string[]
 }
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
@@ -86,6 +90,7 @@ function parseOptions(args: readonly string[]): Options {
     runtime,
     rows,
     cpuProfDir: dir('cpu-prof'),
+    gatewayNodeFlags: raw('gateway-node-flags')?.split(' ').filter(Boolean) ?? [],
     logDir: dir('gateway-logs'),
   }
 }
@@ -150,14 +155,17 @@ async function main(options: Options, cleanup: Cleanup): Promise<void> {
       name: `gateway ${name}`,
       entry: here('./bench/gateway-process.ts'),
       args: [specPath],
-      nodeFlags: options.cpuProfDir
-        ? [
-            '--cpu-prof',
-            // One directory per variant: Node writes one profile per thread (tsx's loader
-            // hooks run in a thread of their own), under names it chooses.
-            `--cpu-prof-dir=${join(options.cpuProfDir, name)}`,
-          ]
-        : [],
+      nodeFlags: [
+        ...options.gatewayNodeFlags,
+        ...(options.cpuProfDir
+          ? [
+              '--cpu-prof',
+              // One directory per variant: Node writes one profile per thread (tsx's loader
+              // hooks run in a thread of their own), under names it chooses.
+              `--cpu-prof-dir=${join(options.cpuProfDir, name)}`,
+            ]
+          : []),
+      ],
     })
     gateways.set(name, {
       child,
