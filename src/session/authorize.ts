@@ -39,6 +39,8 @@ export function authorizeFailure(
         details: {
           available: result.available.toString(),
           required: amount.toString(),
+          // What the next voucher must add on top of the accepted one (protocol.md §2.7).
+          requiredTopUp: (amount - result.available).toString(),
           acceptedCumulative: result.snapshot.accepted.toString(),
           spent: result.snapshot.spent.toString(),
         },

@@ -96,7 +96,16 @@ describe('management requests and voucher rules', () => {
     expect(BigInt(r2!.spent as string)).toBe(record.spent + 2n * price)
     const third = await fetch(`${gateway.url}${path}`, { headers: { authorization: same } })
     expect(third.status).toBe(402)
-    expect(((await third.json()) as { code: string }).code).toBe('insufficient-balance')
+    expect(await third.json()).toMatchObject({
+      code: 'insufficient-balance',
+      details: {
+        available: '0',
+        required: String(price),
+        requiredTopUp: String(price),
+        acceptedCumulative: String(record.accepted.cumulative),
+        spent: String(record.spent + 2n * price),
+      },
+    })
   })
 
   it('a voucher raising the total by less than minVoucherDelta: delta-too-small, nothing changes', async () => {
