@@ -42,6 +42,7 @@ export const errorCatalogue = {
     'Amount Exceeds Deposit',
   ),
   'delta-too-small': payment(402, 'session/delta-too-small', 'Delta Too Small'),
+  'deposit-too-small': payment(402, 'verification-failed', 'Deposit Too Small'),
   'voucher-not-increasing': payment(402, 'verification-failed', 'Voucher Not Increasing'),
   'insufficient-balance': payment(402, 'session/insufficient-balance', 'Insufficient Balance'),
   'channel-not-found': payment(410, 'session/channel-not-found', 'Channel Not Found'),

@@ -204,6 +204,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     currency: config.currency.token,
     operator,
     minVoucherDelta: config.session.minVoucherDelta.amount,
+    minDeposit: config.session.minDeposit.amount,
     // A reservation must outlive the slowest upstream answer it waits for.
     reservationTtlMs: Math.max(
       config.session.reservationTtlSeconds * 1000,

@@ -80,7 +80,8 @@ export function summarizeConfig(config: Config): string {
     `payee      ${payee.address}, signing as ${payee.signerAddress}` +
       (payee.operator === undefined ? '' : `, operator ${payee.operator}`),
     `currency   ${token} (${currency.decimals} decimals), fees paid in ${currency.feeToken}`,
-    `session    suggested deposit ${session.suggestedDeposit.text}, min voucher delta ${session.minVoucherDelta.text}`,
+    `session    suggested deposit ${session.suggestedDeposit.text}, min voucher delta ${session.minVoucherDelta.text}` +
+      `, min deposit ${session.minDeposit.text}`,
     `ledger     ${ledgerText}`,
     'upstreams',
     ...table(upstreamRows),

@@ -123,16 +123,26 @@ function checkAmount(
 
 function checkSession(rules: Rules): void {
   if (!rules.intact('session')) return
-  const { suggestedDeposit, minVoucherDelta } = rules.config.session
+  const { suggestedDeposit, minVoucherDelta, minDeposit } = rules.config.session
+  let suggested: bigint | undefined
   if (rules.intact('session', 'suggestedDeposit')) {
-    const deposit = checkAmount(rules, {
+    suggested = checkAmount(rules, {
       path: ['session', 'suggestedDeposit'],
       decimal: suggestedDeposit,
     })
-    if (deposit === 0n) rules.report(['session', 'suggestedDeposit'], 'must be greater than 0')
+    if (suggested === 0n) rules.report(['session', 'suggestedDeposit'], 'must be greater than 0')
   }
   if (rules.intact('session', 'minVoucherDelta')) {
     checkAmount(rules, { path: ['session', 'minVoucherDelta'], decimal: minVoucherDelta })
+  }
+  if (rules.intact('session', 'minDeposit')) {
+    const minimum = checkAmount(rules, { path: ['session', 'minDeposit'], decimal: minDeposit })
+    if (minimum !== undefined && suggested !== undefined && minimum > suggested) {
+      rules.report(
+        ['session', 'minDeposit'],
+        `must not exceed session.suggestedDeposit (${suggestedDeposit.text}): clients that deposit what is suggested would be refused`,
+      )
+    }
   }
 }
 

@@ -160,6 +160,7 @@ describe('defaults and normalisation', () => {
     expect(config.session).toEqual({
       suggestedDeposit: { amount: 1_000_000n, text: '1' },
       minVoucherDelta: { amount: 0n, text: '0' },
+      minDeposit: { amount: 0n, text: '0' },
       reservationTtlSeconds: 60,
     })
     expect(config.upstreams.dune).toMatchObject({
@@ -326,6 +327,18 @@ describe('money', () => {
       'session.suggestedDeposit: must be greater than 0',
       'session.minVoucherDelta: has 7 fraction digits but the currency has 6 decimals (the smallest amount is "0.000001")',
     ])
+  })
+
+  it('refuses a minimum deposit above the suggested one', () => {
+    expect(
+      problems(change((c) => (c.session = { suggestedDeposit: '1', minDeposit: '1.000001' }))),
+    ).toEqual([
+      'session.minDeposit: must not exceed session.suggestedDeposit (1): clients that deposit what is suggested would be refused',
+    ])
+    expect(
+      parse(change((c) => (c.session = { suggestedDeposit: '1', minDeposit: '1' }))).session
+        .minDeposit,
+    ).toEqual({ amount: 1_000_000n, text: '1' })
   })
 })
 

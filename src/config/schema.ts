@@ -72,6 +72,7 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
     session: {
       suggestedDeposit: amountOf(session.suggestedDeposit, ['session', 'suggestedDeposit']),
       minVoucherDelta: amountOf(session.minVoucherDelta, ['session', 'minVoucherDelta']),
+      minDeposit: amountOf(session.minDeposit, ['session', 'minDeposit']),
       reservationTtlSeconds: session.reservationTtlSeconds,
     },
     settlement: {

@@ -151,6 +151,10 @@ const session = z.strictObject({
   minVoucherDelta: decimalAmount(
     'Smallest increase a voucher must carry, in currency units (a quoted decimal string).',
   ).prefault('0'),
+  minDeposit: decimalAmount(
+    'Smallest deposit accepted when a channel is opened, in currency units (a quoted decimal ' +
+      'string). Every channel costs the payee a close transaction; 0 only requires one request.',
+  ).prefault('0'),
   reservationTtlSeconds: integer({
     min: 1,
     max: 3600,

@@ -22,6 +22,8 @@ export type SessionTerms = {
   /** The payee-side operator channels must name (the zero address when none). */
   readonly operator: Address
   readonly minVoucherDelta: bigint
+  /** The smallest deposit an `open` may lock. */
+  readonly minDeposit: bigint
   /** How long an on-success reservation may stay unresolved. */
   readonly reservationTtlMs: number
 }

@@ -67,6 +67,11 @@ export async function openChannel(
     throw rejected('The descriptor does not match the open transaction.')
   }
   if (deposit < use.amount) throw rejected('The deposit does not cover one request.')
+  if (deposit < ctx.terms.minDeposit) {
+    throw new GatewayError('deposit-too-small', "The deposit is below this gateway's minimum.", {
+      details: { deposit: deposit.toString(), minDeposit: ctx.terms.minDeposit.toString() },
+    })
+  }
   if (payload.cumulativeAmount < use.amount)
     throw rejected('The first voucher does not cover one request.')
   if (payload.cumulativeAmount > deposit) {
