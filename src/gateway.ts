@@ -17,6 +17,7 @@ import { zeroAddress, type Address } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
+import { checkFeeBalance } from './chain/fee-balance.js'
 import { tempoChain } from './chain/networks.js'
 import type { Config } from './config/schema.js'
 import type { Readiness } from './http/health.js'
@@ -163,6 +164,12 @@ export async function startSettlementOnly(options: {
   const storage =
     options.storage ?? (await openStorage({ config: options.config, logger: options.logger, now }))
   const escrow = openEscrow(options.config)
+  void checkFeeBalance({
+    publicClient: escrow.publicClient,
+    feeToken: options.config.currency.feeToken,
+    signer: escrow.sender,
+    logger: options.logger,
+  })
   const service = startSettlementService({
     config: options.config,
     ledger: storage.ledger,
@@ -188,6 +195,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const { config, logger } = options
   const now = options.now ?? Date.now
   const escrow = openEscrow(config)
+  // In the background: a slow or unreachable chain must not hold up the start.
+  void checkFeeBalance({
+    publicClient: escrow.publicClient,
+    feeToken: config.currency.feeToken,
+    signer: escrow.sender,
+    logger,
+  })
   const storage = options.storage ?? (await openStorage({ config, logger, now }))
   const { ledger } = storage
   const owner = `gateway-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
