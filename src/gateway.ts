@@ -121,9 +121,12 @@ export async function openStorage(options: {
   }
 }
 
-/** The chain adapter for the configured network and payee key. */
-function openEscrow(config: Config): EscrowClient {
-  return createEscrowClient({
+/**
+ * The chain adapter for the configured network and payee key. Also checks, in the background (a
+ * slow or unreachable chain must not hold up the start), that the key can pay settlement fees.
+ */
+function openEscrow(config: Config, logger: Logger): EscrowClient {
+  const escrow = createEscrowClient({
     chain: tempoChain({
       network: config.chain.network,
       chainId: config.chain.chainId,
@@ -134,6 +137,13 @@ function openEscrow(config: Config): EscrowClient {
     account: privateKeyToAccount(config.payee.signerKey),
     feeToken: config.currency.feeToken,
   })
+  void checkFeeBalance({
+    publicClient: escrow.publicClient,
+    feeToken: config.currency.feeToken,
+    signer: escrow.sender,
+    logger,
+  })
+  return escrow
 }
 
 function submitContext(options: {
@@ -163,13 +173,7 @@ export async function startSettlementOnly(options: {
   const now = options.now ?? Date.now
   const storage =
     options.storage ?? (await openStorage({ config: options.config, logger: options.logger, now }))
-  const escrow = openEscrow(options.config)
-  void checkFeeBalance({
-    publicClient: escrow.publicClient,
-    feeToken: options.config.currency.feeToken,
-    signer: escrow.sender,
-    logger: options.logger,
-  })
+  const escrow = openEscrow(options.config, options.logger)
   const service = startSettlementService({
     config: options.config,
     ledger: storage.ledger,
@@ -194,14 +198,7 @@ export async function startSettlementOnly(options: {
 export async function startGateway(options: StartGatewayOptions): Promise<Gateway> {
   const { config, logger } = options
   const now = options.now ?? Date.now
-  const escrow = openEscrow(config)
-  // In the background: a slow or unreachable chain must not hold up the start.
-  void checkFeeBalance({
-    publicClient: escrow.publicClient,
-    feeToken: config.currency.feeToken,
-    signer: escrow.sender,
-    logger,
-  })
+  const escrow = openEscrow(config, logger)
   const storage = options.storage ?? (await openStorage({ config, logger, now }))
   const { ledger } = storage
   const owner = `gateway-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`

@@ -67,11 +67,6 @@ export async function openChannel(
     throw rejected('The descriptor does not match the open transaction.')
   }
   if (deposit < use.amount) throw rejected('The deposit does not cover one request.')
-  if (deposit < ctx.terms.minDeposit) {
-    throw new GatewayError('deposit-too-small', "The deposit is below this gateway's minimum.", {
-      details: { deposit: deposit.toString(), minDeposit: ctx.terms.minDeposit.toString() },
-    })
-  }
   if (payload.cumulativeAmount < use.amount)
     throw rejected('The first voucher does not cover one request.')
   if (payload.cumulativeAmount > deposit) {
@@ -94,6 +89,12 @@ export async function openChannel(
   }
   if (await ctx.ledger.get(channelId)) {
     return { ...(await authorizeVoucher(ctx, voucher)), txHash: undefined }
+  }
+  // Only new channels: a re-sent open of a known channel is not refused by a later, higher minimum.
+  if (deposit < ctx.terms.minDeposit) {
+    throw new GatewayError('deposit-too-small', "The deposit is below this gateway's minimum.", {
+      details: { deposit: deposit.toString(), minDeposit: ctx.terms.minDeposit.toString() },
+    })
   }
 
   const receipt = await broadcastClientTransaction(ctx, {
