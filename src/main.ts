@@ -5,6 +5,7 @@
  *   mpp-gateway --config gateway.yaml          run the gateway
  *   mpp-gateway check --config gateway.yaml    validate a configuration and print a summary
  *   mpp-gateway settle --config gateway.yaml   run only the settler and the close watcher
+ *   mpp-gateway channels --config gateway.yaml channels with unsettled value (Redis ledger)
  *   mpp-gateway --help
  *
  * This file and the config loader are the only readers of `process.env`. SIGTERM and SIGINT stop
@@ -12,10 +13,13 @@
  */
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
+import { formatUnits } from 'viem'
 import { checkConfig } from './config/check.js'
 import { ConfigError } from './config/errors.js'
 import { loadConfig } from './config/load.js'
-import { startGateway, startSettlementOnly } from './gateway.js'
+import type { Config } from './config/schema.js'
+import { openStorage, startGateway, startSettlementOnly } from './gateway.js'
+import { unsettledChannels } from './settlement/exposure.js'
 import { createLogger } from './logger.js'
 
 const usage = `mpp-gateway — charge machine clients per request with MPP Tempo sessions
@@ -24,11 +28,14 @@ Usage:
   mpp-gateway --config <file>          run the gateway
   mpp-gateway check --config <file>    validate a configuration without starting
   mpp-gateway settle --config <file>   run only the settler and close watcher (no HTTP)
+  mpp-gateway channels --config <file> print channels with spent value not yet settled on chain,
+                                       largest first, one JSON line each (Redis ledger only)
   mpp-gateway --help                   show this help
 
 Options:
   -c, --config <file>   gateway.yaml to use (default: ./gateway.yaml)
       --log-level <l>   pino level: fatal, error, warn, info, debug (default: info)
+      --limit <n>       channels: how many channels to read at most (default: 1000)
 
 Secrets in the configuration are read from the environment with \${NAME} references.`
 
@@ -39,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c', default: 'gateway.yaml' },
       'log-level': { type: 'string', default: 'info' },
+      limit: { type: 'string', default: '1000' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -58,14 +66,11 @@ async function main(argv: string[]): Promise<number> {
     console.error(result.report)
     return 1
   }
-  if (command !== 'run' && command !== 'settle') {
+  if (command !== 'run' && command !== 'settle' && command !== 'channels') {
     console.error(`unknown command: ${command}\n\n${usage}`)
     return 2
   }
 
-  const destination = pino.destination(1)
-  const logger = createLogger({ level: values['log-level'], destination })
-  const accessLogger = createLogger({ level: values['log-level'], destination, redact: false })
   let config
   try {
     config = loadConfig({ path: values.config, env })
@@ -76,6 +81,11 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error
   }
+  if (command === 'channels') return printUnsettledChannels(config, values.limit)
+
+  const destination = pino.destination(1)
+  const logger = createLogger({ level: values['log-level'], destination })
+  const accessLogger = createLogger({ level: values['log-level'], destination, redact: false })
   const gateway =
     command === 'settle'
       ? await startSettlementOnly({ config, logger })
@@ -92,6 +102,50 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', stop)
   })
   return 0
+}
+
+/** `mpp-gateway channels`: JSON lines on stdout, a one-line total on stderr. */
+async function printUnsettledChannels(config: Config, limitText: string): Promise<number> {
+  const limit = Number(limitText)
+  if (!Number.isInteger(limit) || limit < 1) {
+    console.error('--limit must be a positive integer')
+    return 2
+  }
+  if (config.ledger.type !== 'redis') {
+    console.error(
+      'channels reads a shared ledger: with ledger.type memory the channels live inside the running gateway process',
+    )
+    return 2
+  }
+  // Warnings (e.g. about Redis durability) go to stderr, keeping stdout for the rows.
+  const logger = createLogger({ level: 'warn', destination: pino.destination(2) })
+  const storage = await openStorage({ config, logger, now: Date.now })
+  try {
+    const rows = await unsettledChannels(storage.ledger, storage.index, limit)
+    let total = 0n
+    for (const row of rows) {
+      total += row.unsettled
+      console.log(
+        JSON.stringify({
+          ...row,
+          deposit: row.deposit.toString(),
+          accepted: row.accepted.toString(),
+          spent: row.spent.toString(),
+          settled: row.settled.toString(),
+          unsettled: row.unsettled.toString(),
+          graceEndsAt:
+            row.graceEndsAt === undefined ? null : new Date(row.graceEndsAt).toISOString(),
+        }),
+      )
+    }
+    console.error(
+      `${rows.length} channel(s) with unsettled value, ${formatUnits(total, config.currency.decimals)} in total`,
+    )
+    return 0
+  } finally {
+    await storage.store.close()
+    await storage.ledger.close()
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,17 +1,22 @@
 /**
- * The `mpp-gateway` command as an operator runs it: `--help`, `check`, and a running process that
- * stops gracefully on SIGTERM — readiness off, in-flight requests finish, then it exits 0.
+ * The `mpp-gateway` command as an operator runs it: `--help`, `check`, `channels`, and a running
+ * process that stops gracefully on SIGTERM — readiness off, in-flight requests finish, then it
+ * exits 0.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { parseDocument } from 'yaml'
+import { createRedisLedger } from '../../src/ledger/redis.js'
 import type { DevnetInfo } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
 import { testChallengeSecret } from '../support/gateway.js'
+import { startRedisServer } from '../support/redis-server.js'
+import { chargeInput, newChannel } from '../ledger/contract.js'
 
 function run(args: string[], env: Record<string, string> = {}) {
   return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
@@ -99,5 +104,49 @@ describe('the mpp-gateway command', () => {
     expect(code).toBe(0)
     await expect(fetch(`${url}/__gateway/healthz`)).rejects.toThrow()
     expect(logged.map((l) => l.msg)).toContain('gateway stopped')
+  })
+  it('channels lists unsettled value from the Redis ledger as JSON lines, largest first', async () => {
+    const redis = await startRedisServer()
+    const keyPrefix = 'cli:'
+    const ledger = await createRedisLedger({ url: redis.url, keyPrefix })
+    try {
+      const now = Date.now()
+      const [small, large] = [newChannel(), newChannel()]
+      for (const channel of [small, large]) await ledger.open(channel, now)
+      await ledger.authorize(chargeInput(small.channelId, 10n, now))
+      await ledger.authorize(chargeInput(large.channelId, 10n, now))
+      await ledger.authorize(chargeInput(large.channelId, 20n, now))
+
+      const dir = mkdtempSync(join(tmpdir(), 'mppgw-'))
+      const configPath = join(dir, 'gateway.yaml')
+      const doc = parseDocument(readFileSync('config/devnet.yaml', 'utf8'))
+      doc.setIn(['ledger'], doc.createNode({ type: 'redis', redis: { url: redis.url, keyPrefix } }))
+      writeFileSync(configPath, doc.toString())
+
+      const listed = await output(['channels', '--config', configPath], env)
+      expect(listed.code).toBe(0)
+      const rows = listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+      expect(rows).toEqual([
+        expect.objectContaining({
+          channelId: large.channelId,
+          spent: '20',
+          settled: '0',
+          unsettled: '20',
+          graceEndsAt: null,
+        }),
+        expect.objectContaining({ channelId: small.channelId, unsettled: '10' }),
+      ])
+      expect(listed.stderr).toContain('2 channel(s) with unsettled value, 0.00003 in total')
+
+      const memory = await output(['channels', '--config', 'config/devnet.yaml'], env)
+      expect(memory.code).toBe(2)
+      expect(memory.stderr).toContain('ledger.type memory')
+    } finally {
+      await ledger.close()
+      await redis.stop()
+    }
   })
 })
