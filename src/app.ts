@@ -71,6 +71,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
       startedAt: now(),
     }
     c.set('entry', entry)
+    // Every answer names its request, so a client can quote it and an operator find the log line.
+    c.env.outgoing.setHeader('x-request-id', entry.requestId)
     c.env.outgoing.once('close', () => {
       entry.status = c.env.outgoing.statusCode
       writeAccessLine(deps.accessLogger, entry, now())

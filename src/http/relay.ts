@@ -69,7 +69,9 @@ export async function relay(options: {
   const beforeHead = async (status: number): Promise<Record<string, string>> => {
     entry.upstreamStatus = status
     entry.upstreamMs = options.now() - started
-    if (!paid) return {}
+    // The gateway's id replaces any the upstream answers with (see app.ts).
+    const requestId = { 'x-request-id': entry.requestId }
+    if (!paid) return requestId
     decided = true
     const served = route.served(status)
     let snapshot = paid.snapshot
@@ -96,7 +98,7 @@ export async function relay(options: {
     } else {
       entry.charged = route.price?.toString() ?? '0'
     }
-    if (!served && (status < 200 || status > 299)) return {}
+    if (!served && (status < 200 || status > 299)) return requestId
     return {
       'payment-receipt': sessionReceipt({
         channelId: paid.channelId,
@@ -106,6 +108,7 @@ export async function relay(options: {
         now: options.now(),
       }),
       'cache-control': 'private',
+      ...requestId,
     }
   }
 
@@ -117,6 +120,7 @@ export async function relay(options: {
       response: options.response,
       method: options.request.method ?? 'GET',
       path: options.target,
+      requestId: entry.requestId,
       beforeHead,
     })
   } finally {

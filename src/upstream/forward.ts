@@ -59,6 +59,8 @@ export type ForwardOptions = {
   readonly beforeHead: (upstreamStatus: number) => Promise<Record<string, string>>
   /** Scheme for X-Forwarded-Proto; defaults to the client socket's (https when TLS). */
   readonly proto?: 'http' | 'https'
+  /** The gateway's id of this request, sent to the upstream as X-Request-Id. */
+  readonly requestId?: string
 }
 
 /** How a forward ended. Upstream and client failures are values; see the module header. */
@@ -303,6 +305,7 @@ function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void 
         clientAddress: request.socket.remoteAddress,
         proto: options.proto ?? (isTls(request) ? 'https' : 'http'),
         inject: spec.headers,
+        ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
       }),
       body: body ?? null,
       headersTimeout: spec.headersTimeoutMs,

@@ -144,6 +144,35 @@ describe('forwardRequestHeaders', () => {
     expect(lines(out)).toEqual(['x-forwarded-for: 10.0.0.9', 'X-Forwarded-Proto: https'])
   })
 
+  it("sends the gateway's request id in place of the client's, unless configured", () => {
+    const clientSent = ['X-Request-Id', 'from-client', 'x-request-id', 'again', 'Accept', '*/*']
+    expect(
+      lines(forwardRequestHeaders({ ...base, rawHeaders: clientSent, requestId: 'gw-1' })),
+    ).toEqual([
+      'Accept: */*',
+      'x-forwarded-for: 10.0.0.9',
+      'x-forwarded-proto: http',
+      'x-request-id: gw-1',
+    ])
+    // Without an id of the gateway's, the client's headers pass as they are.
+    expect(lines(forwardRequestHeaders({ ...base, rawHeaders: clientSent }))).toEqual([
+      'X-Request-Id: from-client',
+      'x-request-id: again',
+      'Accept: */*',
+      'x-forwarded-for: 10.0.0.9',
+      'x-forwarded-proto: http',
+    ])
+    const configured = forwardRequestHeaders({
+      ...base,
+      rawHeaders: clientSent,
+      requestId: 'gw-1',
+      inject: { 'X-Request-Id': 'fixed' },
+    })
+    expect(lines(configured).filter((line) => /request-id/i.test(line))).toEqual([
+      'X-Request-Id: fixed',
+    ])
+  })
+
   it('keeps Content-Length once and drops Transfer-Encoding', () => {
     const out = forwardRequestHeaders({
       ...base,

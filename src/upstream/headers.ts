@@ -21,12 +21,15 @@
  *   same name (case-insensitively), so a client can never supply its own upstream API key.
  * - X-Forwarded-For is appended to (the client's chain, then the peer address); X-Forwarded-Proto
  *   and X-Forwarded-Host are the gateway's own observation and replace whatever a client sent.
+ * - X-Request-Id, when the gateway names the request, is the gateway's id (the client's own, if it
+ *   sent one, or a fresh one), so the upstream's logs, the gateway's and the client agree.
  * - The client never sees a `Payment-Receipt` or a `Payment` challenge in `WWW-Authenticate` from
  *   the upstream: the gateway owns those. Other challenges in the same header survive.
  */
 
 /** What to do with a header name on either side of the gateway. */
-type Rule = 'drop' | 'connection' | 'authorization' | 'x-forwarded-for' | 'content-length'
+type Rule =
+  'drop' | 'connection' | 'authorization' | 'x-forwarded-for' | 'x-request-id' | 'content-length'
 
 const hopByHop: readonly string[] = [
   'keep-alive',
@@ -50,6 +53,7 @@ const requestRules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['x-forwarded-proto', 'drop'],
   ['x-forwarded-host', 'drop'],
   ['x-forwarded-for', 'x-forwarded-for'],
+  ['x-request-id', 'x-request-id'],
   ['authorization', 'authorization'],
   ['content-length', 'content-length'],
 ])
@@ -66,6 +70,8 @@ export type ForwardRequestHeadersOptions = {
   readonly proto: 'http' | 'https'
   /** The upstream's configured headers (secrets included); they replace same-named client ones. */
   readonly inject: Readonly<Record<string, string>>
+  /** The gateway's id of this request, sent as X-Request-Id in place of the client's. */
+  readonly requestId?: string
 }
 
 /**
@@ -73,7 +79,7 @@ export type ForwardRequestHeadersOptions = {
  * `[name, value, …]` list (the shape undici accepts). See the module header for the rules.
  */
 export function forwardRequestHeaders(options: ForwardRequestHeadersOptions): string[] {
-  const { rawHeaders, clientAddress, proto, inject } = options
+  const { rawHeaders, clientAddress, proto, inject, requestId } = options
   const injectKeys = Object.keys(inject)
   const injectNames = injectKeys.map((name) => name.toLowerCase())
 
@@ -99,6 +105,9 @@ export function forwardRequestHeaders(options: ForwardRequestHeadersOptions): st
         case 'x-forwarded-for':
           forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`
           continue
+        case 'x-request-id':
+          if (requestId !== undefined) continue
+          break
         case 'authorization':
           if (paymentScheme.test(value)) continue
           break
@@ -122,6 +131,7 @@ export function forwardRequestHeaders(options: ForwardRequestHeadersOptions): st
   appendUnlessInjected(filtered, injectNames, 'x-forwarded-for', forwardedFor)
   appendUnlessInjected(filtered, injectNames, 'x-forwarded-proto', proto)
   appendUnlessInjected(filtered, injectNames, 'x-forwarded-host', host)
+  appendUnlessInjected(filtered, injectNames, 'x-request-id', requestId)
   for (const name of injectKeys) filtered.push(name, inject[name]!)
   return filtered
 }

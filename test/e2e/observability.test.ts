@@ -119,8 +119,12 @@ describe('headers, logs and readiness', () => {
         return fetch(input, init)
       }
       const tracked = tempo.session.manager({ client, maxDeposit: '1', fetch: fetchAndKeep })
-      for (let i = 0; i < 3; i++)
-        expect((await tracked.fetch(`${paying.url}/v1/execution/${i}/results`)).status).toBe(200)
+      const answeredIds: (string | null)[] = []
+      for (let i = 0; i < 3; i++) {
+        const answer = await tracked.fetch(`${paying.url}/v1/execution/${i}/results`)
+        expect(answer.status).toBe(200)
+        answeredIds.push(answer.headers.get('x-request-id'))
+      }
       await tracked.close()
       expect(sent.length).toBeGreaterThan(3)
 
@@ -129,6 +133,7 @@ describe('headers, logs and readiness', () => {
       expect(access.length).toBeGreaterThanOrEqual(7)
       const paid = access.filter((l) => l.outcome === 'forwarded')
       expect(paid).toHaveLength(3)
+      expect(paid.map((l) => l.requestId)).toEqual(answeredIds)
       for (const line of paid) {
         expect(line).toMatchObject({
           route: 'GET /v1/execution/:id/results',
@@ -152,6 +157,37 @@ describe('headers, logs and readiness', () => {
     } finally {
       await paying.stop()
     }
+  })
+
+  it('names every request with X-Request-Id: in the answer, to the upstream, in the access line', async () => {
+    const seenBefore = upstream.seen.length
+    const free = await fetch(`${gateway.url}/v1/execution/7/status`)
+    expect(free.status).toBe(200)
+    const generated = free.headers.get('x-request-id')
+    expect(generated).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    )
+    expect(upstream.seen[seenBefore]!.headers['x-request-id']).toBe(generated)
+
+    const named = await fetch(`${gateway.url}/v1/execution/8/status`, {
+      headers: { 'x-request-id': 'client-chosen-42' },
+    })
+    expect(named.headers.get('x-request-id')).toBe('client-chosen-42')
+    expect(upstream.seen[seenBefore + 1]!.headers['x-request-id']).toBe('client-chosen-42')
+
+    const challenged = await fetch(`${gateway.url}/v1/execution/9/results`, {
+      headers: { 'x-request-id': 'unpaid-1' },
+    })
+    expect(challenged.status).toBe(402)
+    expect(challenged.headers.get('x-request-id')).toBe('unpaid-1')
+    const unknown = await fetch(`${gateway.url}/nowhere`, { headers: { 'x-request-id': 'lost-1' } })
+    expect(unknown.status).toBe(404)
+    expect(unknown.headers.get('x-request-id')).toBe('lost-1')
+    expect(upstream.seen.length).toBe(seenBefore + 2)
+
+    const access = lines.filter((l) => l.msg === 'request')
+    for (const id of [generated, 'client-chosen-42', 'unpaid-1', 'lost-1'])
+      expect(access.filter((l) => l.requestId === id)).toHaveLength(1)
   })
 
   it('is not ready while it drains at shutdown', async () => {
