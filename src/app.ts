@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto'
 import { GatewayError } from './errors.js'
 import { writeAccessLine, type AccessEntry } from './http/access-log.js'
 import { mountHealth, type Readiness } from './http/health.js'
+import type { Metrics } from './http/metrics.js'
 import { checkLimits, requestShape } from './http/limits.js'
 import { asGatewayError, problemResponse } from './http/problem.js'
 import { relay, sessionReceipt, type PaidRelay } from './http/relay.js'
@@ -44,6 +45,9 @@ export type AppDeps = {
   /** One line per request; fixed fields only, so it may skip redaction. */
   readonly accessLogger: Logger
   readonly readiness: Readiness
+  readonly metrics: Metrics
+  /** Bearer token of the metrics endpoint; without it the endpoint is not mounted. */
+  readonly metricsToken: string | undefined
   readonly limits: { readonly reservedPrefix: string; readonly maxHeaderBytes: number }
   /** With payments off every route is forwarded as free (a plain-proxy reference for benchmarks). */
   readonly payments: boolean
@@ -76,8 +80,15 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.env.outgoing.once('close', () => {
       entry.status = c.env.outgoing.statusCode
       writeAccessLine(deps.accessLogger, entry, now())
+      deps.metrics.request(entry)
     })
     await next()
+    if (entry.outcome === undefined) {
+      // Only the gateway's own endpoints (health, metrics) get here without an outcome: a fixed
+      // set of paths, so the route pattern may name them.
+      entry.outcome = 'gateway'
+      entry.route = `${c.req.method} ${c.req.routePath}`
+    }
   })
 
   mountHealth(app, deps)

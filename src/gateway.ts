@@ -18,6 +18,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
 import { checkFeeBalance } from './chain/fee-balance.js'
+import { createMetrics, type Metrics } from './http/metrics.js'
 import { tempoChain } from './chain/networks.js'
 import type { Config } from './config/schema.js'
 import type { Readiness } from './http/health.js'
@@ -152,8 +153,10 @@ function submitContext(options: {
   storage: Storage
   logger: Logger
   now: () => number
+  metrics?: Metrics
 }): SubmitContext {
   return {
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     escrow: options.escrow,
     store: options.storage.store,
     ledger: options.storage.ledger,
@@ -202,7 +205,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const storage = options.storage ?? (await openStorage({ config, logger, now }))
   const { ledger } = storage
   const owner = `gateway-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
-  const submit = submitContext({ config, escrow, storage, logger, now })
+  const metrics = createMetrics()
+  const submit = submitContext({ config, escrow, storage, logger, now, metrics })
   const operator: Address = config.payee.operator ?? zeroAddress
   const upstreamTimeoutMs = Math.max(
     ...Object.values(config.upstreams).map((u) => u.headersTimeoutMs),
@@ -288,6 +292,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     logger,
     accessLogger: options.accessLogger ?? logger,
     readiness,
+    metrics,
+    metricsToken: config.server.metricsToken,
     limits: {
       reservedPrefix: config.server.reservedPrefix,
       maxHeaderBytes: config.server.maxHeaderBytes,

@@ -75,7 +75,8 @@ export function summarizeConfig(config: Config): string {
   ])
   return [
     `server     ${server.host}:${server.port}, realm "${server.realm}", reserved prefix ${server.reservedPrefix}` +
-      `, ${1 + server.previousChallengeSecrets.length} challenge secret(s)`,
+      `, ${1 + server.previousChallengeSecrets.length} challenge secret(s)` +
+      `, metrics ${server.metricsToken === undefined ? 'off' : 'on (bearer token)'}`,
     `chain      ${chain.network} (chain id ${chain.chainId}) via ${originOnly(chain.rpcUrl)}, escrow ${chain.escrow}`,
     `payee      ${payee.address}, signing as ${payee.signerAddress}` +
       (payee.operator === undefined ? '' : `, operator ${payee.operator}`),

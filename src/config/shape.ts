@@ -72,6 +72,10 @@ const server = z.strictObject({
       ),
     )
     .default([]),
+  metricsToken: secret(
+    'Bearer token Prometheus presents to scrape <reservedPrefix>/metrics; at least 32 bytes. ' +
+      'Without it the endpoint does not exist. Use ${ENV}.',
+  ).optional(),
   challengeTtlSeconds: integer({
     min: 10,
     max: 3600,

@@ -11,7 +11,10 @@ export type AccessEntry = {
   readonly startedAt: number
   route?: string
   price?: string
-  /** Stable outcome: `forwarded`, `challenge`, `management`, `top-up`, `close`, or an error code. */
+  /**
+   * Stable outcome: `forwarded`, `challenge`, `management`, `top-up`, `close`, `gateway` (the
+   * gateway's own endpoints), or an error code.
+   */
   outcome?: string
   action?: string
   channelId?: string

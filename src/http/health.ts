@@ -1,9 +1,10 @@
 /**
  * The gateway's own endpoints under the reserved prefix (default `/__gateway`), so they never
- * shadow an upstream path: `healthz` (the process is up) and `readyz` (it should receive traffic:
- * not shutting down, and the ledger answers).
+ * shadow an upstream path: `healthz` (the process is up), `readyz` (it should receive traffic:
+ * not shutting down, and the ledger answers) and, when a scrape token is configured, `metrics`.
  */
 import type { Hono } from 'hono'
+import { presentsToken, type Metrics } from './metrics.js'
 
 export type Readiness = {
   /** Why the gateway should not receive traffic now; empty when ready. */
@@ -12,7 +13,12 @@ export type Readiness = {
 
 export function mountHealth<E extends object>(
   app: Hono<E & { Bindings: object; Variables: object }>,
-  deps: { limits: { reservedPrefix: string }; readiness: Readiness },
+  deps: {
+    limits: { reservedPrefix: string }
+    readiness: Readiness
+    metrics: Metrics
+    metricsToken: string | undefined
+  },
 ): void {
   const prefix = deps.limits.reservedPrefix.replace(/\/+$/, '')
   app.get(`${prefix}/healthz`, (c) => c.json({ status: 'ok' }))
@@ -22,5 +28,16 @@ export function mountHealth<E extends object>(
     return reasons.length === 0
       ? c.json({ status: 'ready' })
       : c.json({ status: 'not-ready', reasons }, 503)
+  })
+  const token = deps.metricsToken
+  if (token === undefined) return
+  app.get(`${prefix}/metrics`, (c) => {
+    c.header('cache-control', 'no-store')
+    if (!presentsToken(c, token)) {
+      c.header('www-authenticate', 'Bearer realm="metrics"')
+      return c.body(null, 401)
+    }
+    c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+    return c.body(deps.metrics.render())
   })
 }

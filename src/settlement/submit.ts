@@ -13,6 +13,7 @@
  * is repaired by recording again.
  */
 import type { Logger } from 'pino'
+import type { Metrics } from '../http/metrics.js'
 import type { Hex, TransactionReceipt } from 'viem'
 import type { EscrowClient, EscrowWrite } from '../chain/escrow.js'
 import type { LedgerPort } from '../ledger/port.js'
@@ -26,6 +27,8 @@ export type SubmitContext = {
   readonly now: () => number
   /** Longest wait for a receipt before the outcome counts as unknown. */
   readonly receiptTimeoutMs: number
+  /** Counts the transactions that landed (the gateway's Prometheus metrics). */
+  readonly metrics?: Pick<Metrics, 'settlement'>
 }
 
 export type SubmitOutcome =
@@ -84,6 +87,7 @@ async function outcomeOf(
 ): Promise<SubmitOutcome> {
   if (receipt.status !== 'success') {
     await ctx.store.clearIntent(intent.channelId, intent.txHash)
+    ctx.metrics?.settlement(intent.kind, 'reverted')
     return { kind: 'reverted', intent, receipt }
   }
   const settled = await record(ctx, intent, receipt)
@@ -103,6 +107,7 @@ async function outcomeOf(
     },
     intent.kind === 'settle' ? 'channel settled' : 'channel closed',
   )
+  ctx.metrics?.settlement(intent.kind, 'confirmed')
   return { kind: 'confirmed', intent, receipt, settled }
 }
 

@@ -1,0 +1,105 @@
+/**
+ * The metrics endpoint as Prometheus scrapes it: only with the configured Bearer token, counting
+ * exactly what the access log and the chain saw — paid requests and their value per route,
+ * challenges, the close and its transaction.
+ */
+import { tempo } from 'mppx/client'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import type { Gateway } from '../../src/gateway.js'
+import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
+import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
+import { devnetConfig, memoryLogger, startTestGateway } from '../support/gateway.js'
+
+const token = 'metrics-token-for-tests-at-least-32-bytes'
+const route = 'GET /v1/execution/:id/results'
+
+/** The sample lines of a scrape, as `name{labels}` → value. */
+function samples(text: string): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const at = line.lastIndexOf(' ')
+    out.set(line.slice(0, at), line.slice(at + 1))
+  }
+  return out
+}
+
+describe('metrics endpoint', () => {
+  let devnet: DevnetClient
+  let upstream: ExampleUpstream
+  let gateway: Gateway
+  let plain: Gateway
+  let lines: Record<string, unknown>[]
+
+  beforeAll(async () => {
+    devnet = connectDevnet(inject('devnet'))
+    upstream = await startExampleUpstream()
+    const log = memoryLogger()
+    lines = log.lines
+    gateway = await startTestGateway({
+      logger: log.logger,
+      config: devnetConfig({
+        devnet,
+        upstreamUrl: upstream.url,
+        edit: (doc) => doc.setIn(['server', 'metricsToken'], '${METRICS_TOKEN}'),
+        extraEnv: { METRICS_TOKEN: token },
+      }),
+    })
+    plain = await startTestGateway({ config: devnetConfig({ devnet, upstreamUrl: upstream.url }) })
+  })
+  afterAll(async () => {
+    await gateway.stop()
+    await plain.stop()
+    await upstream.close()
+  })
+
+  const scrape = (url: string, authorization?: string) =>
+    fetch(`${url}/__gateway/metrics`, authorization ? { headers: { authorization } } : {})
+
+  it('answers only the configured Bearer token, and does not exist without one', async () => {
+    expect((await scrape(gateway.url)).status).toBe(401)
+    const wrong = await scrape(gateway.url, `Bearer ${token.slice(0, -1)}x`)
+    expect(wrong.status).toBe(401)
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="metrics"')
+    expect((await scrape(gateway.url, `Basic ${token}`)).status).toBe(401)
+    expect((await scrape(plain.url, `Bearer ${token}`)).status).toBe(404)
+  })
+
+  it('counts paid requests, their value, challenges and the close transaction exactly', async () => {
+    const [payer] = (await devnet.newPayers(1)) as [DevnetKey]
+    const session = tempo.session.manager({
+      client: devnet.clientFor(payer.privateKey),
+      maxDeposit: '1',
+    })
+    for (let i = 0; i < 3; i++)
+      expect((await session.fetch(`${gateway.url}/v1/execution/${i}/results`)).status).toBe(200)
+    expect((await fetch(`${gateway.url}/v1/execution/1/status`)).status).toBe(200)
+    await session.close()
+
+    const metricsLines = () =>
+      lines.filter((l) => l.msg === 'request' && l.route === 'GET /__gateway/metrics').length
+    const scrapedBefore = metricsLines()
+    const response = await scrape(gateway.url, `Bearer ${token}`)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
+    const values = samples(await response.text())
+    expect(values.get(`mppgw_requests_total{route="${route}",outcome="forwarded"}`)).toBe('3')
+    expect(values.get(`mppgw_charged_base_units_total{route="${route}"}`)).toBe('30000')
+    expect(
+      values.get('mppgw_requests_total{route="GET /v1/execution/:id/status",outcome="forwarded"}'),
+    ).toBe('1')
+    const challenges = lines.filter((l) => l.msg === 'request' && l.outcome === 'challenge')
+    expect(challenges.length).toBeGreaterThan(0)
+    expect(values.get(`mppgw_requests_total{route="${route}",outcome="challenge"}`)).toBe(
+      String(challenges.length),
+    )
+    expect(values.get(`mppgw_requests_total{route="${route}",outcome="close"}`)).toBe('1')
+    expect(values.get('mppgw_settlement_transactions_total{kind="close",result="confirmed"}')).toBe(
+      '1',
+    )
+    // Scrapes are requests too (this one counts once it is done).
+    expect(
+      values.get('mppgw_requests_total{route="GET /__gateway/metrics",outcome="gateway"}') ?? '0',
+    ).toBe(String(scrapedBefore))
+  })
+})
