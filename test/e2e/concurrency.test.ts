@@ -3,11 +3,11 @@
  * is exactly the number of charged answers times the price — never more, never less.
  */
 import { tempo } from 'mppx/client'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
-import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
-import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
-import { devnetConfig, startTestGateway } from '../support/gateway.js'
+import type { DevnetClient, DevnetKey } from '../devnet/devnet.js'
+import type { ExampleUpstream } from '../support/example-upstream.js'
+import { startDevnetGateway, type DevnetGateway } from '../support/devnet-gateway.js'
 import { expectExactCharges } from '../support/charges.js'
 import { fetchChallenge, voucherSigner } from '../support/vouchers.js'
 
@@ -18,22 +18,15 @@ describe('concurrent paid requests on one channel', () => {
   let devnet: DevnetClient
   let upstream: ExampleUpstream
   let gateway: Gateway
+  let setup: DevnetGateway
 
   beforeAll(async () => {
-    devnet = connectDevnet(inject('devnet'))
-    upstream = await startExampleUpstream()
-    gateway = await startTestGateway({
-      config: devnetConfig({
-        devnet,
-        upstreamUrl: upstream.url,
-        edit: (doc) => doc.setIn(['session', 'suggestedDeposit'], '2'),
-      }),
+    setup = await startDevnetGateway({
+      edit: (doc) => doc.setIn(['session', 'suggestedDeposit'], '2'),
     })
+    ;({ devnet, upstream, gateway } = setup)
   })
-  afterAll(async () => {
-    await gateway.stop()
-    await upstream.close()
-  })
+  afterAll(() => setup.stop())
 
   async function openedChannel() {
     const [payer] = (await devnet.newPayers(1)) as [DevnetKey]

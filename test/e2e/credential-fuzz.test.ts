@@ -7,15 +7,15 @@
  */
 import fc from 'fast-check'
 import { tempo } from 'mppx/client'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorCatalogue } from '../../src/errors.js'
 import type { Gateway } from '../../src/gateway.js'
 import type { ChannelRecord } from '../../src/ledger/port.js'
 import { parsePaymentChallenges } from '../../src/protocol/auth-params.js'
 import { encodeBase64url } from '../../src/protocol/base64url.js'
-import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
-import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
-import { devnetConfig, startTestGateway } from '../support/gateway.js'
+import type { DevnetClient, DevnetKey } from '../devnet/devnet.js'
+import type { ExampleUpstream } from '../support/example-upstream.js'
+import { startDevnetGateway, type DevnetGateway } from '../support/devnet-gateway.js'
 
 const paidPath = '/v1/execution/x/results'
 const maxUint96 = (1n << 96n) - 1n
@@ -29,13 +29,11 @@ describe('random credentials never cause a 500 or a change', () => {
   let channelId: string
   let descriptor: Record<string, string>
   let before: ChannelRecord
+  let setup: DevnetGateway
 
   beforeAll(async () => {
-    devnet = connectDevnet(inject('devnet'))
-    upstream = await startExampleUpstream()
-    gateway = await startTestGateway({
-      config: devnetConfig({ devnet, upstreamUrl: upstream.url }),
-    })
+    setup = await startDevnetGateway()
+    ;({ devnet, upstream, gateway } = setup)
     const [payer] = (await devnet.newPayers(1)) as [DevnetKey]
     const session = tempo.session.manager({
       client: devnet.clientFor(payer.privateKey),
@@ -47,10 +45,7 @@ describe('random credentials never cause a 500 or a change', () => {
     descriptor = { ...before.descriptor }
   })
 
-  afterAll(async () => {
-    await gateway.stop()
-    await upstream.close()
-  })
+  afterAll(() => setup.stop())
 
   const validAmount = fc.oneof(
     fc.bigInt({ min: 0n, max: 1_000_000n }).map(String),

@@ -5,12 +5,12 @@
  * `minVoucherDelta` is refused with delta-too-small.
  */
 import { tempo } from 'mppx/client'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
 import { decodeReceipt } from '../../src/protocol/receipt.js'
-import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
-import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
-import { devnetConfig, startTestGateway } from '../support/gateway.js'
+import type { DevnetClient, DevnetKey } from '../devnet/devnet.js'
+import type { ExampleUpstream } from '../support/example-upstream.js'
+import { startDevnetGateway, type DevnetGateway } from '../support/devnet-gateway.js'
 import { fetchChallenge, voucherSigner, type VoucherSigner } from '../support/vouchers.js'
 
 const price = 10_000n
@@ -22,20 +22,16 @@ describe('management requests and voucher rules', () => {
   let gateway: Gateway
   let signer: VoucherSigner
   let channelId: `0x${string}`
+  let setup: DevnetGateway
 
   beforeAll(async () => {
-    devnet = connectDevnet(inject('devnet'))
-    upstream = await startExampleUpstream()
-    gateway = await startTestGateway({
-      config: devnetConfig({
-        devnet,
-        upstreamUrl: upstream.url,
-        edit: (doc) => {
-          doc.setIn(['session', 'minVoucherDelta'], '0.005')
-          doc.setIn(['session', 'suggestedDeposit'], '1')
-        },
-      }),
+    setup = await startDevnetGateway({
+      edit: (doc) => {
+        doc.setIn(['session', 'minVoucherDelta'], '0.005')
+        doc.setIn(['session', 'suggestedDeposit'], '1')
+      },
     })
+    ;({ devnet, upstream, gateway } = setup)
     const [payer] = (await devnet.newPayers(1)) as [DevnetKey]
     const client = devnet.clientFor(payer.privateKey)
     const session = tempo.session.manager({ client, maxDeposit: '1' })
@@ -51,10 +47,7 @@ describe('management requests and voucher rules', () => {
       challenge: await fetchChallenge(`${gateway.url}${path}`),
     })
   })
-  afterAll(async () => {
-    await gateway.stop()
-    await upstream.close()
-  })
+  afterAll(() => setup.stop())
 
   it.each(['HEAD', 'POST'])(
     'a voucher on a %s without content: 204 + receipt, no charge, no upstream call',

@@ -4,10 +4,11 @@
  * challenges, the close and its transaction.
  */
 import { tempo } from 'mppx/client'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
-import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
-import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
+import type { DevnetClient, DevnetKey } from '../devnet/devnet.js'
+import type { ExampleUpstream } from '../support/example-upstream.js'
+import { startDevnetGateway, type DevnetGateway } from '../support/devnet-gateway.js'
 import { devnetConfig, memoryLogger, startTestGateway } from '../support/gateway.js'
 
 const token = 'metrics-token-for-tests-at-least-32-bytes'
@@ -30,27 +31,22 @@ describe('metrics endpoint', () => {
   let gateway: Gateway
   let plain: Gateway
   let lines: Record<string, unknown>[]
+  let setup: DevnetGateway
 
   beforeAll(async () => {
-    devnet = connectDevnet(inject('devnet'))
-    upstream = await startExampleUpstream()
     const log = memoryLogger()
     lines = log.lines
-    gateway = await startTestGateway({
+    setup = await startDevnetGateway({
       logger: log.logger,
-      config: devnetConfig({
-        devnet,
-        upstreamUrl: upstream.url,
-        edit: (doc) => doc.setIn(['server', 'metricsToken'], '${METRICS_TOKEN}'),
-        extraEnv: { METRICS_TOKEN: token },
-      }),
+      edit: (doc) => doc.setIn(['server', 'metricsToken'], '${METRICS_TOKEN}'),
+      extraEnv: { METRICS_TOKEN: token },
     })
+    ;({ devnet, upstream, gateway } = setup)
     plain = await startTestGateway({ config: devnetConfig({ devnet, upstreamUrl: upstream.url }) })
   })
   afterAll(async () => {
-    await gateway.stop()
     await plain.stop()
-    await upstream.close()
+    await setup.stop()
   })
 
   const scrape = (url: string, authorization?: string) =>

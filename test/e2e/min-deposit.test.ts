@@ -3,11 +3,11 @@
  * machine-readable answer; a client that deposits enough opens and pays as usual.
  */
 import { tempo } from 'mppx/client'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
-import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
-import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
-import { devnetConfig, startTestGateway } from '../support/gateway.js'
+import type { DevnetClient, DevnetKey } from '../devnet/devnet.js'
+import type { ExampleUpstream } from '../support/example-upstream.js'
+import { startDevnetGateway, type DevnetGateway } from '../support/devnet-gateway.js'
 
 const paidPath = '/v1/execution/x/results'
 
@@ -15,25 +15,18 @@ describe('minimum deposit', () => {
   let devnet: DevnetClient
   let upstream: ExampleUpstream
   let gateway: Gateway
+  let setup: DevnetGateway
 
   beforeAll(async () => {
-    devnet = connectDevnet(inject('devnet'))
-    upstream = await startExampleUpstream()
-    gateway = await startTestGateway({
-      config: devnetConfig({
-        devnet,
-        upstreamUrl: upstream.url,
-        edit: (doc) => {
-          doc.setIn(['session', 'suggestedDeposit'], '0.2')
-          doc.setIn(['session', 'minDeposit'], '0.1')
-        },
-      }),
+    setup = await startDevnetGateway({
+      edit: (doc) => {
+        doc.setIn(['session', 'suggestedDeposit'], '0.2')
+        doc.setIn(['session', 'minDeposit'], '0.1')
+      },
     })
+    ;({ devnet, upstream, gateway } = setup)
   })
-  afterAll(async () => {
-    await gateway.stop()
-    await upstream.close()
-  })
+  afterAll(() => setup.stop())
 
   it('refuses an open below the minimum: deposit-too-small, nothing broadcast or recorded', async () => {
     const [payer] = (await devnet.newPayers(1)) as [DevnetKey]
