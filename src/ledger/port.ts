@@ -9,7 +9,8 @@
  * Invariants (checked by the contract suite against every adapter):
  *  - `accepted.cumulative`, `spent`, `units` and `settled` never decrease;
  *  - `spent + reserved ≤ accepted.cumulative ≤ deposit` (deposit only grows while open);
- *  - a voucher below the highest is rejected; an equal one is an idempotent success;
+ *  - a voucher never lowers the highest: an equal or lower one is accepted without change and
+ *    pays only from the headroom already held (`accepted − spent − reserved`);
  *  - a reservation is resolved at most once: committed (value becomes spent) or released;
  *    unresolved reservations expire and are released by the next operation on the channel;
  *  - `settleVoucher.cumulative ≤ spent`: a settlement never claims value that was not served;
@@ -109,8 +110,11 @@ export type VoucherRejection = 'not-increasing' | 'exceeds-deposit' | 'delta-too
 export type AuthorizeResult =
   | {
       readonly kind: 'authorized'
-      /** `new`: the voucher raised the highest; `same`: equal to it; `none`: no voucher given. */
-      readonly voucher: 'new' | 'same' | 'none'
+      /**
+       * `new`: the voucher raised the highest; `same`: equal to it; `lower`: below it (paid from
+       * headroom already held); `none`: no voucher given.
+       */
+      readonly voucher: 'new' | 'same' | 'lower' | 'none'
       readonly snapshot: ChannelSnapshot
     }
   | {
@@ -132,7 +136,8 @@ export type CommitResult =
   | { readonly kind: 'missing' }
   | { readonly kind: 'finalized' }
 
-export type ReleaseResult = { readonly kind: 'released' } | { readonly kind: 'missing' }
+export type ReleaseResult =
+  { readonly kind: 'released'; readonly snapshot: ChannelSnapshot } | { readonly kind: 'missing' }
 
 export type OpenResult =
   | { readonly kind: 'created'; readonly channel: ChannelRecord }

@@ -49,7 +49,7 @@ return { 'created', redis.call('HGETALL', KEYS[1]) }
 /**
  * ARGV: now, hasVoucher ('1'|'0'), voucherCumulative, voucherSignature, amount, mode,
  * hasReservation ('1'|'0'), reservationId, expiresAt, minDelta, maxPendingVouchers.
- * Reply: {'authorized', 'new'|'same'|'none', snapshot…, newlyUnsettled}
+ * Reply: {'authorized', 'new'|'same'|'lower'|'none', snapshot…, newlyUnsettled}
  *      | {'insufficient', available, snapshot…} | {'voucher-rejected', reason, snapshot…}
  *      | {'not-found'} | {'closing'} | {'finalized'} | {'reservation-incomplete'}.
  * snapshot = accepted, spent, units, reserved, deposit.
@@ -71,12 +71,13 @@ if ARGV[2] == '1' then
   local rejection = nil
   if dcmp(cum, c.f.deposit) > 0 then
     rejection = 'exceeds-deposit'
+  elseif highest == '0' and dcmp(cum, '0') == 0 then
+    rejection = 'not-increasing'
   elseif order < 0 then
-    rejection = 'not-increasing'
-  elseif order == 0 and highest ~= '0' then
-    outcome = 'same'
+    -- A lower voucher buys nothing new: it pays from the headroom already held (transitions.ts).
+    outcome = 'lower'
   elseif order == 0 then
-    rejection = 'not-increasing'
+    outcome = 'same'
   elseif dcmp(dsub(cum, highest), ARGV[10]) < 0 then
     rejection = 'delta-too-small'
   else
@@ -161,7 +162,8 @@ return reply({ 'committed' }, c, newly)
 
 /**
  * ARGV: now, reservationId.
- * Reply: {'released'} | {'missing'}. Like transitions.ts, a release needs no open channel.
+ * Reply: {'released', snapshot…} | {'missing'}. Like transitions.ts, a release needs no open
+ * channel.
  */
 const release = script(String.raw`
 local c = load_channel(KEYS[1])
@@ -176,7 +178,7 @@ put(c, 'updatedAt', now)
 purge_expired(c, r, now)
 save_channel(c)
 save_reservations(r)
-return { 'released' }
+return reply({ 'released' }, c)
 `)
 
 /** The common head of the record-updating scripts: {'not-found'} / {'finalized'} or a channel. */

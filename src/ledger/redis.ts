@@ -250,7 +250,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       switch (kind) {
         case 'authorized': {
           const voucher = reply[1]
-          if (voucher !== 'new' && voucher !== 'same' && voucher !== 'none') break
+          if (voucher !== 'new' && voucher !== 'same' && voucher !== 'lower' && voucher !== 'none')
+            break
           if (reply[7] === '1') indexUnsettled(id, input.now)
           return { kind: 'authorized', voucher, snapshot: decodeSnapshot(id, reply, 2) }
         }
@@ -292,8 +293,11 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async release(channelId, reservationId, now) {
       const id = channelKeyId(channelId)
-      const reply = await run('release', id, [integerArg(now, 'now'), reservationId])
-      if (reply[0] === 'released' || reply[0] === 'missing') return { kind: reply[0] }
+      const reply = flat(await run('release', id, [integerArg(now, 'now'), reservationId]))
+      if (reply[0] === 'released') {
+        return { kind: 'released', snapshot: decodeSnapshot(id, reply, 1) }
+      }
+      if (reply[0] === 'missing') return { kind: 'missing' }
       throw new Error(`ledger: unexpected release reply ${String(reply[0])}`)
     },
 

@@ -103,7 +103,7 @@ export function authorize(
     return { entry, result: { kind: 'closing' } }
   }
   let next = purgeExpired(entry, input.now)
-  let voucherOutcome: 'new' | 'same' | 'none' = 'none'
+  let voucherOutcome: 'new' | 'same' | 'lower' | 'none' = 'none'
 
   if (input.voucher) {
     const v = input.voucher
@@ -113,11 +113,14 @@ export function authorize(
       result: { kind: 'voucher-rejected' as const, reason, snapshot: snapshotOf(next.record) },
     })
     if (v.cumulative > next.record.deposit) return reject('exceeds-deposit')
-    if (v.cumulative < highest) return reject('not-increasing')
-    if (v.cumulative === highest && highest > 0n) {
-      voucherOutcome = 'same'
+    if (highest === 0n && v.cumulative === 0n) return reject('not-increasing')
+    if (v.cumulative < highest) {
+      // A lower voucher buys nothing new: the request is paid from the headroom the ledger already
+      // holds (`accepted − spent − reserved`), exactly as a re-sent highest voucher would be.
+      // Clients roll their cumulative back after an answer they did not get (docs/DESIGN.md).
+      voucherOutcome = 'lower'
     } else if (v.cumulative === highest) {
-      return reject('not-increasing')
+      voucherOutcome = 'same'
     } else {
       if (v.cumulative - highest < input.minDelta) return reject('delta-too-small')
       const pending = [...next.pending, v].slice(-maxPendingVouchers)
@@ -201,21 +204,19 @@ export function release(
   if (!reservation) return { entry, result: { kind: 'missing' } }
   const reservations = new Map(entry.reservations)
   reservations.delete(reservationId)
-  return {
-    entry: purgeExpired(
-      {
-        ...entry,
-        reservations,
-        record: {
-          ...entry.record,
-          reserved: entry.record.reserved - reservation.amount,
-          updatedAt: now,
-        },
+  const next = purgeExpired(
+    {
+      ...entry,
+      reservations,
+      record: {
+        ...entry.record,
+        reserved: entry.record.reserved - reservation.amount,
+        updatedAt: now,
       },
-      now,
-    ),
-    result: { kind: 'released' },
-  }
+    },
+    now,
+  )
+  return { entry: next, result: { kind: 'released', snapshot: snapshotOf(next.record) } }
 }
 
 function update(

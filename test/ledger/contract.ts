@@ -149,10 +149,7 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       expect(await accept(100n)).toMatchObject({ kind: 'authorized', voucher: 'new' })
       const before = (await ledger.get(id))!
       expect(await accept(100n)).toMatchObject({ kind: 'authorized', voucher: 'same' })
-      expect(await accept(99n)).toMatchObject({
-        kind: 'voucher-rejected',
-        reason: 'not-increasing',
-      })
+      expect(await accept(99n)).toMatchObject({ kind: 'authorized', voucher: 'lower' })
       expect(await accept(1_001n)).toMatchObject({
         kind: 'voucher-rejected',
         reason: 'exceeds-deposit',
@@ -197,12 +194,60 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
         snapshot: { spent: 10n, units: 1, reserved: 10n },
       })
       expect((await ledger.commit(id, 'a', now)).kind).toBe('missing')
-      expect((await ledger.release(id, 'b', now)).kind).toBe('released')
+      expect(await ledger.release(id, 'b', now)).toMatchObject({
+        kind: 'released',
+        snapshot: { accepted: 30n, spent: 10n, units: 1, reserved: 0n },
+      })
       expect((await ledger.release(id, 'b', now)).kind).toBe('missing')
       expect((await ledger.commit(id, 'b', now)).kind).toBe('missing')
       const record = (await ledger.get(id))!
       expect(record).toMatchObject({ spent: 10n, units: 1, reserved: 0n })
       expectInvariants(record)
+    })
+
+    it('pays from held headroom with a lower voucher, and only from it', async () => {
+      const id = await opened()
+      const reserve = (cumulative: bigint, reservationId: string) =>
+        ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: voucher(cumulative),
+          amount: 10n,
+          mode: 'reserve',
+          reservationId,
+          expiresAt: now + 60_000,
+        })
+      // Three requests at 10, vouchers 10, 20, 30: two served, the last not (released), so the
+      // ledger holds 30 accepted and 20 spent: 10 of headroom the payer already signed for.
+      await reserve(10n, 'a')
+      await ledger.commit(id, 'a', now)
+      await reserve(20n, 'b')
+      await reserve(30n, 'c')
+      await ledger.commit(id, 'b', now)
+      await ledger.release(id, 'c', now)
+      const before = (await ledger.get(id))!
+      expect(before).toMatchObject({ spent: 20n, reserved: 0n })
+      expect(before.accepted).toEqual(voucher(30n))
+
+      // A client that rolled back to 10 signs 10 + 10 = 20: below the highest, paid from headroom.
+      expect(await reserve(20n, 'd')).toMatchObject({
+        kind: 'authorized',
+        voucher: 'lower',
+        snapshot: { accepted: 30n, spent: 20n, reserved: 10n },
+      })
+      const held = (await ledger.get(id))!
+      expect(held.accepted).toEqual(voucher(30n))
+      expectInvariants(held, before)
+      // The headroom is spoken for: a second lower voucher pays nothing more.
+      expect(await reserve(25n, 'e')).toMatchObject({ kind: 'insufficient', available: 0n })
+      expect(await ledger.commit(id, 'd', now)).toMatchObject({
+        kind: 'committed',
+        snapshot: { accepted: 30n, spent: 30n, reserved: 0n },
+      })
+      expect(await reserve(29n, 'f')).toMatchObject({ kind: 'insufficient', available: 0n })
+      const after = (await ledger.get(id))!
+      expect(after.accepted).toEqual(voucher(30n))
+      expectInvariants(after, held)
     })
 
     it('refuses a charge above the voucher headroom and reserves nothing', async () => {
