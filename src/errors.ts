@@ -57,6 +57,7 @@ export const errorCatalogue = {
   'ledger-unavailable': gateway(503, 'ledger-unavailable', 'Ledger Unavailable'),
   'chain-unavailable': gateway(503, 'chain-unavailable', 'Chain Unavailable'),
   'channel-busy': gateway(503, 'channel-busy', 'Channel Busy'),
+  'reservation-expired': gateway(503, 'reservation-expired', 'Reservation Expired'),
   'not-ready': gateway(503, 'not-ready', 'Not Ready'),
   'internal-error': gateway(500, 'internal-error', 'Internal Server Error'),
 } as const satisfies Record<string, Entry>

@@ -13,7 +13,6 @@ import { hostname } from 'node:os'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
-import { zeroAddress, type Address } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
@@ -30,7 +29,10 @@ import { startSettlementService, type SettlementService } from './settlement/ser
 import { createMemorySettlementStore, type SettlementStore } from './settlement/store.js'
 import { createRedisSettlementStore } from './settlement/store-redis.js'
 import type { SubmitContext } from './settlement/submit.js'
+import { createGate } from './gate/gate.js'
+import { createUnresolvedCharges, type UnresolvedCharges } from './gate/unresolved.js'
 import { createChallengeIssuer } from './pricing/challenges.js'
+import { termsOf, type Terms } from './pricing/terms.js'
 import { compileRoutes, type RouteSpec } from './pricing/route-table.js'
 import { challengeKey } from './protocol/challenge.js'
 import { createChainStateCache } from './session/chain-state.js'
@@ -39,10 +41,17 @@ import type { SessionContext } from './session/context.js'
 import { createVoucherVerifier } from './session/voucher-check.js'
 import { createUpstreamPools } from './upstream/pool.js'
 
+/** The parts of a running gateway that tests and operations look at. */
+export type GatewayParts = AppDeps & {
+  readonly ledger: LedgerPort
+  readonly terms: Terms
+  readonly unresolved: UnresolvedCharges
+}
+
 export type Gateway = {
   readonly url: string
   readonly port: number
-  readonly deps: AppDeps
+  readonly deps: GatewayParts
   /** The settler and close watcher, when they run in this process. */
   readonly settlement: SettlementService | undefined
   /** Graceful stop, in the documented order. */
@@ -207,25 +216,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const owner = `gateway-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
   const metrics = createMetrics()
   const submit = submitContext({ config, escrow, storage, logger, now, metrics })
-  const operator: Address = config.payee.operator ?? zeroAddress
-  const upstreamTimeoutMs = Math.max(
-    ...Object.values(config.upstreams).map((u) => u.headersTimeoutMs),
-  )
-
-  const terms: SessionContext['terms'] = {
-    chainId: config.chain.chainId,
-    escrow: config.chain.escrow,
-    recipient: config.payee.address,
-    currency: config.currency.token,
-    operator,
-    minVoucherDelta: config.session.minVoucherDelta.amount,
-    minDeposit: config.session.minDeposit.amount,
-    // A reservation must outlive the slowest upstream answer it waits for.
-    reservationTtlMs: Math.max(
-      config.session.reservationTtlSeconds * 1000,
-      upstreamTimeoutMs + 5_000,
-    ),
-  }
+  const terms = termsOf(config)
   const session: SessionContext = {
     terms,
     channelTerms: createChannelTermsCheck(terms),
@@ -245,18 +236,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
 
   const routes = compileRoutes(routeSpecs(config))
   const challenges = createChallengeIssuer({
-    terms: {
-      realm: config.server.realm,
-      chainId: config.chain.chainId,
-      escrow: config.chain.escrow,
-      currency: config.currency.token,
-      recipient: config.payee.address,
-      suggestedDeposit: config.session.suggestedDeposit.amount,
-      minVoucherDelta: config.session.minVoucherDelta.amount,
-      feeToken: config.currency.feeToken,
-      operator: config.payee.operator,
-      ttlMs: config.server.challengeTtlSeconds * 1000,
-    },
+    terms,
     routes: routes.routes,
     keys: [config.server.challengeSecret, ...config.server.previousChallengeSecrets].map(
       challengeKey,
@@ -283,23 +263,39 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     },
   }
 
-  const deps: AppDeps = {
+  const unresolved = createUnresolvedCharges({
+    ledger,
+    logger: logger.child({ component: 'charge' }),
+    now,
+    onResolved: (outcome) => metrics.unresolvedCharge(outcome),
+  })
+  const gate = createGate({
     routes,
     challenges,
     session,
     ledger,
+    unresolved,
+    // Long enough to ride out a Redis restart or failover, short enough for a client to wait.
+    resolveMs: 2_000,
+    maxHeaderBytes: config.server.maxHeaderBytes,
+    maxBodyBytes: (route) => upstreams.get(route.upstream).spec.maxRequestBodyBytes,
+    payments: options.payments ?? true,
+    logger,
+    now,
+  })
+  const deps: GatewayParts = {
+    gate,
     upstreams,
     logger,
     accessLogger: options.accessLogger ?? logger,
     readiness,
     metrics,
     metricsToken: config.server.metricsToken,
-    limits: {
-      reservedPrefix: config.server.reservedPrefix,
-      maxHeaderBytes: config.server.maxHeaderBytes,
-    },
-    payments: options.payments ?? true,
+    limits: { reservedPrefix: config.server.reservedPrefix },
     now,
+    ledger,
+    terms,
+    unresolved,
   }
   const app = createApp(deps)
 
@@ -366,6 +362,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       if ('closeAllConnections' in server) server.closeAllConnections()
       await closed
       await settlement?.stop()
+      unresolved.stop()
       await upstreams.close()
       await storage.store.close()
       await ledger.close()

@@ -18,6 +18,9 @@ export type AccessEntry = {
   outcome?: string
   action?: string
   channelId?: string
+  /** How the charge was decided: `committed`, `released`, `unknown`, `refused`. */
+  charge?: string
+  /** Value charged for this request, base units (absent while unknown). */
   charged?: string
   upstreamStatus?: number
   upstreamMs?: number

@@ -9,7 +9,9 @@
  *    code);
  *  - `mppgw_charged_base_units_total{route}` — value charged, in base units of the currency;
  *  - `mppgw_settlement_transactions_total{kind, result}` — settle and close transactions that
- *    landed (`confirmed`) or reverted (the value they moved is on chain, per channel).
+ *    landed (`confirmed`) or reverted (the value they moved is on chain, per channel);
+ *  - `mppgw_unresolved_charges_total{outcome}` — answers delivered while their commit's outcome
+ *    was unknown, by how the background retry resolved it (gate/unresolved.ts).
  * Labels take few values: routes come from gateway.yaml (`unmatched` otherwise), outcomes from a
  * fixed set. Recording is a map increment; nothing here touches the network.
  */
@@ -21,6 +23,8 @@ export type Metrics = {
   request(entry: { route?: string; outcome?: string; charged?: string }): void
   /** One settlement transaction's fate. */
   settlement(kind: 'settle' | 'close', result: 'confirmed' | 'reverted'): void
+  /** How a charge whose commit outcome was unknown (and whose answer went out) was resolved. */
+  unresolvedCharge(outcome: string): void
   /** The exposition text. */
   render(): string
 }
@@ -53,7 +57,12 @@ export function createMetrics(): Metrics {
     'Settle and close transactions that landed, by kind and result.',
     ['kind', 'result'],
   )
-  const families = [requests, charged, transactions]
+  const unresolved = family(
+    'mppgw_unresolved_charges_total',
+    'Answers delivered while their charge was unknown (Redis did not answer the commit), by how the retried commit ended: committed, missing (it had landed), finalized, lapsed (never paid).',
+    ['outcome'],
+  )
+  const families = [requests, charged, transactions, unresolved]
 
   // Label values joined by a character no label value here contains (routes, codes, kinds).
   const add = (f: Family, labelValues: readonly string[], amount: bigint) => {
@@ -70,6 +79,9 @@ export function createMetrics(): Metrics {
     },
     settlement(kind, result) {
       add(transactions, [kind, result], 1n)
+    },
+    unresolvedCharge(outcome) {
+      add(unresolved, [outcome], 1n)
     },
     render() {
       const lines: string[] = []

@@ -1,134 +1,127 @@
 /**
- * Relaying a request to its upstream and deciding the charge at the charge boundary.
+ * Forwarding an admitted request and writing the upstream's answer, with the charge (if any)
+ * decided at the upstream's head. This adapter only maps the forwarder's outcomes onto the
+ * charge's two moments (gate/charge.ts): `atHead` when an upstream head arrived, `withoutHead`
+ * when the exchange ended before one. The decision itself — commit, release, receipt — is the
+ * charge's.
  *
- * For a paid request with a reservation (`charge: on-success`), the charge is decided when the
- * upstream's response head arrives: a served status commits the reservation (the value becomes
- * spent, durably, before our head is written), any other status releases it; a timeout, a refused
- * connection or a client that leaves before that moment releases it too. A receipt is attached
- * only to answers that were paid for: 2xx statuses and statuses the route counts as served.
- * For `charge: always`, the value was already spent when the voucher was accepted.
+ * | forwarder outcome                  | charge            | client gets                          |
+ * | ---------------------------------- | ----------------- | ------------------------------------ |
+ * | head arrived, delivered            | atHead(status)    | upstream answer + receipt            |
+ * | head arrived, commit refused       | atHead(status)    | problem + receipt (upstream aborted) |
+ * | failed before a head (502/504/413) | withoutHead(err)  | problem + receipt                    |
+ * | client gone before a head          | withoutHead()     | nothing (socket gone)                |
+ * | client gone after the head         | already decided   | the cut answer                       |
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Hex } from 'viem'
+import type { HttpBindings } from '@hono/node-server'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
+import type { Context } from 'hono'
 import { GatewayError } from '../errors.js'
-import type { ChannelSnapshot, LedgerPort } from '../ledger/port.js'
+import type { Answer } from '../gate/answer.js'
+import type { Charge } from '../gate/charge.js'
+import type { Gate } from '../gate/gate.js'
 import type { Route } from '../pricing/route-table.js'
-import { encodeReceipt } from '../protocol/receipt.js'
-import type { Upstream } from '../upstream/pool.js'
 import { forward, type ForwardOutcome } from '../upstream/forward.js'
+import type { UpstreamPools } from '../upstream/pool.js'
 import type { AccessEntry } from './access-log.js'
+import { respond } from './respond.js'
 
-/** What a paid request brings to the relay. */
-export type PaidRelay = {
-  readonly channelId: Hex
-  readonly challengeId: string
-  readonly snapshot: ChannelSnapshot
-  readonly reservationId: string | undefined
-  readonly txHash: Hex | undefined
+export type RelayDeps = {
+  readonly gate: Gate
+  readonly upstreams: UpstreamPools
+  readonly now: () => number
 }
 
-/** The `Payment-Receipt` value for a session answer. */
-export function sessionReceipt(options: {
-  channelId: Hex
-  challengeId: string
-  snapshot: ChannelSnapshot
-  txHash: Hex | undefined
-  now: number
-}): string {
-  return encodeReceipt({
-    method: 'tempo',
-    intent: 'session',
-    status: 'success',
-    timestamp: new Date(options.now).toISOString(),
-    reference: options.channelId,
-    challengeId: options.challengeId,
-    channelId: options.channelId,
-    acceptedCumulative: options.snapshot.accepted.toString(),
-    spent: options.snapshot.spent.toString(),
-    units: options.snapshot.units,
-    ...(options.txHash ? { txHash: options.txHash } : {}),
-  })
-}
+type Env = { Bindings: HttpBindings; Variables: { entry: AccessEntry } }
 
-export async function relay(options: {
-  upstream: Upstream
-  route: Route
-  /** The routed path plus the original query: exactly what was priced, nothing else. */
-  target: string
-  request: IncomingMessage
-  response: ServerResponse
-  ledger: LedgerPort
-  paid: PaidRelay | undefined
-  entry: AccessEntry
-  now: () => number
-}): Promise<ForwardOutcome> {
-  const { paid, route, ledger, entry } = options
-  const started = options.now()
-  let decided = false
-
-  const beforeHead = async (status: number): Promise<Record<string, string>> => {
-    entry.upstreamStatus = status
-    entry.upstreamMs = options.now() - started
-    // The gateway's id replaces any the upstream answers with (see app.ts).
-    const requestId = { 'x-request-id': entry.requestId }
-    if (!paid) return requestId
-    decided = true
-    const served = route.served(status)
-    let snapshot = paid.snapshot
-    if (paid.reservationId) {
-      if (served) {
-        const committed = await ledger.commit(paid.channelId, paid.reservationId, options.now())
-        if (committed.kind !== 'committed') {
-          // The reservation lapsed or the channel closed meanwhile: this answer is not paid for,
-          // so it is not delivered.
-          throw new GatewayError(
-            'channel-finalized',
-            'The payment for this request could not be recorded.',
-            {
-              details: { reason: committed.kind },
-            },
-          )
-        }
-        snapshot = committed.snapshot
-        entry.charged = route.price?.toString() ?? '0'
-      } else {
-        await ledger.release(paid.channelId, paid.reservationId, options.now())
-        entry.charged = '0'
-      }
-    } else {
-      entry.charged = route.price?.toString() ?? '0'
-    }
-    if (!served && (status < 200 || status > 299)) return requestId
-    return {
-      'payment-receipt': sessionReceipt({
-        channelId: paid.channelId,
-        challengeId: paid.challengeId,
-        snapshot,
-        txHash: paid.txHash,
-        now: options.now(),
-      }),
-      'cache-control': 'private',
-      ...requestId,
-    }
+/** The charge refused the answer at its head: the upstream is aborted, `answer` goes out instead. */
+class Refused extends Error {
+  constructor(readonly answer: Answer) {
+    super('the charge refused the answer')
   }
+}
+
+export async function relay(
+  c: Context<Env>,
+  deps: RelayDeps,
+  route: Route,
+  charge: Charge | undefined,
+): Promise<Response> {
+  const entry = c.get('entry')
+  const { incoming, outgoing } = c.env
+  const raw = incoming.url ?? '/'
+  const query = raw.indexOf('?')
+  const started = deps.now()
+  // Set before relaying: for a streamed answer the access line can be written before `relay`
+  // returns.
+  entry.outcome = 'forwarded'
 
   let outcome: ForwardOutcome
   try {
     outcome = await forward({
-      upstream: options.upstream,
-      request: options.request,
-      response: options.response,
-      method: options.request.method ?? 'GET',
-      path: options.target,
+      upstream: deps.upstreams.get(route.upstream),
+      request: incoming,
+      response: outgoing,
+      method: incoming.method ?? 'GET',
+      // The routed path plus the original query: exactly what was priced, nothing else.
+      path: c.req.path + (query >= 0 ? raw.slice(query) : ''),
       requestId: entry.requestId,
-      beforeHead,
+      beforeHead: async (status) => {
+        entry.upstreamStatus = status
+        entry.upstreamMs = deps.now() - started
+        // The gateway's id replaces any the upstream answers with.
+        const requestId = { 'x-request-id': entry.requestId }
+        if (!charge) return requestId
+        const decision = await charge.atHead(status)
+        noteCharge(entry, charge)
+        if (decision.kind === 'refuse') throw new Refused(decision.answer)
+        return { ...decision.headers, ...requestId }
+      },
     })
-  } finally {
-    if (paid?.reservationId && !decided) {
-      // Never reached the charge boundary: nothing was delivered, nothing is charged.
-      await ledger.release(paid.channelId, paid.reservationId, options.now()).catch(() => undefined)
-      entry.charged = '0'
-    }
+  } catch (error) {
+    if (error instanceof Refused) return answer(entry, error.answer)
+    // The forwarder rejects only on a defect; nothing was delivered, so nothing is charged.
+    const failure = new GatewayError('internal-error', 'The gateway failed to forward.', {
+      cause: error,
+    })
+    return answer(entry, await failed(deps, route, charge, entry, failure))
   }
-  return outcome
+
+  switch (outcome.kind) {
+    case 'failed':
+      return answer(entry, await failed(deps, route, charge, entry, outcome.error))
+    case 'aborted':
+      if (charge && outcome.upstreamStatus === undefined) await charge.withoutHead(undefined)
+      if (charge) noteCharge(entry, charge)
+      entry.outcome = 'client-aborted'
+      return RESPONSE_ALREADY_SENT
+    case 'responded':
+      entry.outcome = outcome.completed ? 'forwarded' : outcome.error.code
+      return RESPONSE_ALREADY_SENT
+  }
+}
+
+async function failed(
+  deps: RelayDeps,
+  route: Route,
+  charge: Charge | undefined,
+  entry: AccessEntry,
+  error: GatewayError,
+): Promise<Answer> {
+  if (!charge) return deps.gate.problem(error, route, entry.requestId)
+  const answer = await charge.withoutHead(error)
+  noteCharge(entry, charge)
+  return answer ?? deps.gate.problem(error, route, entry.requestId)
+}
+
+function answer(entry: AccessEntry, answer: Answer): Response {
+  entry.outcome = answer.outcome
+  return respond(answer)
+}
+
+function noteCharge(entry: AccessEntry, charge: Charge): void {
+  const resolution = charge.resolution()
+  if (!resolution) return
+  entry.charge = resolution.kind
+  if (resolution.charged !== undefined) entry.charged = resolution.charged.toString()
 }

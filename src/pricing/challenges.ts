@@ -9,9 +9,10 @@
  * route's own: a credential for another price, currency, recipient, chain or escrow is refused
  * even when its HMAC is valid.
  */
+import { timingSafeEqual } from 'node:crypto'
+import { zeroAddress } from 'viem'
 import { GatewayError } from '../errors.js'
 import type { EchoedChallenge } from '../protocol/credential.js'
-import { timingSafeEqual } from 'node:crypto'
 import {
   challengeMac,
   encodeChallengeRequest,
@@ -22,21 +23,7 @@ import {
 } from '../protocol/challenge.js'
 import { canonicalize } from '../protocol/jcs.js'
 import type { Route } from './route-table.js'
-
-/** The terms every session challenge of this gateway states. */
-export type ChallengeTerms = {
-  readonly realm: string
-  readonly chainId: number
-  readonly escrow: string
-  readonly currency: string
-  readonly recipient: string
-  readonly suggestedDeposit: bigint
-  readonly minVoucherDelta: bigint
-  readonly feeToken: string | undefined
-  /** The payee-side operator, when channels must name one. */
-  readonly operator: string | undefined
-  readonly ttlMs: number
-}
+import type { Terms } from './terms.js'
 
 export type IssuedChallenge = { readonly challenge: Challenge; readonly header: string }
 
@@ -48,7 +35,7 @@ export type ChallengeIssuer = {
 }
 
 /** The session `request` object a priced route advertises (JCS orders the keys on the wire). */
-export function sessionRequest(terms: ChallengeTerms, route: Route): Record<string, unknown> {
+export function sessionRequest(terms: Terms, route: Route): Record<string, unknown> {
   if (route.price === undefined) throw new Error(`route ${route.index} is free`)
   return {
     amount: route.price.toString(),
@@ -60,15 +47,15 @@ export function sessionRequest(terms: ChallengeTerms, route: Route): Record<stri
       chainId: terms.chainId,
       escrowContract: terms.escrow,
       sessionProtocol: 'v2',
-      ...(terms.feeToken ? { feeToken: terms.feeToken } : {}),
-      ...(terms.operator ? { operator: terms.operator } : {}),
+      feeToken: terms.feeToken,
+      ...(terms.operator !== zeroAddress ? { operator: terms.operator } : {}),
       ...(terms.minVoucherDelta > 0n ? { minVoucherDelta: terms.minVoucherDelta.toString() } : {}),
     },
   }
 }
 
 export function createChallengeIssuer(options: {
-  terms: ChallengeTerms
+  terms: Terms
   routes: readonly Route[]
   /** Current secret first, then previous ones still accepted during rotation. */
   keys: readonly Buffer[]
@@ -112,7 +99,7 @@ export function createChallengeIssuer(options: {
           method: 'tempo',
           intent: 'session',
           request: requestOf(route),
-          expires: new Date(now + terms.ttlMs).toISOString(),
+          expires: new Date(now + terms.challengeTtlMs).toISOString(),
           ...(route.description ? { description: route.description } : {}),
         },
       })

@@ -4,7 +4,11 @@
  * Invariants: the value is base64url without padding of plain JSON whose keys are exactly, and
  * in this order, those an mppx 0.11 server sends (wire-samples.md §5): method, intent, status,
  * timestamp, reference, challengeId, channelId, acceptedCumulative, spent, units?, txHash?.
- * Amounts are decimal strings of base units. A receipt is only ever sent on a 2xx answer.
+ * Amounts are decimal strings of base units.
+ *
+ * A receipt goes with EVERY answer to a request whose session credential was accepted, whatever
+ * the status (docs/DESIGN.md "Every exit of a paid request"): mppx 0.11 clients roll their voucher
+ * back after a non-ok answer that carries none, while the gateway keeps the voucher.
  */
 import { decodeBase64urlJson, encodeBase64url } from './base64url.js'
 
@@ -59,4 +63,34 @@ export function decodeReceipt(s: string): Record<string, unknown> {
     throw new Error('Payment-Receipt is not a JSON object.')
   }
   return value as Record<string, unknown>
+}
+
+/** The figures of one session receipt; amounts in base units. */
+export type SessionReceiptFigures = {
+  readonly channelId: string
+  readonly challengeId: string
+  /** The voucher amount the receipt confirms (never above what the client itself signed). */
+  readonly acceptedCumulative: bigint
+  readonly spent: bigint
+  readonly units: number
+  readonly txHash?: string | undefined
+  /** Milliseconds since the epoch. */
+  readonly now: number
+}
+
+/** The `Payment-Receipt` value of a Tempo session answer. */
+export function sessionReceipt(figures: SessionReceiptFigures): string {
+  return encodeReceipt({
+    method: 'tempo',
+    intent: 'session',
+    status: 'success',
+    timestamp: new Date(figures.now).toISOString(),
+    reference: figures.channelId,
+    challengeId: figures.challengeId,
+    channelId: figures.channelId,
+    acceptedCumulative: figures.acceptedCumulative.toString(),
+    spent: figures.spent.toString(),
+    units: figures.units,
+    ...(figures.txHash ? { txHash: figures.txHash } : {}),
+  })
 }

@@ -13,10 +13,18 @@ import { assertVoucherSignature } from './voucher-check.js'
 /** How a request uses its voucher: the price, and reserve (on success) / commit (always) / none. */
 export type VoucherUse = { readonly amount: bigint; readonly mode: ChargeMode }
 
+/** Value held for one in-flight request until it is committed or released. */
+export type Reservation = {
+  readonly id: string
+  readonly amount: bigint
+  /** When the ledger stops holding it (ms since the epoch). */
+  readonly expiresAt: number
+}
+
 export type Authorized = {
   readonly snapshot: ChannelSnapshot
   /** Set when value was reserved: commit or release it once the upstream has answered. */
-  readonly reservationId: string | undefined
+  readonly reservation: Reservation | undefined
 }
 
 /** Turns a ledger refusal into the protocol's problem. */
@@ -101,26 +109,32 @@ export async function authorizeVoucher(
 
   const attempt = () => {
     const now = ctx.now()
-    const reservationId =
-      input.use.mode === 'reserve' && input.use.amount > 0n ? randomUUID() : undefined
+    const reservation: Reservation | undefined =
+      input.use.mode === 'reserve' && input.use.amount > 0n
+        ? {
+            id: randomUUID(),
+            amount: input.use.amount,
+            expiresAt: now + ctx.terms.reservationTtlMs,
+          }
+        : undefined
     return ctx.ledger
       .authorize({
         channelId: input.channelId,
         voucher: { cumulative: input.cumulative, signature: input.signature },
         amount: input.use.amount,
         mode: input.use.mode,
-        ...(reservationId ? { reservationId, expiresAt: now + ctx.terms.reservationTtlMs } : {}),
+        ...(reservation ? { reservationId: reservation.id, expiresAt: reservation.expiresAt } : {}),
         minDelta: ctx.terms.minVoucherDelta,
         now,
       })
-      .then((result) => ({ result, reservationId }))
+      .then((result) => ({ result, reservation }))
   }
 
-  let { result, reservationId } = await attempt()
+  let { result, reservation } = await attempt()
   if (result.kind === 'voucher-rejected' && result.reason === 'exceeds-deposit') {
     const fresh = await ctx.chainState.refresh(input.channelId).catch(() => undefined)
-    if (fresh && fresh.deposit >= input.cumulative) ({ result, reservationId } = await attempt())
+    if (fresh && fresh.deposit >= input.cumulative) ({ result, reservation } = await attempt())
   }
   if (result.kind !== 'authorized') throw authorizeFailure(result, input.use.amount)
-  return { snapshot: result.snapshot, reservationId }
+  return { snapshot: result.snapshot, reservation }
 }

@@ -4,7 +4,16 @@
  *
  * The capture is exactly what was served — `max(spent, settled on chain)` — never the voucher's
  * cumulative amount, which may include value the payer authorized but never received (failed,
- * uncharged requests). Before reading `spent` the channel is marked closing (no new charges) and
+ * uncharged requests).
+ *
+ * Why a close is never refused for a low voucher: a client that lost answers (or rolled its
+ * voucher back) may sign its close below what it was charged. Its signature still proves the
+ * payer asks to close; the ledger holds a higher voucher of the same payer, which covers the
+ * capture. Refusing would leave the whole deposit locked until a forced close (15 minutes), so
+ * the close goes through with the stored voucher and the payer gets `deposit − capture` back, the
+ * same refund a close at exactly `spent` would give.
+ *
+ * Before reading `spent` the channel is marked closing (no new charges) and
  * in-flight reservations get a short, bounded time to resolve. The transaction goes through the
  * settlement machinery (lock, intent persisted before broadcast, reconciliation), so a crash or an
  * RPC failure mid-close is recovered by the settler, never doubled. If the transaction fails, the
@@ -39,7 +48,7 @@ async function drained(ctx: SessionContext, channelId: Hex): Promise<ChannelReco
 export async function closeChannel(
   ctx: SessionContext,
   input: { payload: VoucherPayload; source: string | undefined },
-): Promise<{ snapshot: ChannelSnapshot; txHash: Hex }> {
+): Promise<{ snapshot: ChannelSnapshot; txHash: Hex; voucherAmount: bigint }> {
   const { payload } = input
   const channelId = payload.channelId
   const cumulative = payload.cumulativeAmount
@@ -66,16 +75,6 @@ export async function closeChannel(
   if (state.closeRequestedAt !== 0) {
     throw new GatewayError('channel-finalized', 'The channel has a pending forced close.')
   }
-  if (cumulative < known.spent || cumulative < state.settled) {
-    throw new GatewayError(
-      'verification-failed',
-      'The close voucher is below what was already spent.',
-      {
-        details: { spent: known.spent.toString(), settled: state.settled.toString() },
-      },
-    )
-  }
-
   const lease = await acquire(ctx, channelId)
   try {
     // A settlement of this channel may be in flight or undecided: settle that question first.
@@ -94,15 +93,27 @@ export async function closeChannel(
         'What was spent exceeds the deposit on chain.',
       )
     }
+    // The payer's own close voucher when it covers the capture, else the highest the ledger holds
+    // (accepted ≥ spent ≥ settled by the ledger's invariants).
+    const voucher =
+      cumulative >= capture ? { cumulative, signature: payload.signature } : record.accepted
+    if (voucher.cumulative < capture) {
+      await ctx.ledger.cancelClosing(channelId, ctx.now())
+      throw new GatewayError(
+        'verification-failed',
+        'No voucher of this channel covers what was spent.',
+        { details: { spent: record.spent.toString(), settled: settled.toString() } },
+      )
+    }
 
     let outcome
     try {
       outcome = await submit(ctx.settlement.submit, lease, {
         functionName: 'close',
         descriptor: known.descriptor,
-        cumulative,
+        cumulative: voucher.cumulative,
         capture,
-        signature: payload.signature,
+        signature: voucher.signature,
       })
     } catch (error) {
       // Nothing was sent (signing or the intent write failed): the channel stays usable.
@@ -115,13 +126,10 @@ export async function closeChannel(
     switch (outcome.kind) {
       case 'confirmed': {
         const final = (await ctx.ledger.get(channelId)) ?? record
-        const snapshot = snapshotOf(final)
         return {
-          snapshot: {
-            ...snapshot,
-            accepted: snapshot.accepted > cumulative ? snapshot.accepted : cumulative,
-          },
+          snapshot: snapshotOf(final),
           txHash: outcome.receipt.transactionHash,
+          voucherAmount: voucher.cumulative,
         }
       }
       case 'reverted':

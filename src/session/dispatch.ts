@@ -1,55 +1,48 @@
 /**
- * The session step of a priced request: check the echoed challenge, read the session payload,
- * and run its action. Returns what the rest of the pipeline needs: either a paid content request
- * to forward (with the value reserved or charged), or a finished management answer (204).
+ * The session step of a priced request: check the echoed challenge, read the session payload, and
+ * run its action. Every action ends in the same shape, a {@link SessionOutcome}: the channel's
+ * figures after the action, the voucher the credential presented, and — for a request with content
+ * to pay for — the reservation its price is held in until the upstream has answered.
  *
  * Which requests are "management" follows mppx: `topUp` and `close` always; `open` and `voucher`
- * when the request carries no content — `HEAD`, or a `POST` without query and without a body.
+ * when the request carries no content (gate/request.ts `isManagementRequest`).
+ *
+ * Why every content request reserves (also under `charge: always`): the value becomes spent only
+ * in the step that decides the answer (gate/charge.ts). A reservation whose outcome is lost (Redis
+ * timed out) expires and charges nothing, so a request that was refused or never forwarded is
+ * never charged — whichever charge policy its route has.
  */
 import type { Hex } from 'viem'
 import type { ChannelSnapshot } from '../ledger/port.js'
 import type { ChallengeIssuer } from '../pricing/challenges.js'
 import type { Route } from '../pricing/route-table.js'
 import type { Credential } from '../protocol/credential.js'
-import type { Authorized, VoucherUse } from './authorize.js'
+import type { Reservation, VoucherUse } from './authorize.js'
 import { closeChannel } from './close.js'
 import type { SessionContext } from './context.js'
 import { openChannel } from './open.js'
-import { parseSessionPayload } from './payload.js'
+import { parseSessionPayload, type SessionPayload } from './payload.js'
 import { topUpChannel } from './top-up.js'
 import { payWithVoucher } from './voucher.js'
 
-export type PaidContent = {
-  readonly kind: 'content'
-  readonly action: 'open' | 'voucher'
+export type SessionOutcome = {
+  readonly action: SessionPayload['action']
   readonly channelId: Hex
   readonly challengeId: string
-  readonly authorized: Authorized
-  readonly txHash: Hex | undefined
-}
-
-export type ManagementDone = {
-  readonly kind: 'management'
-  readonly action: 'open' | 'voucher' | 'topUp' | 'close'
-  readonly channelId: Hex
-  readonly challengeId: string
+  /** The request ends here with `204` and a receipt; nothing is forwarded. */
+  readonly management: boolean
+  /** The channel's ledger figures after the action. */
   readonly snapshot: ChannelSnapshot
+  /**
+   * The cumulative amount of the voucher this credential presented (for `close`: the voucher the
+   * close transaction carried). A receipt confirms this amount, never more: mppx refuses a receipt
+   * above what it signed itself.
+   */
+  readonly voucherAmount: bigint | undefined
+  /** For a content request: the price held until the upstream has answered. */
+  readonly reservation: Reservation | undefined
+  /** The transaction of an on-chain action (open, topUp, close). */
   readonly txHash: Hex | undefined
-}
-
-export type Payment = PaidContent | ManagementDone
-
-/** The shape of the HTTP request a credential arrived with, as far as payment cares. */
-export type RequestShape = {
-  readonly method: string
-  readonly hasQuery: boolean
-  readonly hasBody: boolean
-}
-
-/** True when a request carries no content to pay for (mppx's management requests). */
-export function isManagementRequest(request: RequestShape): boolean {
-  if (request.method === 'HEAD') return true
-  return request.method === 'POST' && !request.hasQuery && !request.hasBody
 }
 
 export async function handleCredential(options: {
@@ -57,81 +50,66 @@ export async function handleCredential(options: {
   challenges: ChallengeIssuer
   route: Route
   credential: Credential
-  request: RequestShape
+  /** The request carries no content to pay for. */
+  management: boolean
   now: number
-}): Promise<Payment> {
-  const { session, route, credential } = options
+}): Promise<SessionOutcome> {
+  const { session, route, credential, management } = options
   options.challenges.verify(route, credential.challenge, options.now)
   const payload = parseSessionPayload(credential.payload)
-  const challengeId = credential.challenge.id
   const source = credential.source
-  const management = isManagementRequest(options.request)
-  const price = route.price ?? 0n
   const use: VoucherUse = management
     ? { amount: 0n, mode: 'none' }
-    : { amount: price, mode: route.charge === 'always' ? 'commit' : 'reserve' }
+    : { amount: route.price ?? 0n, mode: 'reserve' }
+  const base = {
+    action: payload.action,
+    channelId: payload.channelId,
+    challengeId: credential.challenge.id,
+  }
 
   switch (payload.action) {
     case 'open': {
       const opened = await openChannel(session, { payload, use, source })
-      return management
-        ? {
-            kind: 'management',
-            action: 'open',
-            channelId: payload.channelId,
-            challengeId,
-            snapshot: opened.snapshot,
-            txHash: opened.txHash,
-          }
-        : {
-            kind: 'content',
-            action: 'open',
-            channelId: payload.channelId,
-            challengeId,
-            authorized: opened,
-            txHash: opened.txHash,
-          }
+      return {
+        ...base,
+        management,
+        snapshot: opened.snapshot,
+        voucherAmount: payload.cumulativeAmount,
+        reservation: opened.reservation,
+        txHash: opened.txHash,
+      }
     }
     case 'voucher': {
       const authorized = await payWithVoucher(session, { payload, use, source })
-      return management
-        ? {
-            kind: 'management',
-            action: 'voucher',
-            channelId: payload.channelId,
-            challengeId,
-            snapshot: authorized.snapshot,
-            txHash: undefined,
-          }
-        : {
-            kind: 'content',
-            action: 'voucher',
-            channelId: payload.channelId,
-            challengeId,
-            authorized,
-            txHash: undefined,
-          }
+      return {
+        ...base,
+        management,
+        snapshot: authorized.snapshot,
+        voucherAmount: payload.cumulativeAmount,
+        reservation: authorized.reservation,
+        txHash: undefined,
+      }
     }
     case 'topUp': {
       const { snapshot, txHash } = await topUpChannel(session, { payload, source })
       return {
-        kind: 'management',
-        action: 'topUp',
-        channelId: payload.channelId,
-        challengeId,
+        ...base,
+        management: true,
         snapshot,
+        voucherAmount: undefined,
+        reservation: undefined,
         txHash,
       }
     }
     case 'close': {
-      const { snapshot, txHash } = await closeChannel(session, { payload, source })
+      const closed = await closeChannel(session, { payload, source })
       return {
-        kind: 'management',
-        action: 'close',
-        channelId: payload.channelId,
-        challengeId,
-        snapshot,
-        txHash,
+        ...base,
+        management: true,
+        snapshot: closed.snapshot,
+        voucherAmount: closed.voucherAmount,
+        reservation: undefined,
+        txHash: closed.txHash,
       }
     }
   }

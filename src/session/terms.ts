@@ -11,7 +11,7 @@ import type { Hex } from 'viem'
 import { GatewayError } from '../errors.js'
 import type { Descriptor } from '../ledger/port.js'
 import { channelIdOf } from './channel-id.js'
-import type { SessionTerms } from './context.js'
+import type { Terms } from '../pricing/terms.js'
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
 
@@ -21,10 +21,7 @@ export type ChannelTermsCheck = (channelId: Hex, descriptor: Descriptor) => void
 const descriptorKey = (channelId: Hex, d: Descriptor) =>
   `${channelId}|${d.payer}|${d.payee}|${d.operator}|${d.token}|${d.salt}|${d.authorizedSigner}|${d.expiringNonceHash}`.toLowerCase()
 
-export function createChannelTermsCheck(
-  terms: SessionTerms,
-  cacheSize = 10_000,
-): ChannelTermsCheck {
+export function createChannelTermsCheck(terms: Terms, cacheSize = 10_000): ChannelTermsCheck {
   const proven = new Set<string>()
   return (channelId, descriptor) => {
     const key = descriptorKey(channelId, descriptor)
@@ -35,11 +32,7 @@ export function createChannelTermsCheck(
   }
 }
 
-export function assertChannelTerms(
-  terms: SessionTerms,
-  channelId: Hex,
-  descriptor: Descriptor,
-): void {
+export function assertChannelTerms(terms: Terms, channelId: Hex, descriptor: Descriptor): void {
   const computed = channelIdOf({ descriptor, escrow: terms.escrow, chainId: terms.chainId })
   if (computed !== channelId.toLowerCase()) {
     throw new GatewayError(

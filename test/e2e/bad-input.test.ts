@@ -270,13 +270,19 @@ describe('bad input changes nothing', () => {
     )
   })
 
-  it('voucher below the highest: rejected', async () => {
+  it('voucher below the highest, with no headroom held: insufficient-balance', async () => {
+    // A lower voucher is served only from headroom the ledger already holds (docs/DESIGN.md);
+    // this channel has spent all it accepted, so it buys nothing and changes nothing.
     const challenge = await freshChallenge()
     await expectRefused(
       {
         headers: { authorization: authorization(challenge, await voucherPayload(cumulative - 1n)) },
       },
-      { status: 402, type: `${problems}verification-failed`, code: 'voucher-not-increasing' },
+      {
+        status: 402,
+        type: `${problems}session/insufficient-balance`,
+        code: 'insufficient-balance',
+      },
     )
   })
 

@@ -5,7 +5,7 @@
 import { tempo } from 'mppx/client'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
-import { sessionReceipt } from '../../src/http/relay.js'
+import { sessionReceipt } from '../../src/protocol/receipt.js'
 import { parsePaymentChallenges } from '../../src/protocol/auth-params.js'
 import { decodeBase64urlJson } from '../../src/protocol/base64url.js'
 import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
@@ -79,14 +79,9 @@ describe('headers, logs and readiness', () => {
     const receipt = sessionReceipt({
       channelId: '0xacb44c99628c13f4527a158b10ec1304b721b4422d630e047ec787d9a441bef8',
       challengeId: 'mhvDSgGSV10F8ApIdyZieRV5GJjoxsZQGqd3c9MKjr8',
-      snapshot: {
-        channelId: '0xacb44c99628c13f4527a158b10ec1304b721b4422d630e047ec787d9a441bef8',
-        accepted: 10_000n,
-        spent: 10_000n,
-        units: 1,
-        reserved: 0n,
-        deposit: 100_000n,
-      },
+      acceptedCumulative: 10_000n,
+      spent: 10_000n,
+      units: 1,
       txHash: '0xa1b5aac9fd2ace3b78d659ecf8cb70a20ab039bfbc1ef0a550c70f7b74734ae1',
       now: Date.parse('2026-11-21T09:08:56.272Z'),
     })

@@ -1,0 +1,217 @@
+/**
+ * The charge of one paid request: the price held in a reservation when the credential was
+ * accepted, and the single decision that turns it into spent value or gives it back.
+ *
+ * The decision is taken exactly once, at the first of these moments, whatever happens later:
+ *  - `atHead(status)` — the upstream's response head arrived: a served status commits (under
+ *    `charge: always` every status does), any other releases. The commit is acknowledged by the
+ *    ledger before our head is written, so a delivered answer's charge is durable before it leaves;
+ *  - `withoutHead(error)` — the exchange ended with no upstream head: the upstream failed or timed
+ *    out, the request body was refused, or the client left (`error` undefined). Releases (commits
+ *    under `charge: always`).
+ * Later calls return the first decision; nothing is ever committed and released, or decided twice.
+ *
+ * Every answer the client gets carries a `Payment-Receipt` with the channel's true `spent` after
+ * the decision — the relayed upstream error as much as the 200 (see protocol/receipt.ts for why).
+ *
+ * When the commit's outcome is unknown (Redis timed out or dropped the connection: the script may
+ * have run, or may still run), the same commit is retried for `resolveMs` (gate/unresolved.ts);
+ * if Redis is still silent, the answer is delivered anyway and the retries go on in the
+ * background until the ledger answers or the reservation lapses. Why deliver:
+ * the alternative — an error answer — leaves the payer charged for nothing if the commit did run,
+ * and no answer can be taken back once the payer paid for it; delivering on an unknown commit
+ * risks only that the operator is not paid for an answer (if the commit never ran and the
+ * reservation lapsed before Redis came back), which the metrics count. docs/DESIGN.md has the table
+ * of every exit path.
+ */
+import type { Logger } from 'pino'
+import type { Hex } from 'viem'
+import { GatewayError } from '../errors.js'
+import { snapshotOf, type ChannelSnapshot, type LedgerPort } from '../ledger/port.js'
+import type { Route } from '../pricing/route-table.js'
+import { sessionReceipt } from '../protocol/receipt.js'
+import type { Reservation } from '../session/authorize.js'
+import type { SessionOutcome } from '../session/dispatch.js'
+import type { Answer } from './answer.js'
+import type { UnresolvedCharges } from './unresolved.js'
+
+/** How a charge ended. `charged` is the value this request made spent. */
+export type Resolution =
+  | { readonly kind: 'committed'; readonly snapshot: ChannelSnapshot; readonly charged: bigint }
+  | { readonly kind: 'released'; readonly snapshot: ChannelSnapshot; readonly charged: 0n }
+  /** The commit's outcome is unknown: delivered, and reconciled in the background. */
+  | { readonly kind: 'unknown'; readonly snapshot: ChannelSnapshot; readonly charged: undefined }
+  /** The commit was refused (reservation lapsed, channel closed): the answer is not delivered. */
+  | {
+      readonly kind: 'refused'
+      readonly snapshot: ChannelSnapshot
+      readonly charged: 0n
+      readonly error: GatewayError
+    }
+
+export type HeadDecision =
+  | { readonly kind: 'deliver'; readonly headers: Readonly<Record<string, string>> }
+  | { readonly kind: 'refuse'; readonly answer: Answer }
+
+export type Charge = {
+  readonly channelId: Hex
+  readonly route: Route
+  readonly session: SessionOutcome
+  /** The upstream's head arrived with `status`: decide, and say what our head carries. */
+  atHead(status: number): Promise<HeadDecision>
+  /**
+   * The exchange ended with no upstream head; `error` is what the client is answered with, or
+   * `undefined` when the client is gone. Returns that answer, with the receipt.
+   */
+  withoutHead(error: GatewayError | undefined): Promise<Answer | undefined>
+  /** The decision, once taken. */
+  resolution(): Resolution | undefined
+}
+
+export type ChargeDeps = {
+  readonly ledger: LedgerPort
+  readonly unresolved: UnresolvedCharges
+  readonly logger: Logger
+  readonly now: () => number
+  /** How long an unknown commit is retried before the answer goes out regardless. */
+  readonly resolveMs: number
+  /** A problem answer for this request, with the receipt attached. */
+  readonly problem: (error: GatewayError, receipt: string) => Answer
+}
+
+export function createCharge(deps: ChargeDeps, route: Route, session: SessionOutcome): Charge {
+  const { ledger, now } = deps
+  const { channelId, reservation } = session
+  let decided: Resolution | undefined
+  let deciding: Promise<Resolution> | undefined
+
+  const commit = async (): Promise<Resolution> => {
+    if (!reservation) return { kind: 'committed', snapshot: session.snapshot, charged: 0n }
+    try {
+      const committed = await ledger.commit(channelId, reservation.id, now())
+      switch (committed.kind) {
+        case 'committed':
+          return { kind: 'committed', snapshot: committed.snapshot, charged: reservation.amount }
+        case 'finalized':
+          return refused(
+            new GatewayError(
+              'channel-finalized',
+              'The channel closed before this answer was paid.',
+            ),
+          )
+        case 'missing':
+          return refused(
+            new GatewayError(
+              'reservation-expired',
+              'The payment held for this request lapsed before the upstream answered.',
+              { retryAfter: 1 },
+            ),
+          )
+      }
+    } catch (error) {
+      if (!(error instanceof GatewayError)) {
+        deps.logger.error({ err: error, channelId }, 'commit failed')
+      }
+      return unknownCommit(reservation)
+    }
+  }
+
+  /** The commit's outcome is unknown: retry it briefly, then deliver whatever it turns out to be. */
+  const unknownCommit = async (held: Reservation): Promise<Resolution> => {
+    const outcome = await deps.unresolved.resolve({ channelId, reservation: held }, deps.resolveMs)
+    // The figures if the commit landed: an upper bound of what this request cost the payer.
+    const s = session.snapshot
+    const estimate = {
+      ...s,
+      spent: s.spent + held.amount,
+      units: s.units + 1,
+      reserved: s.reserved - held.amount,
+    }
+    switch (outcome) {
+      case 'committed':
+      case 'landed': {
+        const record = await ledger.get(channelId).catch(() => undefined)
+        const snapshot = record ? snapshotOf(record) : estimate
+        return { kind: 'committed', snapshot, charged: held.amount }
+      }
+      case 'finalized':
+      case 'lapsed':
+      case 'pending':
+        // Delivered either way: if the first commit landed, the answer is paid for; if not, the
+        // operator forgoes one price (counted), and the payer is never charged for nothing.
+        return { kind: 'unknown', snapshot: estimate, charged: undefined }
+    }
+  }
+
+  const refused = (error: GatewayError): Resolution => ({
+    kind: 'refused',
+    snapshot: session.snapshot,
+    charged: 0n,
+    error,
+  })
+
+  const release = async (): Promise<Resolution> => {
+    if (!reservation) return { kind: 'released', snapshot: session.snapshot, charged: 0n }
+    try {
+      const released = await ledger.release(channelId, reservation.id, now())
+      const snapshot = released.kind === 'released' ? released.snapshot : session.snapshot
+      return { kind: 'released', snapshot, charged: 0n }
+    } catch (error) {
+      // Nothing is lost: an unresolved reservation lapses by itself and charges nothing.
+      if (!(error instanceof GatewayError)) {
+        deps.logger.error({ err: error, channelId }, 'release failed')
+      }
+      return { kind: 'released', snapshot: session.snapshot, charged: 0n }
+    }
+  }
+
+  const decide = (serve: boolean): Promise<Resolution> => {
+    deciding ??= (serve ? commit() : release()).then((r) => (decided = r))
+    return deciding
+  }
+
+  const receipt = (snapshot: ChannelSnapshot) => receiptOf(session, snapshot, now())
+
+  return {
+    channelId,
+    route,
+    session,
+    async atHead(status) {
+      const resolution = await decide(route.charge === 'always' || route.served(status))
+      if (resolution.kind === 'refused') {
+        return {
+          kind: 'refuse',
+          answer: deps.problem(resolution.error, receipt(resolution.snapshot)),
+        }
+      }
+      return {
+        kind: 'deliver',
+        headers: { 'payment-receipt': receipt(resolution.snapshot), 'cache-control': 'private' },
+      }
+    },
+    async withoutHead(error) {
+      const resolution = await decide(route.charge === 'always')
+      return error ? deps.problem(error, receipt(resolution.snapshot)) : undefined
+    },
+    resolution: () => decided,
+  }
+}
+
+/** The `Payment-Receipt` of an answer to `session`'s credential, with the channel at `snapshot`. */
+export function receiptOf(session: SessionOutcome, snapshot: ChannelSnapshot, now: number): string {
+  // The voucher this credential presented, so a receipt never confirms more than the client
+  // signed (mppx refuses one that does) — unless spent is already above it (a lower voucher paid
+  // from headroom): a receipt never states `spent` above `acceptedCumulative`.
+  const { accepted, spent } = snapshot
+  const presented = session.voucherAmount ?? accepted
+  const confirmed = presented >= spent ? presented : spent
+  return sessionReceipt({
+    channelId: session.channelId,
+    challengeId: session.challengeId,
+    acceptedCumulative: confirmed < accepted ? confirmed : accepted,
+    spent: snapshot.spent,
+    units: snapshot.units,
+    txHash: session.txHash,
+    now,
+  })
+}

@@ -1,0 +1,33 @@
+/**
+ * The request as the payment lifecycle sees it: what decides its route, its price and whether it
+ * carries content to pay for. Built by the HTTP adapter from the incoming request; nothing here
+ * refers to a framework or a socket.
+ */
+
+export type GateRequest = {
+  /** The gateway's id of this request (echoed in problems and logs). */
+  readonly requestId: string
+  /** Upper-case method. */
+  readonly method: string
+  /** The percent-decoded path the router matches (no query). */
+  readonly path: string
+  readonly hasQuery: boolean
+  /** A body is declared (`Content-Length` > 0, or any `Transfer-Encoding`). */
+  readonly hasBody: boolean
+  /** The declared `Content-Length`, when it is a plain decimal. */
+  readonly contentLength: number | undefined
+  /** Bytes of all request header lines (names, values, separators). */
+  readonly headerBytes: number
+  /** The `Authorization` header value, if any. */
+  readonly authorization: string | undefined
+}
+
+/**
+ * True when a request carries no content to pay for: mppx's management requests. `HEAD`, or a
+ * `POST` without query and without a body. A voucher or open on such a request only tops up the
+ * client's standing (204 + receipt); `topUp` and `close` are management whatever the request.
+ */
+export function isManagementRequest(request: Pick<GateRequest, 'method' | 'hasQuery' | 'hasBody'>) {
+  if (request.method === 'HEAD') return true
+  return request.method === 'POST' && !request.hasQuery && !request.hasBody
+}

@@ -1,0 +1,29 @@
+/**
+ * The gate's view of a Node request: method, routed path, shape and sizes, the Authorization
+ * value. The only place that reads payment-relevant facts off the incoming request.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { GateRequest } from '../gate/request.js'
+
+export function gateRequest(options: {
+  incoming: IncomingMessage
+  /** The percent-decoded path the router matches. */
+  path: string
+  requestId: string
+}): GateRequest {
+  const { incoming } = options
+  let headerBytes = 0
+  for (const part of incoming.rawHeaders) headerBytes += part.length + 2
+  const length = incoming.headers['content-length']
+  const contentLength = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined
+  return {
+    requestId: options.requestId,
+    method: (incoming.method ?? 'GET').toUpperCase(),
+    path: options.path,
+    hasQuery: (incoming.url ?? '').includes('?'),
+    hasBody: incoming.headers['transfer-encoding'] !== undefined || (contentLength ?? 0) > 0,
+    contentLength,
+    headerBytes,
+    authorization: incoming.headers.authorization,
+  }
+}
