@@ -6,6 +6,10 @@
  * through the gateway — opening a channel, sending vouchers, topping up when the deposit runs out
  * — and closes. Every step is printed with its receipt, then the close transaction and the final
  * on-chain balances. Everything is stopped at the end.
+ *
+ * `npm run demo -- --keep` leaves the devnet, the upstream and the gateway running afterwards and
+ * prints the `mppx` CLI commands (with the payer's throwaway devnet key) that pay through the
+ * gateway and close the session; Ctrl-C stops everything.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -19,6 +23,15 @@ import { startExampleUpstream } from '../test/support/example-upstream.js'
 
 const units = (amount: bigint) => `${formatUnits(amount, 6)} pathUSD`
 const say = (line: string) => console.log(line)
+const keep = process.argv.slice(2).includes('--keep')
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function interrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve())
+    process.once('SIGTERM', () => resolve())
+  })
+}
 
 /** Starts `mpp-gateway --config config/devnet.yaml` and resolves with its URL once it listens. */
 async function startGatewayProcess(
@@ -151,6 +164,14 @@ async function main() {
     say(
       `   escrow state of the channel: deposit ${state.deposit}, settled ${state.settled} (deleted on close)`,
     )
+    if (keep) {
+      const env = `MPPX_PRIVATE_KEY=${payer.privateKey} MPPX_RPC_URL=${devnet.rpcUrl}`
+      say('Still running (throwaway devnet keys). Pay with the mppx CLI, then close its session:')
+      say(`   ${env} npx mppx ${base}/v1/execution/${id}/results`)
+      say(`   ${env} npx mppx sessions close <the channel id it prints>`)
+      say('Ctrl-C stops everything.')
+      await interrupted()
+    }
   } finally {
     if (gateway && gateway.exitCode === null) {
       gateway.kill('SIGTERM')

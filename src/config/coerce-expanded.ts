@@ -1,6 +1,6 @@
 /**
  * Numbers and booleans that arrive through `${ENV}`. Expansion always yields text, so
- * `chainId: ${DEVNET_CHAIN_ID}` holds the string "31337" where the schema wants a number.
+ * `chainId: ${DEVNET_CHAIN_ID}` holds the string "1337" where the schema wants a number.
  *
  * Such a value is retyped only when both hold: it came from an expansion, and the schema asked for
  * a number (or a boolean) at exactly that path. A number the operator quoted by hand stays an

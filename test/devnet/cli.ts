@@ -1,11 +1,20 @@
 /**
  * `npm run devnet`: starts a local Tempo devnet with the escrow and funded keys, prints one JSON
  * line describing it, and runs until interrupted. The keys are throwaway devnet keys.
+ *
+ * Environment: DEVNET_PAYERS (funded payer keys, 3 by default), DEVNET_CHAIN_ID (1337 by default,
+ * a chain id the mppx CLI knows).
  */
-import { devnetInfo, startDevnet } from './devnet.js'
+import { defaultDevnetChainId, devnetInfo, startDevnet } from './devnet.js'
+
+const chainId = Number(process.env.DEVNET_CHAIN_ID ?? defaultDevnetChainId)
+if (!Number.isSafeInteger(chainId) || chainId <= 0) {
+  console.error(`DEVNET_CHAIN_ID must be a positive integer, not ${process.env.DEVNET_CHAIN_ID}`)
+  process.exit(2)
+}
 
 const started = Date.now()
-const devnet = await startDevnet({ payers: Number(process.env.DEVNET_PAYERS ?? 3) })
+const devnet = await startDevnet({ payers: Number(process.env.DEVNET_PAYERS ?? 3), chainId })
 console.log(
   JSON.stringify({
     ...devnetInfo(devnet),

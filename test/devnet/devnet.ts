@@ -43,6 +43,14 @@ export const devnetTokens = {
   ThetaUSD: '0x20c0000000000000000000000000000000000003',
 } as const satisfies Record<string, Address>
 
+/**
+ * The devnet's default chain id: 1337, viem's `tempoLocalnet`. Not anvil's own default (31337)
+ * because clients that resolve the chain from its id (the `mppx` CLI looks the RPC's id up among
+ * viem's Tempo chains and refuses an unknown one) know only 4217, 42431, 31318 and 1337; 1337 is
+ * also the chain `devnetChain` builds on.
+ */
+export const defaultDevnetChainId = 1337
+
 /** Must equal `EXPIRING_NONCE_HASH_SLOT` in TIP20ChannelReserve.sol (checked by a test). */
 export const nonceHashSlot = keccak256(toHex('mpp-gateway.devnet.escrow.expiringNonceHash'))
 
@@ -102,6 +110,7 @@ export type Devnet = DevnetClient & {
 export type StartDevnetOptions = {
   payers?: number
   port?: number
+  /** Chain id; {@link defaultDevnetChainId} when absent. */
   chainId?: number
   /** Session token given to payers; pathUSD by default. */
   token?: Address
@@ -219,7 +228,7 @@ export function connectDevnet(info: DevnetInfo): DevnetClient {
 export async function startDevnet(options: StartDevnetOptions = {}): Promise<Devnet> {
   const anvil: Anvil = await startAnvil({
     ...(options.port !== undefined ? { port: options.port } : {}),
-    ...(options.chainId !== undefined ? { chainId: options.chainId } : {}),
+    chainId: options.chainId ?? defaultDevnetChainId,
   })
   let proxy: RpcProxy | undefined
   try {

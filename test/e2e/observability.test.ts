@@ -71,7 +71,7 @@ describe('headers, logs and readiness', () => {
       unitType: 'request',
     })
     expect(header).toMatchInlineSnapshot(
-      `"Payment id="a8hCCoZQ4mZg9F5mAEMbWM2fdsLtpMXsDPGzmD9DkoE", realm="localhost", method="tempo", intent="session", request="eyJhbW91bnQiOiIxMDAwMCIsImN1cnJlbmN5IjoiMHgyMEMwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwIiwibWV0aG9kRGV0YWlscyI6eyJjaGFpbklkIjozMTMzNywiZXNjcm93Q29udHJhY3QiOiIweDRkNTA1MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAiLCJmZWVUb2tlbiI6IjB4MjBDMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMSIsInNlc3Npb25Qcm90b2NvbCI6InYyIn0sInJlY2lwaWVudCI6IjB4NzA5OTc5NzBDNTE4MTJkYzNBMDEwQzdkMDFiNTBlMGQxN2RjNzlDOCIsInN1Z2dlc3RlZERlcG9zaXQiOiIxMDAwMDAiLCJ1bml0VHlwZSI6InJlcXVlc3QifQ", description="Results of a query execution (JSON)", expires="2026-11-21T12:05:00.000Z""`,
+      `"Payment id="CLE3E3LI_1Fd3BAIT2NWFznZcNd3gRMXi0IuHZ80amc", realm="localhost", method="tempo", intent="session", request="eyJhbW91bnQiOiIxMDAwMCIsImN1cnJlbmN5IjoiMHgyMEMwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwIiwibWV0aG9kRGV0YWlscyI6eyJjaGFpbklkIjoxMzM3LCJlc2Nyb3dDb250cmFjdCI6IjB4NGQ1MDUwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMCIsImZlZVRva2VuIjoiMHgyMEMwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAxIiwic2Vzc2lvblByb3RvY29sIjoidjIifSwicmVjaXBpZW50IjoiMHg3MDk5Nzk3MEM1MTgxMmRjM0EwMTBDN2QwMWI1MGUwZDE3ZGM3OUM4Iiwic3VnZ2VzdGVkRGVwb3NpdCI6IjEwMDAwMCIsInVuaXRUeXBlIjoicmVxdWVzdCJ9", description="Results of a query execution (JSON)", expires="2026-11-21T12:05:00.000Z""`,
     )
   })
 
