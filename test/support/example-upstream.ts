@@ -3,8 +3,10 @@
  * and benchmarks: `POST /v1/sql/execute`, `GET /v1/execution/:id/status|results|results/csv`.
  * It records every request it receives (method, path, headers) and can be told to fail the next
  * requests with a status, or to hold them, so tests can see exactly what the gateway forwarded.
+ * A test can also script the answer per request (`script`): a status, a hang that only the test
+ * ends (`releaseHeld`, or `close`), or a connection reset before any response head.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 export type SeenRequest = {
@@ -14,6 +16,16 @@ export type SeenRequest = {
   body: string
 }
 
+/**
+ * How the upstream treats one request, instead of its normal answer: answer with `status` (and
+ * a small JSON error body); `hang`: send nothing until `releaseHeld()` or `close()`; `reset`:
+ * destroy the connection before any response head.
+ */
+export type UpstreamBehaviour =
+  | { readonly kind: 'status'; readonly status: number }
+  | { readonly kind: 'hang' }
+  | { readonly kind: 'reset' }
+
 export type ExampleUpstream = {
   readonly url: string
   readonly seen: SeenRequest[]
@@ -21,6 +33,16 @@ export type ExampleUpstream = {
   failNext(count: number, status: number): void
   /** Hold the next `count` requests for `ms` before answering. */
   delayNext(count: number, ms: number): void
+  /**
+   * Decides per request (after its body was read and recorded) whether to misbehave; `undefined`
+   * means the usual answer. A script takes precedence over `failNext` and `delayNext`.
+   */
+  script(decide: ((request: SeenRequest) => UpstreamBehaviour | undefined) | undefined): void
+  /**
+   * Ends every request a script left hanging (closing its connection, if the gateway has not
+   * already) and returns how many there were.
+   */
+  releaseHeld(): number
   close(): Promise<void>
 }
 
@@ -32,18 +54,34 @@ export async function startExampleUpstream(
   let failures: { count: number; status: number } = { count: 0, status: 500 }
   let delays: { count: number; ms: number } = { count: 0, ms: 0 }
   let executions = 0
+  let decide: ((request: SeenRequest) => UpstreamBehaviour | undefined) | undefined
+  const held = new Set<ServerResponse>()
+  const takeFailure = (): number | undefined => {
+    if (failures.count === 0) return undefined
+    failures.count -= 1
+    return failures.status
+  }
 
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8')
-      if (record)
-        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
+      const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body }
+      if (record) seen.push(request)
+      const behaviour = decide?.(request)
+      if (behaviour?.kind === 'reset') {
+        req.socket.destroy()
+        return
+      }
+      if (behaviour?.kind === 'hang') {
+        held.add(res)
+        return
+      }
       const respond = () => {
-        if (failures.count > 0) {
-          failures.count -= 1
-          res.writeHead(failures.status, { 'content-type': 'application/json' })
+        const failWith = behaviour?.kind === 'status' ? behaviour.status : takeFailure()
+        if (failWith !== undefined) {
+          res.writeHead(failWith, { 'content-type': 'application/json' })
           res.end(JSON.stringify({ error: 'upstream failure' }))
           return
         }
@@ -77,7 +115,7 @@ export async function startExampleUpstream(
         }
         json(404, { error: 'not found' })
       }
-      if (delays.count > 0) {
+      if (behaviour === undefined && delays.count > 0) {
         delays.count -= 1
         setTimeout(respond, delays.ms)
       } else {
@@ -96,6 +134,15 @@ export async function startExampleUpstream(
     },
     delayNext(count, ms) {
       delays = { count, ms }
+    },
+    script(next) {
+      decide = next
+    },
+    releaseHeld() {
+      const count = held.size
+      for (const res of held) res.destroy()
+      held.clear()
+      return count
     },
     close() {
       return new Promise((resolve) => {
