@@ -56,16 +56,27 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     c.set('entry', entry)
     c.env.outgoing.setHeader('x-request-id', entry.requestId)
-    c.env.outgoing.once('close', () => {
-      entry.status = c.env.outgoing.statusCode
+    // The line is written once the answer is gone AND the handler is done: a charge may be
+    // decided after the client left (its release is part of the line).
+    let pending = 2
+    const done = () => {
+      if (--pending > 0) return
       writeAccessLine(deps.accessLogger, entry, deps.now())
       deps.metrics.request(entry)
+    }
+    c.env.outgoing.once('close', () => {
+      entry.status = c.env.outgoing.statusCode
+      done()
     })
-    await next()
-    if (entry.outcome === undefined) {
-      // Only the gateway's own endpoints get here without an outcome: a fixed set of paths.
-      entry.outcome = 'gateway'
-      entry.route = `${c.req.method} ${c.req.routePath}`
+    try {
+      await next()
+    } finally {
+      if (entry.outcome === undefined) {
+        // Only the gateway's own endpoints get here without an outcome: a fixed set of paths.
+        entry.outcome = 'gateway'
+        entry.route = `${c.req.method} ${c.req.routePath}`
+      }
+      done()
     }
   })
 

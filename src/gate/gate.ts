@@ -18,7 +18,7 @@ import { GatewayError } from '../errors.js'
 import type { LedgerPort } from '../ledger/port.js'
 import type { ChallengeIssuer } from '../pricing/challenges.js'
 import type { Route, RouteTable } from '../pricing/route-table.js'
-import { parseAuthorization } from '../protocol/credential.js'
+import { parseAuthorization, type Credential } from '../protocol/credential.js'
 import type { SessionContext } from '../session/context.js'
 import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
@@ -85,11 +85,12 @@ export function createGate(deps: GateDeps): Gate {
   }
 
   const admit = async (request: GateRequest): Promise<Admission> => {
-    const route = matchRoute(deps, request)
+    const target = findRoute(deps, request)
+    const { route } = target
     checkLimits(request, deps.maxHeaderBytes, deps.maxBodyBytes(route))
     if (route.price === undefined || !deps.payments) return { kind: 'free', route }
 
-    const credential = parseAuthorization(request.authorization)
+    const credential = target.credential ?? parseAuthorization(request.authorization)
     if (!credential) {
       const required = new GatewayError('payment-required', 'Payment is required.', {
         details: { price: route.price.toString(), unitType: route.unitType },
@@ -102,7 +103,7 @@ export function createGate(deps: GateDeps): Gate {
       challenges,
       route,
       credential,
-      management: isManagementRequest(request),
+      management: target.managementOnly || isManagementRequest(request),
       now: now(),
     })
     if (session.management) {
@@ -134,7 +135,7 @@ export function createGate(deps: GateDeps): Gate {
         if (failure.code === 'internal-error') {
           deps.logger.error({ err: error, requestId: request.requestId }, 'request failed')
         }
-        const route = matchRouteOrUndefined(deps, request)
+        const route = routeOf(deps, request)
         return { kind: 'answered', route, answer: problem(failure, route, request.requestId) }
       }
     },
@@ -150,31 +151,52 @@ export function asGatewayError(error: unknown): GatewayError {
   })
 }
 
-/** The route, or 404. A payment POST to a route's path may use another method's route. */
-function matchRoute(deps: GateDeps, request: GateRequest): Route {
-  const route = matchRouteOrUndefined(deps, request)
-  if (route) return route
-  throw new GatewayError('route-not-found', 'No route of this gateway serves this method and path.')
+/** Where a request belongs; `managementOnly` when it may only pay, never be forwarded. */
+type Target = {
+  readonly route: Route
+  readonly managementOnly: boolean
+  /** The credential, when finding the route needed it parsed. */
+  readonly credential?: Credential
 }
 
-function matchRouteOrUndefined(deps: GateDeps, request: GateRequest): Route | undefined {
-  const match = deps.routes.match(request.method, request.path)
-  if (match) return match.route
-  // mppx posts management credentials (topUp, close) to the URL it last paid, whatever that
-  // route's method: let such a POST reach the priced route of the same path.
-  if (request.method === 'POST' && isManagementRequest(request)) {
-    const byPath = deps.routes.matchPath(request.path)?.route
-    if (byPath?.price !== undefined && hasPaymentCredential(request.authorization)) return byPath
+/**
+ * The route of a request, or 404. A `POST` with a Payment credential that no priced route of its
+ * method and path takes is a management request for the route its challenge was issued for: mppx
+ * posts `close` and `topUp` to the URL it last fetched — a free route, a `GET` route, a URL with a
+ * query — and a close that cannot reach the gateway leaves the payer's deposit locked until a
+ * forced close. Such a request is never forwarded: `open` and `voucher` on it only top up (204).
+ */
+function findRoute(deps: GateDeps, request: GateRequest): Target {
+  const route = deps.routes.match(request.method, request.path)?.route
+  if (route?.price !== undefined || request.method !== 'POST') {
+    if (route) return { route, managementOnly: false }
+    throw notFound()
   }
-  return undefined
+  const credential = parseAuthorization(request.authorization)
+  if (!credential) {
+    if (route) return { route, managementOnly: false }
+    throw notFound()
+  }
+  const owner = deps.challenges.routeFor(credential.challenge)
+  if (!owner) {
+    throw new GatewayError('invalid-challenge', 'The challenge states the terms of no route here.')
+  }
+  return { route: owner, managementOnly: true, credential }
 }
 
-function hasPaymentCredential(authorization: string | undefined): boolean {
+function notFound(): GatewayError {
+  return new GatewayError(
+    'route-not-found',
+    'No route of this gateway serves this method and path.',
+  )
+}
+
+/** The route a failed request is answered for (a priced one gets a fresh challenge). */
+function routeOf(deps: GateDeps, request: GateRequest): Route | undefined {
   try {
-    return parseAuthorization(authorization) !== undefined
+    return findRoute(deps, request).route
   } catch {
-    // A malformed credential still names the payment scheme: the priced route answers it.
-    return true
+    return deps.routes.match(request.method, request.path)?.route
   }
 }
 

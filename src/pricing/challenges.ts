@@ -32,6 +32,11 @@ export type ChallengeIssuer = {
   issue(route: Route, now: number): IssuedChallenge
   /** Throws `invalid-challenge` or `payment-expired` unless `echoed` is valid for `route`. */
   verify(route: Route, echoed: EchoedChallenge, now: number): void
+  /**
+   * The first priced route whose terms the echoed challenge states (it still has to `verify`):
+   * where a management credential posted to another path belongs.
+   */
+  routeFor(echoed: EchoedChallenge): Route | undefined
 }
 
 /** The session `request` object a priced route advertises (JCS orders the keys on the wire). */
@@ -67,6 +72,15 @@ export function createChallengeIssuer(options: {
   for (const route of options.routes) {
     if (route.price !== undefined)
       requests.set(route.index, encodeChallengeRequest(sessionRequest(terms, route)))
+  }
+  const canonicalOf = (echoed: EchoedChallenge): string | undefined => {
+    try {
+      return encodeChallengeRequest(
+        JSON.parse(canonicalize(echoed.requestJson)) as Record<string, unknown>,
+      )
+    } catch {
+      return undefined
+    }
   }
   const requestOf = (route: Route) => {
     const request = requests.get(route.index)
@@ -120,15 +134,7 @@ export function createChallengeIssuer(options: {
       }
       const expected = requestOf(route)
       if (echoed.request !== expected) {
-        let canonical: string | undefined
-        try {
-          canonical = encodeChallengeRequest(
-            JSON.parse(canonicalize(echoed.requestJson)) as Record<string, unknown>,
-          )
-        } catch {
-          canonical = undefined
-        }
-        if (canonical !== expected) {
+        if (canonicalOf(echoed) !== expected) {
           throw invalid('The challenge was issued for other payment terms than this route has.')
         }
       }
@@ -140,6 +146,14 @@ export function createChallengeIssuer(options: {
           details: { expires: echoed.expires },
         })
       }
+    },
+
+    routeFor(echoed) {
+      const priced = options.routes.filter((r) => requests.has(r.index))
+      const exact = priced.find((r) => requestOf(r) === echoed.request)
+      if (exact) return exact
+      const canonical = canonicalOf(echoed)
+      return priced.find((r) => requestOf(r) === canonical)
     },
   }
 }

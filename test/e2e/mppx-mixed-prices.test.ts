@@ -79,9 +79,9 @@ function seededSteps(seed: number, count: number): Step[] {
     return { route, upstream }
   })
   // mppx posts its close to the URL of the last request it made, with the challenge of the last
-  // priced one; after a free route's request that URL has no priced route and the gateway
-  // answers 404 (a separate problem). So the run ends on a priced, served request.
-  return [...steps, { route: 'results', upstream: 'ok' }]
+  // priced one: ending on the free route makes that URL one with no priced route, which the
+  // gateway must still take the close on (the route of the close's challenge).
+  return [...steps, { route: 'status', upstream: 'ok' }]
 }
 
 /** The plain sequence of the issue: cheaper requests after a failed dearer one. */

@@ -11,6 +11,8 @@ import { encodeBase64url } from '../../src/protocol/base64url.js'
 export type VoucherSigner = {
   /** An `Authorization` header value paying with a voucher of `cumulative`. */
   credential(cumulative: bigint): Promise<string>
+  /** An `Authorization` header value closing the channel with a voucher of `cumulative`. */
+  closeCredential(cumulative: bigint): Promise<string>
 }
 
 /** A challenge for a priced path, fetched from the gateway. */
@@ -62,17 +64,19 @@ export function voucherSigner(options: {
   descriptor: Descriptor
   challenge: Record<string, string>
 }): VoucherSigner {
+  const signed = async (action: 'voucher' | 'close', cumulative: bigint) => {
+    const signature = await signVoucher(options.payerKey, { ...options, cumulative })
+    const payload = {
+      action,
+      channelId: options.channelId,
+      descriptor: options.descriptor,
+      cumulativeAmount: cumulative.toString(),
+      signature,
+    }
+    return `Payment ${encodeBase64url(JSON.stringify({ challenge: options.challenge, payload }))}`
+  }
   return {
-    async credential(cumulative) {
-      const signature = await signVoucher(options.payerKey, { ...options, cumulative })
-      const payload = {
-        action: 'voucher',
-        channelId: options.channelId,
-        descriptor: options.descriptor,
-        cumulativeAmount: cumulative.toString(),
-        signature,
-      }
-      return `Payment ${encodeBase64url(JSON.stringify({ challenge: options.challenge, payload }))}`
-    },
+    credential: (cumulative) => signed('voucher', cumulative),
+    closeCredential: (cumulative) => signed('close', cumulative),
   }
 }

@@ -1,0 +1,301 @@
+/**
+ * A whole gateway pipeline in this process, without a chain: the real gate, app, forwarder and
+ * memory ledger (or a wrapper of it), one channel already open for a local payer key, and a
+ * loopback upstream whose every answer the test scripts. Vouchers are really signed and really
+ * verified; only the chain is absent (the channel's on-chain state never changes, so chain reads
+ * are not needed). Starts in milliseconds: for suites that walk every exit path of a paid request.
+ */
+import { serve, type ServerType } from '@hono/node-server'
+import { randomBytes } from 'node:crypto'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Address, Hex } from 'viem'
+import { zeroAddress } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { createApp } from '../../src/app.js'
+import type { EscrowClient } from '../../src/chain/escrow.js'
+import { createGate, type Gate } from '../../src/gate/gate.js'
+import { createUnresolvedCharges, type UnresolvedOutcome } from '../../src/gate/unresolved.js'
+import { createMetrics, type Metrics } from '../../src/http/metrics.js'
+import { createMemoryLedger } from '../../src/ledger/memory.js'
+import type { Descriptor, LedgerPort } from '../../src/ledger/port.js'
+import { createChallengeIssuer } from '../../src/pricing/challenges.js'
+import { compileRoutes, type RouteSpec } from '../../src/pricing/route-table.js'
+import type { Terms } from '../../src/pricing/terms.js'
+import { challengeKey } from '../../src/protocol/challenge.js'
+import { channelIdOf } from '../../src/session/channel-id.js'
+import type { SessionContext } from '../../src/session/context.js'
+import { createChannelTermsCheck } from '../../src/session/terms.js'
+import { createVoucherVerifier } from '../../src/session/voucher-check.js'
+import { createUpstreamPools } from '../../src/upstream/pool.js'
+import { memoryLogger, testChallengeSecret } from './gateway.js'
+import { fetchChallenge, voucherSigner } from './vouchers.js'
+
+/** What the scripted upstream does with one request. */
+export type Scripted =
+  | { readonly kind: 'answer'; readonly status: number; readonly body?: string }
+  /** Answers 200 once `release` resolves (and reports the request's arrival first). */
+  | { readonly kind: 'held'; readonly release: Promise<void> }
+  /** Never answers; the connection ends when the test's upstream closes. */
+  | { readonly kind: 'hang' }
+  /** Destroys the connection before any head. */
+  | { readonly kind: 'reset' }
+  /** Sends a 200 head and part of a body, then waits for `finish` before ending it. */
+  | { readonly kind: 'partial'; readonly finish: Promise<void> }
+
+export type InProcessGateway = {
+  readonly url: string
+  readonly gate: Gate
+  readonly ledger: LedgerPort
+  readonly metrics: Metrics
+  readonly channelId: Hex
+  readonly lines: Record<string, unknown>[]
+  /** Requests the upstream received, by path. */
+  readonly seen: string[]
+  /** The next upstream answers, in order; unscripted requests get 200 `{"ok":true}`. */
+  script(...answers: Scripted[]): void
+  /** Resolves when the upstream has received its next request. */
+  nextArrival(): Promise<void>
+  /** An `Authorization` value paying `path` with a voucher of `cumulative`. */
+  credential(path: string, cumulative: bigint): Promise<string>
+  /** Resolves on the next background resolution of an unknown commit. */
+  nextResolution(): Promise<UnresolvedOutcome>
+  stop(): Promise<void>
+}
+
+export const prices = { paid: 1_000n, always: 700n } as const
+
+const route = (spec: Partial<RouteSpec> & Pick<RouteSpec, 'path' | 'price'>): RouteSpec => ({
+  method: 'GET',
+  upstream: 'up',
+  unitType: 'request',
+  description: undefined,
+  charge: 'on-success',
+  servedStatuses: ['2xx'],
+  ...spec,
+})
+
+export async function startInProcessGateway(
+  options: {
+    /** Wraps the memory ledger (to make it fail on purpose). */
+    wrapLedger?: (ledger: LedgerPort) => LedgerPort
+    reservationTtlMs?: number
+    headersTimeoutMs?: number
+    resolveMs?: number
+  } = {},
+): Promise<InProcessGateway> {
+  const payerKey = generatePrivateKey()
+  const payer = privateKeyToAccount(payerKey).address
+  const recipient: Address = privateKeyToAccount(generatePrivateKey()).address
+  const terms: Terms = {
+    realm: 'in-process',
+    chainId: 4217,
+    escrow: '0x4d50500000000000000000000000000000000000',
+    recipient,
+    currency: '0x20c0000000000000000000000000000000000000',
+    operator: zeroAddress,
+    feeToken: '0x20c0000000000000000000000000000000000001',
+    suggestedDeposit: 100_000n,
+    minVoucherDelta: 0n,
+    minDeposit: 0n,
+    challengeTtlMs: 300_000,
+    reservationTtlMs: options.reservationTtlMs ?? 30_000,
+  }
+  const descriptor: Descriptor = {
+    payer,
+    payee: recipient,
+    operator: zeroAddress,
+    token: terms.currency,
+    salt: `0x${randomBytes(32).toString('hex')}`,
+    authorizedSigner: zeroAddress,
+    expiringNonceHash: `0x${randomBytes(32).toString('hex')}`,
+  }
+  const channelId = channelIdOf({ descriptor, escrow: terms.escrow, chainId: terms.chainId })
+  const memory = createMemoryLedger()
+  await memory.open(
+    {
+      channelId,
+      chainId: terms.chainId,
+      escrow: terms.escrow,
+      descriptor,
+      deposit: 1_000_000n,
+      settled: 0n,
+    },
+    Date.now(),
+  )
+  const ledger = options.wrapLedger ? options.wrapLedger(memory) : memory
+
+  const upstream = await startScriptedUpstream()
+  const { logger, lines } = memoryLogger()
+  const now = () => Date.now()
+  const absent = (what: string) =>
+    new Proxy({} as never, {
+      get() {
+        throw new Error(`${what} is not available in-process`)
+      },
+    })
+  const session: SessionContext = {
+    terms,
+    channelTerms: createChannelTermsCheck(terms),
+    ledger,
+    escrow: absent('the chain') as EscrowClient,
+    vouchers: createVoucherVerifier({ chainId: terms.chainId, escrow: terms.escrow }),
+    chainState: {
+      ensureFresh: async () => {},
+      refresh: async () => ({ deposit: 1_000_000n, settled: 0n, closeRequestedAt: 0 }),
+      touch: () => {},
+    },
+    settlement: absent('settlement'),
+    now,
+  }
+  const routes = compileRoutes([
+    route({ path: '/paid/:id', price: prices.paid }),
+    route({ path: '/always/:id', price: prices.always, charge: 'always' }),
+    route({ path: '/free/:id', price: undefined }),
+  ])
+  const upstreams = createUpstreamPools([
+    {
+      name: 'up',
+      baseUrl: upstream.url,
+      headers: {},
+      connectTimeoutMs: 1_000,
+      headersTimeoutMs: options.headersTimeoutMs ?? 300,
+      bodyTimeoutMs: 2_000,
+      maxRequestBodyBytes: 1 << 20,
+      connections: 16,
+    },
+  ])
+  const metrics = createMetrics()
+  const resolutions: ((outcome: UnresolvedOutcome) => void)[] = []
+  const unresolved = createUnresolvedCharges({
+    ledger,
+    logger,
+    now,
+    retryMs: 20,
+    maxDelayMs: 100,
+    onResolved: (outcome) => {
+      metrics.unresolvedCharge(outcome)
+      resolutions.shift()?.(outcome)
+    },
+  })
+  const gate = createGate({
+    routes,
+    challenges: createChallengeIssuer({
+      terms,
+      routes: routes.routes,
+      keys: [challengeKey(testChallengeSecret)],
+    }),
+    session,
+    ledger,
+    unresolved,
+    resolveMs: options.resolveMs ?? 150,
+    maxHeaderBytes: 16 * 1024,
+    maxBodyBytes: () => 1 << 20,
+    payments: true,
+    logger,
+    now,
+  })
+  const app = createApp({
+    gate,
+    upstreams,
+    logger,
+    accessLogger: logger,
+    readiness: { check: async () => [] },
+    metrics,
+    metricsToken: undefined,
+    limits: { reservedPrefix: '/__gateway' },
+    now,
+  })
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+  })
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+
+  return {
+    url,
+    gate,
+    ledger,
+    metrics,
+    channelId,
+    lines,
+    seen: upstream.seen,
+    script: upstream.script,
+    nextArrival: upstream.nextArrival,
+    async credential(path, cumulative) {
+      const signer = voucherSigner({
+        payerKey,
+        chainId: terms.chainId,
+        escrow: terms.escrow,
+        channelId,
+        descriptor,
+        challenge: await fetchChallenge(`${url}${path}`),
+      })
+      return signer.credential(cumulative)
+    },
+    nextResolution: () => new Promise((resolve) => resolutions.push(resolve)),
+    async stop() {
+      unresolved.stop()
+      await new Promise<void>((resolve) => {
+        if ('closeAllConnections' in server) server.closeAllConnections()
+        server.close(() => resolve())
+      })
+      await upstreams.close()
+      await upstream.close()
+    },
+  }
+}
+
+type ScriptedUpstream = {
+  readonly url: string
+  readonly seen: string[]
+  script(...answers: Scripted[]): void
+  nextArrival(): Promise<void>
+  close(): Promise<void>
+}
+
+async function startScriptedUpstream(): Promise<ScriptedUpstream> {
+  const seen: string[] = []
+  const queue: Scripted[] = []
+  const arrivals: (() => void)[] = []
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    seen.push(req.url ?? '')
+    arrivals.shift()?.()
+    const next = queue.shift() ?? { kind: 'answer', status: 200 }
+    const json = (status: number, body: string) => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(body)
+    }
+    switch (next.kind) {
+      case 'answer':
+        return json(next.status, next.body ?? JSON.stringify({ status: next.status }))
+      case 'held':
+        return void next.release.then(() => {
+          if (!res.destroyed) json(200, '{"held":true}')
+        })
+      case 'hang':
+        return
+      case 'reset':
+        return void req.socket.destroy()
+      case 'partial':
+        res.writeHead(200, { 'content-type': 'text/plain' })
+        res.write('part of the answer…')
+        return void next.finish.then(() => res.end(' and the rest'))
+    }
+  }
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => handle(req, res))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    script: (...answers) => queue.push(...answers),
+    nextArrival: () => new Promise((resolve) => arrivals.push(resolve)),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
