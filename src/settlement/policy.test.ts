@@ -79,7 +79,27 @@ describe('settlement policy', () => {
   it('never settles what is already settled, or a finalized channel', () => {
     expect(due(record({ settled: 500n, closeRequestedAt: 1 }))).toEqual({ kind: 'none' })
     expect(due(record({ status: 'finalized', closeRequestedAt: 1 }))).toEqual({ kind: 'none' })
-    expect(due(record({ settleVoucher: undefined, closeRequestedAt: 1 }))).toEqual({ kind: 'none' })
+    expect(
+      due(
+        record({ settleVoucher: undefined, spent: 0n, accepted: voucher(0n), closeRequestedAt: 1 }),
+      ),
+    ).toEqual({ kind: 'none' })
+  })
+
+  it('answers a forced close with a close at exactly spent when no voucher equals spent', () => {
+    // After an uncharged failure the accepted voucher is a released price ahead of spent.
+    const lagging = record({ accepted: voucher(800n), settleVoucher: voucher(300n), spent: 500n })
+    expect(due(lagging)).toEqual({ kind: 'none' })
+    expect(due({ ...lagging, closeRequestedAt: 1 })).toEqual({
+      kind: 'close',
+      voucher: voucher(800n),
+      capture: 500n,
+      reason: 'close-requested',
+      amount: 500n,
+    })
+    expect(
+      due(record({ settleVoucher: undefined, settled: 200n, closeRequestedAt: 1 })),
+    ).toMatchObject({ kind: 'close', capture: 500n, amount: 300n })
   })
 
   it('only ever submits the settle voucher: never above spent, always above settled', () => {
@@ -103,8 +123,14 @@ describe('settlement policy', () => {
             expect(decision.voucher.cumulative).toBeLessThanOrEqual(spent)
             expect(decision.voucher.cumulative).toBeGreaterThan(settled)
             expect(decision.amount).toBe(settleCum - settled)
+          } else if (decision.kind === 'close') {
+            // Only for a forced close, capturing exactly what was served.
+            expect(closing && settleCum !== spent).toBe(true)
+            expect(decision.capture).toBe(spent)
+            expect(decision.capture).toBeGreaterThan(settled)
+            expect(decision.voucher.cumulative).toBeGreaterThanOrEqual(decision.capture)
           } else {
-            expect(settleCum).toBeLessThanOrEqual(settled)
+            expect(closing && settleCum !== spent ? spent : settleCum).toBeLessThanOrEqual(settled)
           }
         },
       ),

@@ -10,6 +10,13 @@
  * unsettled for longer than the maximum age, when its accepted value nears the deposit (the payer
  * is about to top up or leave), immediately when the payer requested a forced close (the grace
  * period is the payee's only window), and on shutdown when configured.
+ *
+ * Why a forced close is answered with `close` when the settle voucher lags: after an uncharged
+ * failure the payer's vouchers stay one released price ahead of `spent` (docs/DESIGN.md), so no
+ * accepted voucher may equal what was served and `settle` could capture only up to an older one.
+ * `close(voucher, capture = spent)` captures exactly `spent` with the highest voucher and refunds
+ * the rest — the end the payer asked for, minus the grace period — so a forced close never takes
+ * served value away.
  */
 import type { ChannelRecord, SignedVoucher } from '../ledger/port.js'
 
@@ -28,6 +35,14 @@ export type SettlementDecision =
       readonly kind: 'settle'
       readonly voucher: SignedVoucher
       readonly reason: SettleReason
+      readonly amount: bigint
+    }
+  /** Close the channel with `voucher`, capturing exactly `capture` (a forced close is pending). */
+  | {
+      readonly kind: 'close'
+      readonly voucher: SignedVoucher
+      readonly capture: bigint
+      readonly reason: 'close-requested'
       readonly amount: bigint
     }
 
@@ -50,7 +65,19 @@ export function settlementDue(
   const { policy } = options
   const voucher = record.settleVoucher
   const amount = settleableValue(record)
-  if (record.status === 'finalized' || !voucher || amount === 0n) return { kind: 'none' }
+  if (record.status === 'finalized') return { kind: 'none' }
+  if (record.closeRequestedAt !== 0 && voucher?.cumulative !== record.spent) {
+    const capture = record.spent > record.settled ? record.spent : record.settled
+    if (capture === record.settled) return { kind: 'none' }
+    return {
+      kind: 'close',
+      voucher: record.accepted,
+      capture,
+      reason: 'close-requested',
+      amount: capture - record.settled,
+    }
+  }
+  if (!voucher || amount === 0n) return { kind: 'none' }
   const settle = (reason: SettleReason): SettlementDecision => ({
     kind: 'settle',
     voucher,

@@ -117,14 +117,14 @@ export function createSettler(options: SettlerOptions): Settler {
       })
       if (record.closeRequestedAt !== 0) {
         const graceEnd = (record.closeRequestedAt + Number(closeGracePeriodSeconds)) * 1000
-        if (decision.kind === 'settle' && now() > graceEnd - options.closeMarginSeconds * 1000) {
+        if (decision.kind !== 'none' && now() > graceEnd - options.closeMarginSeconds * 1000) {
           logger.error(
             { channelId, graceEnd: new Date(graceEnd).toISOString() },
             'forced close nears its end with value unsettled',
           )
         }
       }
-      if (decision.kind !== 'settle') return
+      if (decision.kind === 'none') return
       logger.info(
         {
           channelId,
@@ -132,14 +132,26 @@ export function createSettler(options: SettlerOptions): Settler {
           amount: decision.amount.toString(),
           cumulative: decision.voucher.cumulative.toString(),
         },
-        'settling channel',
+        decision.kind === 'close' ? 'closing channel' : 'settling channel',
       )
-      const outcome = await submit(options.submit, lease, {
-        functionName: 'settle',
-        descriptor: record.descriptor,
-        cumulative: decision.voucher.cumulative,
-        signature: decision.voucher.signature,
-      })
+      const outcome = await submit(
+        options.submit,
+        lease,
+        decision.kind === 'close'
+          ? {
+              functionName: 'close',
+              descriptor: record.descriptor,
+              cumulative: decision.voucher.cumulative,
+              capture: decision.capture,
+              signature: decision.voucher.signature,
+            }
+          : {
+              functionName: 'settle',
+              descriptor: record.descriptor,
+              cumulative: decision.voucher.cumulative,
+              signature: decision.voucher.signature,
+            },
+      )
       note(channelId, outcome)
     } catch (error) {
       fail(channelId, 'error', error)

@@ -35,12 +35,16 @@ describe('settlement', () => {
     await devnet.stop()
   })
 
-  async function start(settlement: Record<string, unknown>) {
+  async function start(
+    settlement: Record<string, unknown>,
+    edit?: (doc: Parameters<NonNullable<Parameters<typeof devnetConfig>[0]['edit']>>[0]) => void,
+  ) {
     gateway = await startTestGateway({
       config: devnetConfig({
         devnet: devnetInfo(devnet),
         upstreamUrl: upstream.url,
         edit: (doc) => {
+          edit?.(doc)
           doc.setIn(['session', 'suggestedDeposit'], '1')
           doc.set('settlement', {
             pollIntervalMs: 100,
@@ -141,6 +145,55 @@ describe('settlement', () => {
     const sends = devnet.proxy.calls.filter((c) => c.method === 'eth_sendRawTransaction').length
     expect(sends).toBeGreaterThan(1)
   }, 60_000)
+  it('a forced close after an uncharged failure is closed at exactly spent, at once', async () => {
+    // Execute at another price than results, so the released execute leaves a gap no later
+    // voucher closes.
+    const execute = 13_700n
+    const gw = await start(
+      { amountThreshold: '1000', depositPercent: 100, maxUnsettledSeconds: 86400 },
+      (doc) => doc.setIn(['routes', 0, 'price'], '0.0137'),
+    )
+    const { key, session } = await payer()
+    const payeeBefore = await devnet.balance(devnet.payee.address)
+    const payerBefore = await devnet.balance(key.address)
+    await (await session.fetch(`${gw.url}/v1/execution/g0/results`)).arrayBuffer()
+    upstream.failNext(1, 500)
+    const failed = await session.fetch(`${gw.url}/v1/sql/execute`, {
+      method: 'POST',
+      body: JSON.stringify({ query_sql: 'select 1' }),
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(failed.status).toBe(500)
+    await failed.arrayBuffer()
+    for (let i = 1; i < 3; i++)
+      await (await session.fetch(`${gw.url}/v1/execution/g${i}/results`)).arrayBuffer()
+    const channelId = session.channelId!
+    const record = (await gw.deps.ledger.get(channelId))!
+    // Three served, the execute released: the highest voucher is its price ahead of spent, and no
+    // voucher equals spent, so `settle` could not capture what was served.
+    expect(record).toMatchObject({ spent: 3n * price, settled: 0n })
+    expect(record.accepted.cumulative).toBe(3n * price + execute)
+    expect(record.settleVoucher?.cumulative ?? 0n).toBeLessThan(3n * price)
+
+    await devnet.write(key.privateKey, {
+      address: devnet.escrow,
+      abi: escrowAbi,
+      functionName: 'requestClose',
+      args: [record.descriptor],
+    })
+    const closed = await until(
+      'the forced close to be closed by the gateway',
+      async () => {
+        const r = await gw.deps.ledger.get(channelId)
+        return r?.status === 'finalized' ? r : undefined
+      },
+      10_000,
+    )
+    expect(closed.settled).toBe(3n * price)
+    expect(await devnet.balance(devnet.payee.address)).toBe(payeeBefore + 3n * price)
+    expect(await devnet.balance(key.address)).toBe(payerBefore - 3n * price)
+  })
+
   // Last: it moves chain time past the grace period, after which wall-clock clients cannot open.
   it('a forced close is settled within seconds; the payer withdraws exactly deposit − settled', async () => {
     const gw = await start({
