@@ -11,7 +11,8 @@ import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis.js'
 import { decodeReceipt } from '../../src/protocol/receipt.js'
 import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
-import { devnetConfig, startTestGateway } from '../support/gateway.js'
+import { devnetConfig, memoryLogger, startTestGateway } from '../support/gateway.js'
+import { until } from '../support/wait.js'
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { expectExactCharges } from '../support/charges.js'
@@ -263,6 +264,88 @@ describe('the Redis ledger under real gateways', () => {
       const after = await readAfterReconnect(record.channelId)
       expect(after.accepted.cumulative).toBeGreaterThanOrEqual(answered.at(-1)!)
       expect(after.spent).toBeGreaterThanOrEqual(record.spent + BigInt(answered.length) * price)
+    })
+  })
+
+  describe('Redis frozen', () => {
+    let gateway: Gateway
+    const log = memoryLogger()
+    beforeAll(async () => {
+      gateway = await startTestGateway({
+        config: devnetConfig({ devnet, upstreamUrl: upstream.url, edit: (doc) => redisEdit(doc) }),
+        logger: log.logger,
+      })
+    })
+    afterAll(async () => {
+      upstream.script(undefined)
+      await gateway.stop()
+    })
+
+    it('frozen for 3 s under paid load: no request is both charged and answered with an error', async () => {
+      // Three channels, one sequential payer each, every answer 150 ms late at the upstream: when
+      // Redis freezes, some requests wait on their voucher step and some on their commit.
+      const [late, ...channels] = await Promise.all(
+        [0, 1, 2, 3].map(() => openChannel(gateway.url)),
+      )
+      upstream.script(() => ({ kind: 'delay', ms: 150 }))
+      let thawed = false
+      let stop = false
+      const answers = channels.map(() => [] as { status: number; thawed: boolean }[])
+      const runs = channels.map(async ({ record, signer }, i) => {
+        let next = record.accepted.cumulative
+        const mine = answers[i]!
+        const deadline = Date.now() + 20_000
+        while (!stop && Date.now() < deadline && mine.length < 200) {
+          next += price
+          const answer = await pay(gateway.url, await signer.credential(next))
+          mine.push({ status: answer.status, thawed })
+          if (answer.status === 503) {
+            expect(answer.receipt).toBeNull()
+            expect(JSON.parse(answer.body)).toMatchObject({ code: 'ledger-unavailable' })
+          } else {
+            expect(answer.receipt).toBeTruthy()
+          }
+        }
+      })
+      await until('requests to flow', async () => (upstream.seen.length > 6 ? true : undefined))
+      redis.freeze()
+      const frozenAt = Date.now()
+      // A request arriving while Redis is frozen waits on its voucher step, which times out.
+      const lateAnswer = await pay(
+        gateway.url,
+        await late!.signer.credential(late!.record.accepted.cumulative + price),
+      )
+      expect(lateAnswer.status).toBe(503)
+      expect(JSON.parse(lateAnswer.body)).toMatchObject({ code: 'ledger-unavailable' })
+      // The freeze's length is the scenario itself: longer than the ledger's 2 s command time-out.
+      await new Promise((r) => setTimeout(r, Math.max(0, frozenAt + 3_000 - Date.now())))
+      redis.thaw()
+      thawed = true
+      await until('every payer to be served again after the thaw', async () =>
+        answers.every((mine) => mine.some((a) => a.thawed && a.status === 200)) ? true : undefined,
+      )
+      await until('every unknown commit to be resolved', async () =>
+        gateway.deps.unresolved.size() === 0 ? true : undefined,
+      )
+      stop = true
+      await Promise.all(runs)
+
+      const statuses = answers.flat().map((a) => a.status)
+      expect(statuses.every((s) => s === 200 || s === 503)).toBe(true)
+      // The late request's voucher step ran when Redis resumed; its reservation charges nothing.
+      expect((await readAfterReconnect(late!.record.channelId)).spent).toBe(late!.record.spent)
+      // Some answers waited on a commit Redis could not confirm (retried, or delivered first).
+      const unsure = log.lines.filter(
+        (l) => l.msg === 'request' && (l.charge === 'unknown' || (l.durationMs as number) > 1_900),
+      )
+      expect(unsure.length).toBeGreaterThan(0)
+      for (const [i, { record }] of channels.entries()) {
+        const served = BigInt(answers[i]!.filter((a) => a.status === 200).length)
+        const after = await readAfterReconnect(record.channelId)
+        // Every 200 was charged once and nothing else was: a 503 is never charged.
+        expect(after.spent).toBe(record.spent + served * price)
+      }
+      expect(log.lines.filter((l) => l.level === 50)).toEqual([])
     })
   })
 })

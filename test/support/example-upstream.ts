@@ -19,12 +19,13 @@ export type SeenRequest = {
 /**
  * How the upstream treats one request, instead of its normal answer: answer with `status` (and
  * a small JSON error body); `hang`: send nothing until `releaseHeld()` or `close()`; `reset`:
- * destroy the connection before any response head.
+ * destroy the connection before any response head; `delay`: the normal answer, `ms` later.
  */
 export type UpstreamBehaviour =
   | { readonly kind: 'status'; readonly status: number }
   | { readonly kind: 'hang' }
   | { readonly kind: 'reset' }
+  | { readonly kind: 'delay'; readonly ms: number }
 
 export type ExampleUpstream = {
   readonly url: string
@@ -115,7 +116,9 @@ export async function startExampleUpstream(
         }
         json(404, { error: 'not found' })
       }
-      if (behaviour === undefined && delays.count > 0) {
+      if (behaviour?.kind === 'delay') {
+        setTimeout(respond, behaviour.ms)
+      } else if (behaviour === undefined && delays.count > 0) {
         delays.count -= 1
         setTimeout(respond, delays.ms)
       } else {
