@@ -177,7 +177,10 @@ function findRoute(deps: GateDeps, request: GateRequest): Target {
     if (route) return { route, managementOnly: false }
     throw notFound()
   }
-  const owner = deps.challenges.routeFor(credential.challenge)
+  // The route of this path under another method, when the challenge states its terms (the
+  // URL mppx last paid), else any route whose terms the challenge states.
+  const byPath = route ?? deps.routes.matchPath(request.path)?.route
+  const owner = deps.challenges.routeFor(credential.challenge, byPath)
   if (!owner) {
     throw new GatewayError('invalid-challenge', 'The challenge states the terms of no route here.')
   }

@@ -30,6 +30,8 @@ describe('metrics', () => {
         '# TYPE mppgw_settlement_transactions_total counter',
         'mppgw_settlement_transactions_total{kind="settle",result="confirmed"} 2',
         'mppgw_settlement_transactions_total{kind="close",result="reverted"} 1',
+        '# HELP mppgw_unresolved_charges_total Answers delivered while their charge was unknown (Redis did not answer the commit), by how the retried commit ended: committed, landed (the first had run), finalized, lapsed (never paid).',
+        '# TYPE mppgw_unresolved_charges_total counter',
         '',
       ].join('\n'),
     )

@@ -59,7 +59,7 @@ export function createMetrics(): Metrics {
   )
   const unresolved = family(
     'mppgw_unresolved_charges_total',
-    'Answers delivered while their charge was unknown (Redis did not answer the commit), by how the retried commit ended: committed, missing (it had landed), finalized, lapsed (never paid).',
+    'Answers delivered while their charge was unknown (Redis did not answer the commit), by how the retried commit ended: committed, landed (the first had run), finalized, lapsed (never paid).',
     ['outcome'],
   )
   const families = [requests, charged, transactions, unresolved]

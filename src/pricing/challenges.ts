@@ -33,10 +33,10 @@ export type ChallengeIssuer = {
   /** Throws `invalid-challenge` or `payment-expired` unless `echoed` is valid for `route`. */
   verify(route: Route, echoed: EchoedChallenge, now: number): void
   /**
-   * The first priced route whose terms the echoed challenge states (it still has to `verify`):
-   * where a management credential posted to another path belongs.
+   * A priced route whose terms the echoed challenge states (it still has to `verify`): where a
+   * management credential posted to another path belongs. `preferred` wins when it qualifies.
    */
-  routeFor(echoed: EchoedChallenge): Route | undefined
+  routeFor(echoed: EchoedChallenge, preferred?: Route): Route | undefined
 }
 
 /** The session `request` object a priced route advertises (JCS orders the keys on the wire). */
@@ -148,8 +148,9 @@ export function createChallengeIssuer(options: {
       }
     },
 
-    routeFor(echoed) {
+    routeFor(echoed, preferred) {
       const priced = options.routes.filter((r) => requests.has(r.index))
+      if (preferred) priced.sort((a, b) => Number(b === preferred) - Number(a === preferred))
       const exact = priced.find((r) => requestOf(r) === echoed.request)
       if (exact) return exact
       const canonical = canonicalOf(echoed)

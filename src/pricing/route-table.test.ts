@@ -53,6 +53,10 @@ describe('route table', () => {
     }
   })
 
+  it('finds the route of a path regardless of method for management POSTs', () => {
+    expect(table.matchPath('/v1/execution/7/results')?.route.index).toBe(2)
+  })
+
   it('tells served statuses apart', () => {
     const route = compileRoutes([{ ...spec('GET', '/x', 1n), servedStatuses: ['2xx', 304] }])
       .routes[0]!

@@ -39,6 +39,8 @@ export type RouteTable = {
   readonly routes: readonly Route[]
   /** The route for a method and path (path without query). */
   match(method: string, path: string): RouteMatch | undefined
+  /** The first route whose path matches, whatever its method (where a management POST lands). */
+  matchPath(path: string): RouteMatch | undefined
 }
 
 type Segment =
@@ -109,11 +111,11 @@ export function compileRoutes(specs: readonly RouteSpec[]): RouteTable {
     },
     segments: compilePattern(spec.path),
   }))
-  const find = (method: string, path: string): RouteMatch | undefined => {
+  const find = (method: string | undefined, path: string): RouteMatch | undefined => {
     const segments = pathSegments(path)
     if (!segments) return undefined
     for (const { route, segments: pattern } of compiled) {
-      if (!methodMatches(route.method, method)) continue
+      if (method !== undefined && !methodMatches(route.method, method)) continue
       const params = matchSegments(pattern, segments)
       if (params) return { route, params }
     }
@@ -122,5 +124,6 @@ export function compileRoutes(specs: readonly RouteSpec[]): RouteTable {
   return {
     routes: compiled.map((c) => c.route),
     match: (method, path) => find(method.toUpperCase(), path),
+    matchPath: (path) => find(undefined, path),
   }
 }
