@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { createRedisSettlementStore } from '../../src/settlement/store-redis.js'
+import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
 import { startRedisServer } from '../support/redis-server.js'
 import { describeSettlementStoreContract } from './store-contract.js'
 

@@ -5,16 +5,16 @@
  *
  * Why reloading is safe: a `NOSCRIPT` reply means the script did not run at all, so sending the
  * same call again after `SCRIPT LOAD` cannot apply a transition twice. No other failure is
- * retried (see redis-connection.ts). Concurrent calls that meet `NOSCRIPT` share one reload.
+ * retried (see connection.ts). Concurrent calls that meet `NOSCRIPT` share one reload.
  *
  * A call may carry one follow-up command pipelined behind the script in the same round trip (the
- * unsettled index, see redis.ts); its own failure is reported separately and never hides the
+ * unsettled index, see ledger.ts); its own failure is reported separately and never hides the
  * script's outcome.
  */
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { isNoScript } from './redis-errors.js'
-import { ledgerScripts, type LedgerScriptName } from './redis-scripts.js'
+import { isNoScript } from './errors.js'
+import { ledgerScripts, type LedgerScriptName } from './scripts.js'
 
 export type ScriptCall = {
   readonly name: LedgerScriptName

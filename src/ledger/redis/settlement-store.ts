@@ -16,7 +16,7 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis'
 import type { Hex } from 'viem'
-import type { Lease, SettlementIntent, SettlementStore } from './store.js'
+import type { Lease, SettlementIntent, SettlementStore } from '../../settlement/store.js'
 
 const acquireScript = `
 local current = redis.call('GET', KEYS[1])

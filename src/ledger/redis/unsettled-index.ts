@@ -15,10 +15,10 @@
  */
 import type { Redis } from 'ioredis'
 import type { Hex } from 'viem'
-import type { ChannelIndex } from './port.js'
-import { ledgerFailure } from './redis-errors.js'
-import type { LedgerKeys } from './redis-keys.js'
-import { channelKeyId } from './redis-record.js'
+import type { ChannelIndex } from '../port.js'
+import { ledgerFailure } from './errors.js'
+import type { LedgerKeys } from './keys.js'
+import { channelKeyId } from './record.js'
 
 /** The index operations of the Redis ledger. */
 export type RedisChannelIndex = ChannelIndex & {

@@ -1,10 +1,10 @@
 /**
  * The ledger's Redis key schema (documented in docs/DESIGN.md "Redis key schema").
  *
- *  - `<prefix>ch:{<channelId>}`      hash: the channel record (fields: src/ledger/redis-record.ts)
+ *  - `<prefix>ch:{<channelId>}`      hash: the channel record (fields: src/ledger/redis/record.ts)
  *  - `<prefix>ch:{<channelId>}:res`  hash: reservation id → "<amount> <expiresAt ms>"
  *  - `<prefix>unsettled`             sorted set: channel id, scored by the ms its value first went
- *                                    unsettled — a hint for the settler (redis-index.ts)
+ *                                    unsettled — a hint for the settler (unsettled-index.ts)
  *
  * The channel id is lower-cased and wrapped in `{…}`, a Redis Cluster hash tag: both keys of a
  * channel hash to one slot, so each ledger script (which touches exactly those two keys) also runs

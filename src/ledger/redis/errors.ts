@@ -12,7 +12,7 @@
  * Beware: a timeout or a connection lost after a command was written does NOT mean the command
  * was not applied. `ledger-unavailable` tells the caller the outcome is unknown.
  */
-import { GatewayError } from '../errors.js'
+import { GatewayError } from '../../errors.js'
 
 /** Prefixes of Redis error replies that describe the server's state, not our request. */
 const unavailableReplies = [

@@ -1,7 +1,7 @@
 /**
  * Redis adapter of the ledger port: where the operator's money lives in production.
  *
- * Every mutation is ONE Lua script (src/ledger/redis-scripts.ts) applying the same transition as
+ * Every mutation is ONE Lua script (src/ledger/redis/scripts.ts) applying the same transition as
  * src/ledger/transitions.ts, atomically inside Redis; Node never reads, decides, then writes.
  * `authorize` — the hot path of every paid request — is one round trip: one `EVALSHA` (the first
  * charge of an unsettled period also sends an index `ZADD` the caller does not wait for). `get` is
@@ -10,11 +10,11 @@
  *
  * Invariants (besides those of port.ts):
  *  - a call resolves only with what Redis acknowledged; any failure rejects — with
- *    `ledger-unavailable` when waiting can cure it (redis-errors.ts) — and is never retried,
- *    except after `NOSCRIPT`, which proves the script did not run (redis-script-runner.ts);
+ *    `ledger-unavailable` when waiting can cure it (errors.ts) — and is never retried,
+ *    except after `NOSCRIPT`, which proves the script did not run (script-runner.ts);
  *  - the write that accepts a voucher is durable before the call resolves only if Redis runs with
  *    `appendfsync always`: `durability()` reports it, `checkDurability` enforces it;
- *  - the unsettled index is a hint kept in step by follow-up commands (redis-index.ts); the
+ *  - the unsettled index is a hint kept in step by follow-up commands (unsettled-index.ts); the
  *    channel hash is the truth.
  */
 import type { ConnectionOptions } from 'node:tls'
@@ -27,12 +27,12 @@ import type {
   LedgerPort,
   TransitionResult,
   VoucherRejection,
-} from './port.js'
-import { createRedisClient, type LedgerLogger } from './redis-connection.js'
-import { readDurability, type DurabilityReport } from './redis-durability.js'
-import { ledgerFailure } from './redis-errors.js'
-import { createRedisChannelIndex, type RedisChannelIndex } from './redis-index.js'
-import { ledgerKeys } from './redis-keys.js'
+} from '../port.js'
+import { createRedisClient, type LedgerLogger } from './connection.js'
+import { readDurability, type DurabilityReport } from './durability.js'
+import { ledgerFailure } from './errors.js'
+import { createRedisChannelIndex, type RedisChannelIndex } from './unsettled-index.js'
+import { ledgerKeys } from './keys.js'
 import {
   amountArg,
   channelKeyId,
@@ -42,10 +42,10 @@ import {
   hexArg,
   integerArg,
   openArgs,
-} from './redis-record.js'
-import { createScriptRunner, type ScriptCall } from './redis-script-runner.js'
-import type { LedgerScriptName } from './redis-scripts.js'
-import { maxPendingVouchers } from './transitions.js'
+} from './record.js'
+import { createScriptRunner, type ScriptCall } from './script-runner.js'
+import type { LedgerScriptName } from './scripts.js'
+import { maxPendingVouchers } from '../transitions.js'
 
 export type RedisLedgerOptions = {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Never logged. */
@@ -67,7 +67,7 @@ export type RedisLedgerOptions = {
 export type RedisLedger = LedgerPort & {
   /** The underlying connection (health checks, tests). Do not write ledger keys with it. */
   readonly client: Redis
-  /** The settler's and close watcher's queries (port `ChannelIndex`), see redis-index.ts. */
+  /** The settler's and close watcher's queries (port `ChannelIndex`), see unsettled-index.ts. */
   readonly index: RedisChannelIndex
   /** What Redis's persistence settings risk for an acknowledged voucher. */
   durability(): Promise<DurabilityReport>

@@ -4,7 +4,7 @@
  *
  * Invariants:
  *  - amounts cross the boundary as canonical decimal strings (`bigint.toString()`), never as
- *    numbers; the scripts do exact decimal arithmetic on them (redis-lua-decimal.ts);
+ *    numbers; the scripts do exact decimal arithmetic on them (lua-decimal.ts);
  *  - times, counters and the chain id are safe integers, sent as their decimal form;
  *  - a record read back is exactly the one the memory adapter would hold: same fields, bigints
  *    for amounts, `undefined` (present as a key) for a missing settle voucher or close hash;
@@ -18,7 +18,7 @@
  * reserved, closeTxHash?, updatedAt, pending, unsettledSince?.
  */
 import type { Address, Hex } from 'viem'
-import type { ChannelRecord, ChannelSnapshot, ChannelStatus, NewChannel } from './port.js'
+import type { ChannelRecord, ChannelSnapshot, ChannelStatus, NewChannel } from '../port.js'
 
 /** Amounts above this many decimal digits (more than a uint256) are refused as malformed. */
 const maxAmountDigits = 78
@@ -52,7 +52,7 @@ export function channelKeyId(channelId: string): Hex {
   return id as Hex
 }
 
-/** ARGV of the `open` script (see redis-scripts.ts). */
+/** ARGV of the `open` script (see scripts.ts). */
 export function openArgs(channel: NewChannel, now: number): string[] {
   const d = channel.descriptor
   return [
