@@ -1,6 +1,6 @@
 /**
  * How a channel record is written to and read from its Redis hash, and how the Node side turns
- * port inputs into script arguments.
+ * port inputs into script arguments (script replies are decoded by replies.ts).
  *
  * Invariants:
  *  - amounts cross the boundary as canonical decimal strings (`bigint.toString()`), never as
@@ -18,7 +18,7 @@
  * reserved, closeTxHash?, updatedAt, pending, unsettledSince?.
  */
 import type { Address, Hex } from 'viem'
-import type { ChannelRecord, ChannelSnapshot, ChannelStatus, NewChannel } from '../port.js'
+import type { ChannelRecord, ChannelStatus, NewChannel } from '../port.js'
 
 /** Amounts above this many decimal digits (more than a uint256) are refused as malformed. */
 const maxAmountDigits = 78
@@ -72,13 +72,6 @@ export function openArgs(channel: NewChannel, now: number): string[] {
   ]
 }
 
-/** Field/value pairs as Redis returns them from HGETALL inside a script. */
-export function fieldsOf(flat: readonly string[]): Record<string, string> {
-  const fields: Record<string, string> = {}
-  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!
-  return fields
-}
-
 const statuses: readonly ChannelStatus[] = ['open', 'closing', 'finalized']
 
 /** Rebuilds the port's record from its hash; throws on a hash that is not a ledger record. */
@@ -130,26 +123,5 @@ export function decodeRecord(fields: Readonly<Record<string, string>>): ChannelR
     reserved: BigInt(text('reserved')),
     closeTxHash: closeTxHash === undefined ? undefined : hex('closeTxHash'),
     updatedAt: Number(text('updatedAt')),
-  }
-}
-
-/** The snapshot a script replies with (accepted, spent, units, reserved, deposit at `from`). */
-export function decodeSnapshot(
-  channelId: Hex,
-  reply: readonly string[],
-  from: number,
-): ChannelSnapshot {
-  const at = (i: number): string => {
-    const value = reply[from + i]
-    if (value === undefined) throw new Error('ledger: short script reply')
-    return value
-  }
-  return {
-    channelId,
-    accepted: BigInt(at(0)),
-    spent: BigInt(at(1)),
-    units: Number(at(2)),
-    reserved: BigInt(at(3)),
-    deposit: BigInt(at(4)),
   }
 }

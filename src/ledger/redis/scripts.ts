@@ -12,14 +12,15 @@
  *  - reads, decides, then writes (see lua-channel.ts), and replies with plain strings: the
  *    outcome kind first, then figures as decimal strings.
  *
- * The ARGV layout of each script is written above it and built by src/ledger/redis/ledger.ts.
+ * The ARGV layout of each script is written above it and built by ledger.ts; the reply layout
+ * is written above it too and decoded, field by name, by replies.ts.
  */
 import { luaChannel } from './lua-channel.js'
 
-/** A script's source and how many keys it takes. */
-export type LedgerScript = { readonly source: string; readonly keys: number }
+/** A script's source and how many keys it takes (the ledger's and the settlement store's). */
+export type RedisScript = { readonly source: string; readonly keys: number }
 
-const script = (body: string): LedgerScript => ({
+const script = (body: string): RedisScript => ({
   source: `#!lua\n${luaChannel}\n${body}`,
   keys: 2,
 })

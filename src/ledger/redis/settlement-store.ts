@@ -1,173 +1,207 @@
 /**
- * The settlement store in Redis: shared by every gateway and settler instance on one ledger.
+ * The settlement store (src/settlement/store.ts) in Redis, beside the ledger and on its
+ * connection: shared by every gateway and settler instance on one ledger.
  *
- * Keys (next to the ledger's, same prefix; each channel's keys share a hash tag, so scripts stay
- * on one Cluster slot):
- *   <prefix>lock:{<channelId>}    "owner|fence", with a PX time-to-live   — the channel's lock
- *   <prefix>fence:{<channelId>}   counter                                 — fencing numbers
- *   <prefix>intent:{<channelId>}  hash of the pending transaction         — until recorded
- *   <prefix>intents               set of channel ids with an intent       — a hint for restarts
- *   <prefix>watcher:cursor        last block the close watcher processed
+ * It shares the ledger's Redis layer rather than having its own: keys from keys.ts (lock, fence,
+ * intent, intents, watcher cursor; documented in docs/DESIGN.md "Redis key schema"), scripts run
+ * by the one script runner (settlement-scripts.ts: SCRIPT LOAD, EVALSHA, reload on NOSCRIPT), and
+ * every failure mapped by `ledgerFailure` (errors.ts). So a Redis outage reads the same here as
+ * on a charge — `ledger-unavailable` (503, `Retry-After: 1`) — whether a cooperative close, the
+ * settler or the close watcher met it, and a defect stays a plain `Error`.
  *
  * Acquire, release, save-intent and clear-intent are Lua scripts, so "is this still my lease?"
  * and the write are one atomic step (a stale holder cannot write after its lease was taken over).
  * The `intents` set is updated in the same round trip but outside the script (another slot); the
  * settler treats it as a hint and the per-channel intent hash as the truth.
  */
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { Hex } from 'viem'
-import type { Lease, SettlementIntent, SettlementStore } from '../../settlement/store.js'
+import type {
+  IntentKind,
+  Lease,
+  SettlementIntent,
+  SettlementStore,
+} from '../../settlement/store.js'
+import { pipelineReplies } from './connection.js'
+import { ledgerFailure, redisCall } from './errors.js'
+import { redisKeys } from './keys.js'
+import { amountArg, channelKeyId, hexArg, integerArg } from './record.js'
+import { createScriptRunner, type ScriptCall } from './script-runner.js'
 
-const acquireScript = `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local owner = string.match(current, '^(.*)|%d+$')
-  if owner ~= ARGV[1] then return false end
-end
-local fence = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'PX', ARGV[2])
-return fence
-`
-
-const releaseScript = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`
-
-const saveIntentScript = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 2))
-return 1
-`
-
-const clearIntentScript = `
-if redis.call('HGET', KEYS[1], 'txHash') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`
-
-type Scripted = Redis & {
-  settleAcquire(lock: string, fence: string, owner: string, ttl: number): Promise<number | null>
-  settleRelease(lock: string, token: string): Promise<number>
-  settleSaveIntent(
-    lock: string,
-    intent: string,
-    token: string,
-    ...fields: string[]
-  ): Promise<number>
-  settleClearIntent(intent: string, txHash: string): Promise<number>
+export type RedisSettlementStoreOptions = {
+  /** The ledger's connection (`RedisLedger.client`): its options are the ones money needs. */
+  readonly client: Redis
+  /** The ledger's key prefix. */
+  readonly keyPrefix: string
 }
 
-function define(client: Redis): Scripted {
-  const scripted = client as Scripted
-  if (typeof scripted.settleAcquire !== 'function') {
-    // ioredis calls scripts by SHA and reloads them transparently on NOSCRIPT.
-    client.defineCommand('settleAcquire', { numberOfKeys: 2, lua: acquireScript })
-    client.defineCommand('settleRelease', { numberOfKeys: 1, lua: releaseScript })
-    client.defineCommand('settleSaveIntent', { numberOfKeys: 2, lua: saveIntentScript })
-    client.defineCommand('settleClearIntent', { numberOfKeys: 1, lua: clearIntentScript })
+/** The intent hash's fields, written by `saveIntent` and read back by `intent`. */
+type IntentFields = Readonly<Record<keyof SettlementIntent, string>>
+
+function encodeIntent(intent: SettlementIntent): string[] {
+  const fields: IntentFields = {
+    channelId: channelKeyId(intent.channelId),
+    kind: intent.kind,
+    cumulative: amountArg(intent.cumulative, 'intent cumulative'),
+    capture: intent.capture === undefined ? '' : amountArg(intent.capture, 'intent capture'),
+    txHash: hexArg(intent.txHash, 'intent txHash'),
+    rawTransaction: hexArg(intent.rawTransaction, 'intent rawTransaction'),
+    validBefore: integerArg(intent.validBefore, 'intent validBefore'),
+    fence: integerArg(intent.fence, 'intent fence'),
+    createdAt: integerArg(intent.createdAt, 'intent createdAt'),
   }
-  return scripted
+  return Object.entries(fields).flat()
 }
 
-export function createRedisSettlementStore(options: {
-  client: Redis
-  keyPrefix: string
-}): SettlementStore {
-  const redis = define(options.client)
-  const p = options.keyPrefix
-  const id = (channelId: Hex) => channelId.toLowerCase()
-  const lockKey = (channelId: Hex) => `${p}lock:{${id(channelId)}}`
-  const fenceKey = (channelId: Hex) => `${p}fence:{${id(channelId)}}`
-  const intentKey = (channelId: Hex) => `${p}intent:{${id(channelId)}}`
-  const intentsKey = `${p}intents`
-  const cursorKey = `${p}watcher:cursor`
+const intentKinds: readonly IntentKind[] = ['settle', 'close']
+
+/** The intent in a hash read with HGETALL; undefined for an absent (empty) hash. */
+function decodeIntent(hash: Readonly<Record<string, string>>): SettlementIntent | undefined {
+  if (hash.txHash === undefined) return undefined
+  const text = (name: keyof SettlementIntent): string => {
+    const value = hash[name]
+    if (value === undefined) throw new Error(`settlement store: intent lacks field ${name}`)
+    return value
+  }
+  const kind = intentKinds.find((k) => k === text('kind'))
+  if (!kind) throw new Error(`settlement store: unknown intent kind ${text('kind')}`)
+  const capture = text('capture')
+  return {
+    channelId: text('channelId') as Hex,
+    kind,
+    cumulative: BigInt(text('cumulative')),
+    capture: capture === '' ? undefined : BigInt(capture),
+    txHash: text('txHash') as Hex,
+    rawTransaction: text('rawTransaction') as Hex,
+    validBefore: Number(text('validBefore')),
+    fence: Number(text('fence')),
+    createdAt: Number(text('createdAt')),
+  }
+}
+
+/** A script's reply as its outcome kind and the strings after it; a defect when malformed. */
+function replyParts(reply: unknown, script: string): { kind: string; rest: string[] } {
+  const parts: unknown[] = Array.isArray(reply) ? reply : []
+  const strings = parts.filter((part): part is string => typeof part === 'string')
+  const [kind, ...rest] = strings
+  if (!kind || strings.length !== parts.length) {
+    throw new Error(`settlement store: unexpected reply from script ${script}`)
+  }
+  return { kind, rest }
+}
+
+/** The outcome of `acquireLock`: the new fencing number, or the lock held by another owner. */
+function decodeAcquire(reply: unknown): { kind: 'acquired'; fence: number } | { kind: 'held' } {
+  const { kind, rest } = replyParts(reply, 'acquireLock')
+  const fence = Number(rest[0])
+  if (kind === 'acquired' && Number.isSafeInteger(fence)) return { kind, fence }
+  if (kind === 'held') return { kind }
+  throw new Error(`settlement store: unexpected acquireLock outcome ${kind}`)
+}
+
+/** The outcome kind of a script that replies with nothing else, checked against `kinds`. */
+function decodeOutcome<K extends string>(reply: unknown, script: string, kinds: readonly K[]): K {
+  const { kind } = replyParts(reply, script)
+  const known = kinds.find((k) => k === kind)
+  if (!known) throw new Error(`settlement store: unexpected ${script} outcome ${kind}`)
+  return known
+}
+
+export function createRedisSettlementStore(options: RedisSettlementStoreOptions): SettlementStore {
+  const { client } = options
+  const keys = redisKeys(options.keyPrefix)
+  const scripts = createScriptRunner(client)
   const token = (lease: Lease) => `${lease.owner}|${lease.fence}`
+
+  /** Runs a script; a failure of the script or of its follow-up rejects via `ledgerFailure`. */
+  const run = async (call: ScriptCall): Promise<unknown> => {
+    const outcome = await redisCall(call.name, () => scripts.run(call))
+    if (outcome.followUpError) throw ledgerFailure(outcome.followUpError, call.name)
+    return outcome.reply
+  }
 
   return {
     async acquire(channelId, owner, ttlMs) {
-      const fence = await redis.settleAcquire(lockKey(channelId), fenceKey(channelId), owner, ttlMs)
-      return fence === null ? undefined : { channelId, owner, fence: Number(fence) }
+      const id = channelKeyId(channelId)
+      const reply = await run({
+        name: 'acquireLock',
+        keys: [keys.lock(id), keys.fence(id)],
+        args: [owner, integerArg(ttlMs, 'lock ttlMs')],
+      })
+      const outcome = decodeAcquire(reply)
+      return outcome.kind === 'acquired' ? { channelId, owner, fence: outcome.fence } : undefined
     },
+
     async release(lease) {
-      await redis.settleRelease(lockKey(lease.channelId), token(lease))
+      const reply = await run({
+        name: 'releaseLock',
+        keys: [keys.lock(channelKeyId(lease.channelId))],
+        args: [token(lease)],
+      })
+      // A lease that lapsed or was taken over releases nothing: that is not a failure.
+      decodeOutcome(reply, 'releaseLock', ['released', 'not-held'])
     },
+
+    /**
+     * Why the `SADD` of the intents hint makes the call fail when it fails: the caller broadcasts
+     * only after `saveIntent` resolved, so a transaction on chain always has its hint. An intent
+     * saved without its hint is harmless: nothing was sent, and reconciliation (the channel's own
+     * intent hash) broadcasts those same bytes or drops them once they expired.
+     */
     async saveIntent(lease, intent) {
-      const fields = [
-        'channelId',
-        id(intent.channelId),
-        'kind',
-        intent.kind,
-        'cumulative',
-        intent.cumulative.toString(),
-        'capture',
-        intent.capture?.toString() ?? '',
-        'txHash',
-        intent.txHash,
-        'rawTransaction',
-        intent.rawTransaction,
-        'validBefore',
-        String(intent.validBefore),
-        'fence',
-        String(intent.fence),
-        'createdAt',
-        String(intent.createdAt),
-      ]
-      type WithScript = ChainableCommander & {
-        settleSaveIntent(...args: string[]): ChainableCommander
-      }
-      const pipeline = redis.pipeline() as WithScript
-      pipeline.settleSaveIntent(
-        lockKey(lease.channelId),
-        intentKey(lease.channelId),
-        token(lease),
-        ...fields,
-      )
-      pipeline.sadd(intentsKey, id(lease.channelId))
-      const [[saveError, saved]] = (await pipeline.exec()) as [
-        [Error | null, number],
-        [Error | null, number],
-      ]
-      if (saveError) throw saveError
-      return saved === 1
+      const id = channelKeyId(lease.channelId)
+      const reply = await run({
+        name: 'saveIntent',
+        keys: [keys.lock(id), keys.intent(id)],
+        args: [token(lease), ...encodeIntent(intent)],
+        then: ['sadd', keys.intents, id],
+      })
+      return decodeOutcome(reply, 'saveIntent', ['saved', 'lost-lease']) === 'saved'
     },
+
     async intent(channelId) {
-      const h = await redis.hgetall(intentKey(channelId))
-      if (!h.txHash) return undefined
-      const intent: SettlementIntent = {
-        channelId: h.channelId as Hex,
-        kind: h.kind === 'close' ? 'close' : 'settle',
-        cumulative: BigInt(h.cumulative ?? '0'),
-        capture: h.capture ? BigInt(h.capture) : undefined,
-        txHash: h.txHash as Hex,
-        rawTransaction: h.rawTransaction as Hex,
-        validBefore: Number(h.validBefore),
-        fence: Number(h.fence),
-        createdAt: Number(h.createdAt),
-      }
-      return intent
+      const id = channelKeyId(channelId)
+      return decodeIntent(await redisCall('intent', () => client.hgetall(keys.intent(id))))
     },
+
     async pendingIntents() {
-      const ids = (await redis.smembers(intentsKey)) as Hex[]
+      const ids = (await redisCall('pendingIntents', () => client.smembers(keys.intents))) as Hex[]
+      if (ids.length === 0) return []
+      const exists = await redisCall('pendingIntents', () => {
+        const reading = client.pipeline()
+        for (const id of ids) reading.exists(keys.intent(id))
+        return pipelineReplies(reading)
+      })
       // Drop hints whose intent is gone (recorded by another instance).
-      const pipeline = redis.pipeline()
-      for (const channelId of ids) pipeline.exists(intentKey(channelId))
-      const exists = (await pipeline.exec()) ?? []
-      const stale = ids.filter((_, i) => exists[i]?.[1] === 0)
-      if (stale.length > 0) await redis.srem(intentsKey, ...stale)
-      return ids.filter((_, i) => exists[i]?.[1] !== 0)
+      const stale = ids.filter((_, i) => exists[i] === 0)
+      if (stale.length > 0) {
+        await redisCall('pendingIntents', () => client.srem(keys.intents, ...stale))
+      }
+      return ids.filter((_, i) => exists[i] !== 0)
     },
+
     async clearIntent(channelId, txHash) {
-      const cleared = await redis.settleClearIntent(intentKey(channelId), txHash)
-      if (cleared === 1) await redis.srem(intentsKey, id(channelId))
+      const id = channelKeyId(channelId)
+      const reply = await run({
+        name: 'clearIntent',
+        keys: [keys.intent(id)],
+        args: [hexArg(txHash, 'txHash')],
+      })
+      if (decodeOutcome(reply, 'clearIntent', ['cleared', 'other']) === 'cleared') {
+        await redisCall('clearIntent', () => client.srem(keys.intents, id))
+      }
     },
+
     async cursor() {
-      const value = await redis.get(cursorKey)
+      const value = await redisCall('cursor', () => client.get(keys.watcherCursor))
       return value === null ? undefined : BigInt(value)
     },
+
     async setCursor(block) {
-      await redis.set(cursorKey, block.toString())
+      await redisCall('setCursor', () => client.set(keys.watcherCursor, block.toString()))
     },
+
+    /** The connection is the ledger's: the ledger closes it. */
     async close() {},
   }
 }
