@@ -18,41 +18,56 @@ export function isLedgerOutage(error: unknown): error is GatewayError {
   return error instanceof GatewayError && error.code === 'ledger-unavailable'
 }
 
+type FailureOptions = { readonly fields?: object; readonly level?: 'warn' | 'error' }
+
 export type OutageLog = {
   /** Logs a failure: an outage once (see the header), anything else at `level` with its error. */
-  failed(
-    error: unknown,
-    msg: string,
-    options?: { readonly fields?: object; readonly level?: 'warn' | 'error' },
-  ): void
-  /** A round went through: ends an outage, logging the recovery once. */
-  succeeded(): void
+  failed(error: unknown, msg: string, options?: FailureOptions): void
+  /**
+   * Runs one round of the loop (never concurrently with another round of the same log) and logs
+   * its failure as `msg`. A round that met no outage at all — not even in a step whose failure it
+   * caught and logged itself — ends an outage, and the recovery is logged once.
+   */
+  round(work: () => Promise<void>, msg: string, options?: FailureOptions): Promise<void>
 }
 
 /** An outage log for one loop (`what`: "settlement", "the close watcher"). */
 export function createOutageLog(logger: Logger, what: string): OutageLog {
   let down = false
+  /** Outage failures seen so far: a round compares it before and after. */
+  let met = 0
+
+  const failed = (error: unknown, msg: string, options: FailureOptions = {}) => {
+    const fields = options.fields ?? {}
+    if (!isLedgerOutage(error)) {
+      logger[options.level ?? 'warn']({ ...fields, err: error }, msg)
+      return
+    }
+    met += 1
+    const facts = {
+      ...fields,
+      code: error.code,
+      cause: error.cause instanceof Error ? error.cause.message : undefined,
+    }
+    if (down) {
+      logger.debug(facts, msg)
+      return
+    }
+    down = true
+    logger.warn(facts, `${msg}: the ledger is unavailable; ${what} resumes when it returns`)
+  }
+
   return {
-    failed(error, msg, options = {}) {
-      const fields = options.fields ?? {}
-      if (!isLedgerOutage(error)) {
-        logger[options.level ?? 'warn']({ ...fields, err: error }, msg)
+    failed,
+    async round(work, msg, options) {
+      const before = met
+      try {
+        await work()
+      } catch (error) {
+        failed(error, msg, options)
         return
       }
-      const facts = {
-        ...fields,
-        code: error.code,
-        cause: error.cause instanceof Error ? error.cause.message : undefined,
-      }
-      if (down) {
-        logger.debug(facts, msg)
-        return
-      }
-      down = true
-      logger.warn(facts, `${msg}: the ledger is unavailable; ${what} resumes when it returns`)
-    },
-    succeeded() {
-      if (!down) return
+      if (!down || met !== before) return
       down = false
       logger.info(`the ledger is reachable again; ${what} resumed`)
     },

@@ -189,11 +189,8 @@ export function createSettler(options: SettlerOptions): Settler {
       again = true
       return running
     }
-    running = round(opts.shuttingDown ?? false)
-      .then(
-        () => outage.succeeded(),
-        (error: unknown) => outage.failed(error, 'settlement round failed', { level: 'error' }),
-      )
+    running = outage
+      .round(() => round(opts.shuttingDown ?? false), 'settlement round failed', { level: 'error' })
       .finally(() => {
         running = undefined
       })
@@ -230,10 +227,9 @@ export function createSettler(options: SettlerOptions): Settler {
       stopped = true
       if (timer) clearTimeout(timer)
       await running
-      if (opts.settleAll)
-        await round(true).catch((error: unknown) =>
-          outage.failed(error, 'shutdown settlement failed', { level: 'error' }),
-        )
+      if (opts.settleAll) {
+        await outage.round(() => round(true), 'shutdown settlement failed', { level: 'error' })
+      }
     },
   }
 }

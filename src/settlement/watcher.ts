@@ -113,14 +113,11 @@ export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
 
   const runOnce = () => {
     if (running) return running
-    running = (async () => {
-      await pollEvents()
-      if (options.now() - lastReconcile >= options.reconcileIntervalMs) await reconcileAll()
-    })()
-      .then(
-        () => outage.succeeded(),
-        (error: unknown) => outage.failed(error, 'close watcher round failed'),
-      )
+    running = outage
+      .round(async () => {
+        await pollEvents()
+        if (options.now() - lastReconcile >= options.reconcileIntervalMs) await reconcileAll()
+      }, 'close watcher round failed')
       .finally(() => {
         running = undefined
       })
