@@ -30,7 +30,7 @@ import { amountArg, channelKeyId, decodeRecord, hexArg, integerArg, openArgs } f
 import {
   decodeAuthorizeReply,
   decodeCommitReply,
-  decodeKind,
+  decodeOutcome,
   decodeRecordReply,
 } from './replies.js'
 import { createScriptRunner, type ScriptCall } from './script-runner.js'
@@ -237,12 +237,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async release(channelId, reservationId, now) {
       const id = channelKeyId(channelId)
-      const kind = decodeKind(
-        await run('release', id, [integerArg(now, 'now'), reservationId]),
-        'release',
-      )
-      if (kind === 'released' || kind === 'missing') return { kind }
-      throw new Error(`ledger: unexpected release reply ${kind}`)
+      const reply = await run('release', id, [integerArg(now, 'now'), reservationId])
+      return { kind: decodeOutcome(reply, 'release', ['released', 'missing']) }
     },
 
     async recordTopUp(channelId, deposit, now) {

@@ -1,6 +1,12 @@
 import type { Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
-import { decodeAuthorizeReply, decodeCommitReply, decodeRecordReply } from './replies.js'
+import {
+  decodeAcquireReply,
+  decodeAuthorizeReply,
+  decodeCommitReply,
+  decodeOutcome,
+  decodeRecordReply,
+} from './replies.js'
 
 const id: Hex = `0x${'ab'.repeat(32)}`
 const snapshot = ['500', '300', '3', '100', '1000']
@@ -65,5 +71,18 @@ describe('ledger script replies', () => {
       kind: 'not-found',
       channel: undefined,
     })
+  })
+
+  it('decodes the settlement store scripts: a fence by name, outcomes from a closed list', () => {
+    expect(decodeAcquireReply(['acquired', '12'])).toEqual({ kind: 'acquired', fence: 12 })
+    expect(decodeAcquireReply(['held'])).toEqual({ kind: 'held' })
+    expect(() => decodeAcquireReply(['acquired'])).toThrow(/script acquireLock: no fence/)
+    expect(decodeOutcome(['saved'], 'saveIntent', ['saved', 'lost-lease'])).toBe('saved')
+    expect(() => decodeOutcome([1], 'saveIntent', ['saved', 'lost-lease'])).toThrow(
+      /script saveIntent: no kind/,
+    )
+    expect(() => decodeOutcome(['gone'], 'clearIntent', ['cleared', 'other'])).toThrow(
+      /script clearIntent: kind gone/,
+    )
   })
 })

@@ -1,9 +1,9 @@
 /**
- * Decoding what the ledger scripts reply into named records, so no caller reads a reply by
- * position. A reply is a flat array — the outcome kind, then figures as decimal strings in the
- * order written above each script in scripts.ts (a record-returning script sends the channel hash
- * as one nested array instead). The layouts are written here once, as lists of field names, next
- * to the decoder that reads them.
+ * Decoding what the scripts reply — the ledger's (scripts.ts) and the settlement store's
+ * (settlement-scripts.ts) — into named records, so no caller reads a reply by position. A reply is
+ * a flat array: the outcome kind, then figures as decimal strings in the order written above each
+ * script (a record-returning script sends the channel hash as one nested array instead). The
+ * layouts are written here once, as lists of field names, next to the decoder that reads them.
  *
  * A reply that does not fit its layout (an unknown kind, a missing figure) is a defect — the
  * scripts and this file out of step — and throws a plain `Error` naming the script, never a
@@ -31,7 +31,7 @@ type Named<N extends readonly string[]> = { readonly [K in N[number]]: string }
 type Split = { readonly kind: string; readonly parts: readonly unknown[] }
 
 const unexpected = (script: ScriptName, what: string) =>
-  new Error(`ledger: unexpected reply from script ${script}: ${what}`)
+  new Error(`Redis: unexpected reply from script ${script}: ${what}`)
 
 function split(reply: unknown, script: ScriptName): Split {
   if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw unexpected(script, 'no kind')
@@ -62,9 +62,33 @@ const snapshotOf = (channelId: Hex, f: Named<typeof snapshotFields>): ChannelSna
   deposit: BigInt(f.deposit),
 })
 
-/** The outcome kind of a script whose reply carries nothing else that matters (`release`). */
-export function decodeKind(reply: unknown, script: ScriptName): string {
-  return split(reply, script).kind
+/** The outcome of a script that replies with its kind alone, checked against `kinds`. */
+export function decodeOutcome<const K extends string>(
+  reply: unknown,
+  script: ScriptName,
+  kinds: readonly K[],
+): K {
+  const { kind } = split(reply, script)
+  const known = kinds.find((k) => k === kind)
+  if (known === undefined) throw unexpected(script, `kind ${kind}`)
+  return known
+}
+
+/** The reply of `acquireLock`: the lease's new fencing number, or the lock held by another. */
+export function decodeAcquireReply(
+  reply: unknown,
+): { readonly kind: 'acquired'; readonly fence: number } | { readonly kind: 'held' } {
+  const { kind, parts } = split(reply, 'acquireLock')
+  switch (kind) {
+    case 'acquired': {
+      const fence = Number(named(parts, ['fence'], 'acquireLock').fence)
+      if (!Number.isSafeInteger(fence)) throw unexpected('acquireLock', `fence ${fence}`)
+      return { kind, fence }
+    }
+    case 'held':
+      return { kind }
+  }
+  throw unexpected('acquireLock', `kind ${kind}`)
 }
 
 /**

@@ -6,7 +6,7 @@
  * Like the ledger's scripts (scripts.ts) they run through the one script runner
  * (script-runner.ts), start with the `#!lua` shebang (refused up front when Redis is out of
  * memory), touch only keys of one channel (one hash tag, one Cluster slot: keys.ts), and reply
- * with the outcome kind first, decoded by settlement-store.ts.
+ * with the outcome kind first, decoded by replies.ts.
  *
  * The lock value is `"<owner>|<fence>"`; the fence is the channel's counter, incremented on every
  * acquisition, so a lease taken over always carries a larger number than the one it replaced.

@@ -26,6 +26,7 @@ import { pipelineReplies } from './connection.js'
 import { ledgerFailure, redisCall } from './errors.js'
 import { redisKeys } from './keys.js'
 import { amountArg, channelKeyId, hexArg, integerArg } from './record.js'
+import { decodeAcquireReply, decodeOutcome } from './replies.js'
 import { createScriptRunner, type ScriptCall } from './script-runner.js'
 
 export type RedisSettlementStoreOptions = {
@@ -79,34 +80,6 @@ function decodeIntent(hash: Readonly<Record<string, string>>): SettlementIntent 
   }
 }
 
-/** A script's reply as its outcome kind and the strings after it; a defect when malformed. */
-function replyParts(reply: unknown, script: string): { kind: string; rest: string[] } {
-  const parts: unknown[] = Array.isArray(reply) ? reply : []
-  const strings = parts.filter((part): part is string => typeof part === 'string')
-  const [kind, ...rest] = strings
-  if (!kind || strings.length !== parts.length) {
-    throw new Error(`settlement store: unexpected reply from script ${script}`)
-  }
-  return { kind, rest }
-}
-
-/** The outcome of `acquireLock`: the new fencing number, or the lock held by another owner. */
-function decodeAcquire(reply: unknown): { kind: 'acquired'; fence: number } | { kind: 'held' } {
-  const { kind, rest } = replyParts(reply, 'acquireLock')
-  const fence = Number(rest[0])
-  if (kind === 'acquired' && Number.isSafeInteger(fence)) return { kind, fence }
-  if (kind === 'held') return { kind }
-  throw new Error(`settlement store: unexpected acquireLock outcome ${kind}`)
-}
-
-/** The outcome kind of a script that replies with nothing else, checked against `kinds`. */
-function decodeOutcome<K extends string>(reply: unknown, script: string, kinds: readonly K[]): K {
-  const { kind } = replyParts(reply, script)
-  const known = kinds.find((k) => k === kind)
-  if (!known) throw new Error(`settlement store: unexpected ${script} outcome ${kind}`)
-  return known
-}
-
 export function createRedisSettlementStore(options: RedisSettlementStoreOptions): SettlementStore {
   const { client } = options
   const keys = redisKeys(options.keyPrefix)
@@ -128,7 +101,7 @@ export function createRedisSettlementStore(options: RedisSettlementStoreOptions)
         keys: [keys.lock(id), keys.fence(id)],
         args: [owner, integerArg(ttlMs, 'lock ttlMs')],
       })
-      const outcome = decodeAcquire(reply)
+      const outcome = decodeAcquireReply(reply)
       return outcome.kind === 'acquired' ? { channelId, owner, fence: outcome.fence } : undefined
     },
 
