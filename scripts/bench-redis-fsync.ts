@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process'
 import { cpus, tmpdir } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { Hex } from 'viem'
-import { createRedisLedger, type RedisLedger } from '../src/ledger/redis.js'
+import { createRedisLedger, type RedisLedger } from '../src/ledger/redis/ledger.js'
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.js'
 
 const { values } = parseArgs({

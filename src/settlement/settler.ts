@@ -7,14 +7,17 @@
  * value and settles those the policy says are due. Every settlement holds the channel's lock (one
  * writer across instances) and goes through `submit` (intent persisted before broadcast). Failures
  * back off exponentially with jitter per channel; an unknown outcome is never "retried" with a new
- * transaction, only reconciled.
+ * transaction, only reconciled. While the ledger is down (`ledger-unavailable`) rounds fail early
+ * and harmlessly; the outage is logged once (outage-log.ts) and settlement picks up where it left
+ * off when Redis returns. A lock that cannot be released lapses by its TTL.
  */
 import type { Logger } from 'pino'
 import type { Hex } from 'viem'
 import { closeGracePeriodSeconds } from '../chain/escrow-abi.js'
 import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
+import { createOutageLog } from './outage-log.js'
 import { settlementDue, type SettlementPolicy } from './policy.js'
-import type { SettlementStore } from './store.js'
+import type { Lease, SettlementStore } from './store.js'
 import { reconcile, submit, type SubmitContext, type SubmitOutcome } from './submit.js'
 
 export type SettlerOptions = {
@@ -51,6 +54,7 @@ const maxDelayMs = 60_000
 
 export function createSettler(options: SettlerOptions): Settler {
   const { ledger, store, logger, now } = options
+  const outage = createOutageLog(logger, 'settlement')
   const backoff = new Map<Hex, Backoff>()
   const firstSeen = new Map<Hex, number>()
   let timer: NodeJS.Timeout | undefined
@@ -65,7 +69,21 @@ export function createSettler(options: SettlerOptions): Settler {
     const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** previous) * (0.5 + Math.random() / 2)
     backoff.set(channelId, { attempts, notBefore: now() + delay })
     const level = attempts >= options.maxAttempts ? 'error' : 'warn'
-    logger[level]({ err: error, channelId, attempts }, `settlement not done: ${reason}`)
+    outage.failed(error, `settlement not done: ${reason}`, {
+      fields: { channelId, attempts },
+      level,
+    })
+  }
+
+  /** Gives the channel back; a failure only delays others until the lock's TTL runs out. */
+  const release = async (lease: Lease) => {
+    try {
+      await store.release(lease)
+    } catch (error) {
+      outage.failed(error, 'settlement lock not released', {
+        fields: { channelId: lease.channelId },
+      })
+    }
   }
 
   const note = (channelId: Hex, outcome: SubmitOutcome | undefined) => {
@@ -156,7 +174,7 @@ export function createSettler(options: SettlerOptions): Settler {
     } catch (error) {
       fail(channelId, 'error', error)
     } finally {
-      await store.release(lease)
+      await release(lease)
     }
   }
 
@@ -169,7 +187,7 @@ export function createSettler(options: SettlerOptions): Settler {
       } catch (error) {
         fail(channelId, 'reconciliation failed', error)
       } finally {
-        await store.release(lease)
+        await release(lease)
       }
     }
     for (const { channelId, since } of await options.index.unsettled(1_000)) {
@@ -183,8 +201,8 @@ export function createSettler(options: SettlerOptions): Settler {
       again = true
       return running
     }
-    running = round(opts.shuttingDown ?? false)
-      .catch((error: unknown) => logger.error({ err: error }, 'settlement round failed'))
+    running = outage
+      .round(() => round(opts.shuttingDown ?? false), 'settlement round failed', { level: 'error' })
       .finally(() => {
         running = undefined
       })
@@ -221,10 +239,9 @@ export function createSettler(options: SettlerOptions): Settler {
       stopped = true
       if (timer) clearTimeout(timer)
       await running
-      if (opts.settleAll)
-        await round(true).catch((error: unknown) =>
-          logger.error({ err: error }, 'shutdown settlement failed'),
-        )
+      if (opts.settleAll) {
+        await outage.round(() => round(true), 'shutdown settlement failed', { level: 'error' })
+      }
     },
   }
 }

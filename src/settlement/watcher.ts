@@ -8,13 +8,16 @@
  * left off and misses nothing), and periodically reads the state of every open channel in batches
  * as a backstop (a missed or pruned log range is caught within one reconciliation interval). Only
  * channels the ledger knows are touched. For every channel an event names, the current state is
- * read from chain rather than trusting the event alone.
+ * read from chain rather than trusting the event alone. While the ledger is down a round fails
+ * before moving its cursor, so the next round after Redis returns covers the same blocks; the
+ * outage is logged once (outage-log.ts).
  */
 import type { Logger } from 'pino'
 import { getAbiItem, type Hex } from 'viem'
 import type { EscrowClient } from '../chain/escrow.js'
 import { escrowAbi } from '../chain/escrow-abi.js'
 import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
+import { createOutageLog } from './outage-log.js'
 import type { SettlementStore } from './store.js'
 
 export type CloseWatcherOptions = {
@@ -51,6 +54,7 @@ const watchedEvents = [
 
 export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
   const { escrow, ledger, store, logger } = options
+  const outage = createOutageLog(logger, 'the close watcher')
   const maxRange = BigInt(options.maxBlockRange ?? 2_000)
   let lastReconcile = 0
   let timer: NodeJS.Timeout | undefined
@@ -109,11 +113,11 @@ export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
 
   const runOnce = () => {
     if (running) return running
-    running = (async () => {
-      await pollEvents()
-      if (options.now() - lastReconcile >= options.reconcileIntervalMs) await reconcileAll()
-    })()
-      .catch((error: unknown) => logger.warn({ err: error }, 'close watcher round failed'))
+    running = outage
+      .round(async () => {
+        await pollEvents()
+        if (options.now() - lastReconcile >= options.reconcileIntervalMs) await reconcileAll()
+      }, 'close watcher round failed')
       .finally(() => {
         running = undefined
       })

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisLedger } from '../../src/ledger/redis.js'
-import { createRedisSettlementStore } from '../../src/settlement/store-redis.js'
+import { createRedisLedger } from '../../src/ledger/redis/ledger.js'
+import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { newChannel, voucher } from './contract.js'
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GatewayError } from '../../src/errors.js'
-import { createRedisLedger } from '../../src/ledger/redis.js'
+import { createRedisLedger } from '../../src/ledger/redis/ledger.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { newChannel, voucher } from './contract.js'
 

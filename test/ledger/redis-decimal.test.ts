@@ -1,12 +1,12 @@
 /**
- * The Lua decimal arithmetic of the ledger scripts (src/ledger/redis-lua-decimal.ts), run inside a
+ * The Lua decimal arithmetic of the ledger scripts (src/ledger/redis/lua-decimal.ts), run inside a
  * real Redis and checked against JavaScript's BigInt with fast-check: amounts up to and beyond
  * 2^96 must compare, add and subtract exactly, where a Lua double would not.
  */
 import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { luaDecimal } from '../../src/ledger/redis-lua-decimal.js'
+import { luaDecimal } from '../../src/ledger/redis/lua-decimal.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 
 /** Evaluates every function on ARGV[1], ARGV[2]: {cmp, a+b, a-b or '', max}. */

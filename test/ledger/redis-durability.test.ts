@@ -3,8 +3,8 @@
  * refusing to start a gateway that requires durability on a Redis that could lose a voucher.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis.js'
-import { checkDurability, type DurabilityReport } from '../../src/ledger/redis-durability.js'
+import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
+import { checkDurability, type DurabilityReport } from '../../src/ledger/redis/durability.js'
 import {
   startRedisServer,
   type RedisServer,

@@ -6,7 +6,7 @@
  */
 import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis.js'
+import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { newChannel, voucher } from './contract.js'
 

@@ -2,7 +2,7 @@
  * The shared ledger contract (test/ledger/contract.ts), unchanged, against the Redis adapter on a
  * private redis-server.
  */
-import { createRedisLedger } from '../../src/ledger/redis.js'
+import { createRedisLedger } from '../../src/ledger/redis/ledger.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { describeLedgerContract } from './contract.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkDurability, durabilityOf } from './redis-durability.js'
+import { checkDurability, durabilityOf } from './durability.js'
 
 const config = (appendonly: string, appendfsync: string, policy = 'noeviction', save = '') => ({
   appendonly,

@@ -15,10 +15,11 @@
  */
 import type { Redis } from 'ioredis'
 import type { Hex } from 'viem'
-import type { ChannelIndex } from './port.js'
-import { ledgerFailure } from './redis-errors.js'
-import type { LedgerKeys } from './redis-keys.js'
-import { channelKeyId } from './redis-record.js'
+import type { ChannelIndex } from '../port.js'
+import { pipelineReplies } from './connection.js'
+import { redisCall } from './errors.js'
+import type { RedisKeys } from './keys.js'
+import { channelKeyId } from './record.js'
 
 /** The index operations of the Redis ledger. */
 export type RedisChannelIndex = ChannelIndex & {
@@ -36,27 +37,14 @@ const positive = (limit: number) => {
   }
 }
 
-/** Escapes Redis glob characters in a key prefix for `SCAN MATCH`. */
-const globEscape = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&')
-
 /** The channel id inside `<prefix>ch:{<id>}`. */
 const idOfKey = (key: string): Hex | undefined => /\{(0x[0-9a-f]{64})\}$/.exec(key)?.[1] as Hex
 
 export function createRedisChannelIndex(options: {
   readonly client: Redis
-  readonly keys: LedgerKeys
-  readonly keyPrefix: string
+  readonly keys: RedisKeys
 }): RedisChannelIndex {
   const { client, keys } = options
-
-  /** Values of one pipeline, with the first failure thrown. */
-  const values = async (pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> => {
-    const results = (await pipeline.exec()) ?? []
-    return results.map(([error, value]) => {
-      if (error) throw error
-      return value
-    })
-  }
 
   /**
    * Race-free removal without a cross-slot script: ZREM first, then read the hash. A charge sets
@@ -68,10 +56,10 @@ export function createRedisChannelIndex(options: {
     if (ids.length === 0) return outcome
     const removing = client.pipeline()
     for (const id of ids) removing.zrem(keys.unsettled, id)
-    await values(removing)
+    await pipelineReplies(removing)
     const reading = client.pipeline()
     for (const id of ids) reading.hmget(keys.channel(id), 'unsettledSince', 'status')
-    const states = (await values(reading)) as (string | null)[][]
+    const states = (await pipelineReplies(reading)) as (string | null)[][]
     const restoring = client.pipeline()
     ids.forEach((id, i) => {
       const [since, status] = states[i] ?? []
@@ -82,22 +70,14 @@ export function createRedisChannelIndex(options: {
         outcome.set(id, 'removed')
       }
     })
-    if (restoring.length > 0) await values(restoring)
+    if (restoring.length > 0) await pipelineReplies(restoring)
     return outcome
-  }
-
-  const guarded = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work()
-    } catch (error) {
-      throw ledgerFailure(error, operation)
-    }
   }
 
   return {
     async listUnsettled(limit) {
       positive(limit)
-      return guarded(
+      return redisCall(
         'listUnsettled',
         async () => (await client.zrange(keys.unsettled, 0, limit - 1)) as Hex[],
       )
@@ -105,17 +85,17 @@ export function createRedisChannelIndex(options: {
 
     async prune(channelId) {
       const id = channelKeyId(channelId)
-      return guarded('pruneUnsettled', async () => (await pruneAll([id])).get(id) ?? 'removed')
+      return redisCall('pruneUnsettled', async () => (await pruneAll([id])).get(id) ?? 'removed')
     },
 
     async unsettled(limit) {
       positive(limit)
-      return guarded('index.unsettled', async () => {
+      return redisCall('index.unsettled', async () => {
         const ids = (await client.zrange(keys.unsettled, 0, limit - 1)) as Hex[]
         if (ids.length === 0) return []
         const reading = client.pipeline()
         for (const id of ids) reading.hmget(keys.channel(id), 'unsettledSince', 'status')
-        const states = (await values(reading)) as (string | null)[][]
+        const states = (await pipelineReplies(reading)) as (string | null)[][]
         const due: { channelId: Hex; since: number | undefined }[] = []
         const stale: Hex[] = []
         ids.forEach((id, i) => {
@@ -131,18 +111,23 @@ export function createRedisChannelIndex(options: {
 
     async open(limit) {
       positive(limit)
-      return guarded('index.open', async () => {
-        const match = `${globEscape(options.keyPrefix)}ch:{*}`
+      return redisCall('index.open', async () => {
         const found = new Set<Hex>()
         let cursor = '0'
         do {
-          const [next, batch] = await client.scan(cursor, 'MATCH', match, 'COUNT', scanBatch)
+          const [next, batch] = await client.scan(
+            cursor,
+            'MATCH',
+            keys.channelPattern,
+            'COUNT',
+            scanBatch,
+          )
           cursor = next
           const ids = batch.map(idOfKey).filter((id): id is Hex => id !== undefined)
           if (ids.length === 0) continue
           const reading = client.pipeline()
           for (const id of ids) reading.hmget(keys.channel(id), 'status', 'unsettledSince')
-          const states = (await values(reading)) as (string | null)[][]
+          const states = (await pipelineReplies(reading)) as (string | null)[][]
           const repairing = client.pipeline()
           ids.forEach((id, i) => {
             const [status, since] = states[i] ?? []
@@ -151,7 +136,7 @@ export function createRedisChannelIndex(options: {
             // Re-adds an entry a crash lost; NX keeps an existing entry's first time.
             if (since != null) repairing.zadd(keys.unsettled, 'NX', since, id)
           })
-          if (repairing.length > 0) await values(repairing)
+          if (repairing.length > 0) await pipelineReplies(repairing)
         } while (cursor !== '0' && found.size < limit)
         return [...found]
       })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createRedisClient, reconnectDelay, redactRedisUrl } from './redis-connection.js'
+import { createRedisClient, reconnectDelay, redactRedisUrl } from './connection.js'
 
 describe('redactRedisUrl', () => {
   it.each([

@@ -21,8 +21,8 @@
  * with a TTL: finalized channels).
  */
 import type { Redis } from 'ioredis'
-import { isReplyError, ledgerFailure } from './redis-errors.js'
-import type { LedgerLogger } from './redis-connection.js'
+import { isReplyError, ledgerFailure } from './errors.js'
+import type { LedgerLogger } from './connection.js'
 
 export type DurabilityRisk = 'none' | 'up-to-1s' | 'all-since-last-save' | 'unknown'
 

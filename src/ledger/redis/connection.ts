@@ -1,6 +1,7 @@
 /**
- * The ledger's connection to Redis: ioredis options chosen for money, connection logging, and the
- * one way the URL may appear in a log.
+ * The connection to Redis shared by the ledger and the settlement store: ioredis options chosen
+ * for money, connection logging, the one way the URL may appear in a log, and reading a
+ * pipeline's replies.
  *
  * Why these options:
  *  - `enableOfflineQueue: false`: while disconnected a command fails at once (→
@@ -20,7 +21,7 @@
  * logged: `redactRedisUrl` is what a log may show.
  */
 import type { ConnectionOptions } from 'node:tls'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis'
 
 /** The part of a logger the ledger needs. */
 export type LedgerLogger = { warn(obj: object, msg: string): void }
@@ -99,5 +100,17 @@ function watchConnection(client: Redis, options: RedisConnectionOptions): void {
     if (!down) return
     down = false
     options.logger?.warn({ target }, 'ledger: Redis connection restored')
+  })
+}
+
+/**
+ * The replies of a pipeline, in order; rejects with the first command's failure (ioredis resolves
+ * `exec()` with per-command errors, which a caller must not mistake for replies).
+ */
+export async function pipelineReplies(pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? []
+  return results.map(([error, value]) => {
+    if (error) throw error
+    return value
   })
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { GatewayError } from '../errors.js'
-import { isNoScript, isUnavailable, ledgerFailure } from './redis-errors.js'
+import { GatewayError } from '../../errors.js'
+import { isNoScript, isUnavailable, ledgerFailure } from './errors.js'
 
 /** An error shaped like the replies ioredis rejects with. */
 const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' })

@@ -10,13 +10,13 @@
  *    so every check that can raise (a negative amount in `dsub`, a malformed field) runs before
  *    the first write;
  *  - scripts touch only the keys they are given, both carrying the channel's hash tag;
- *  - amounts stay decimal strings (see redis-lua-decimal.ts); times (ms) and counters are parsed
+ *  - amounts stay decimal strings (see lua-decimal.ts); times (ms) and counters are parsed
  *    with `tonumber` only for comparisons of values below 2^53 and never formatted back from a
  *    double: `units` is incremented with `dadd`.
  *
- * Field names are those of docs/DESIGN.md "Redis key schema" and of src/ledger/redis-record.ts.
+ * Field names are those of docs/DESIGN.md "Redis key schema" and of src/ledger/redis/record.ts.
  */
-import { luaDecimal } from './redis-lua-decimal.js'
+import { luaDecimal } from './lua-decimal.js'
 
 /** Lua source: decimal arithmetic plus the channel helpers, prefixed to every script. */
 export const luaChannel =

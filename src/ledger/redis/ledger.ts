@@ -1,7 +1,7 @@
 /**
  * Redis adapter of the ledger port: where the operator's money lives in production.
  *
- * Every mutation is ONE Lua script (src/ledger/redis-scripts.ts) applying the same transition as
+ * Every mutation is ONE Lua script (src/ledger/redis/scripts.ts) applying the same transition as
  * src/ledger/transitions.ts, atomically inside Redis; Node never reads, decides, then writes.
  * `authorize` — the hot path of every paid request — is one round trip: one `EVALSHA` (the first
  * charge of an unsettled period also sends an index `ZADD` the caller does not wait for). `get` is
@@ -10,42 +10,32 @@
  *
  * Invariants (besides those of port.ts):
  *  - a call resolves only with what Redis acknowledged; any failure rejects — with
- *    `ledger-unavailable` when waiting can cure it (redis-errors.ts) — and is never retried,
- *    except after `NOSCRIPT`, which proves the script did not run (redis-script-runner.ts);
+ *    `ledger-unavailable` when waiting can cure it (errors.ts) — and is never retried,
+ *    except after `NOSCRIPT`, which proves the script did not run (script-runner.ts);
  *  - the write that accepts a voucher is durable before the call resolves only if Redis runs with
  *    `appendfsync always`: `durability()` reports it, `checkDurability` enforces it;
- *  - the unsettled index is a hint kept in step by follow-up commands (redis-index.ts); the
+ *  - the unsettled index is a hint kept in step by follow-up commands (unsettled-index.ts); the
  *    channel hash is the truth.
  */
 import type { ConnectionOptions } from 'node:tls'
 import type { Redis } from 'ioredis'
 import type { Hex } from 'viem'
-import type {
-  AuthorizeInput,
-  AuthorizeResult,
-  ChannelRecord,
-  LedgerPort,
-  TransitionResult,
-  VoucherRejection,
-} from './port.js'
-import { createRedisClient, type LedgerLogger } from './redis-connection.js'
-import { readDurability, type DurabilityReport } from './redis-durability.js'
-import { ledgerFailure } from './redis-errors.js'
-import { createRedisChannelIndex, type RedisChannelIndex } from './redis-index.js'
-import { ledgerKeys } from './redis-keys.js'
+import type { AuthorizeInput, AuthorizeResult, LedgerPort, TransitionResult } from '../port.js'
+import { maxPendingVouchers } from '../transitions.js'
+import { createRedisClient, type LedgerLogger } from './connection.js'
+import { readDurability, type DurabilityReport } from './durability.js'
+import { ledgerFailure, redisCall } from './errors.js'
+import { redisKeys } from './keys.js'
+import { amountArg, channelKeyId, decodeRecord, hexArg, integerArg, openArgs } from './record.js'
 import {
-  amountArg,
-  channelKeyId,
-  decodeRecord,
-  decodeSnapshot,
-  fieldsOf,
-  hexArg,
-  integerArg,
-  openArgs,
-} from './redis-record.js'
-import { createScriptRunner, type ScriptCall } from './redis-script-runner.js'
-import type { LedgerScriptName } from './redis-scripts.js'
-import { maxPendingVouchers } from './transitions.js'
+  decodeAuthorizeReply,
+  decodeCommitReply,
+  decodeReleaseReply,
+  decodeRecordReply,
+} from './replies.js'
+import { createScriptRunner, type ScriptCall } from './script-runner.js'
+import type { LedgerScriptName } from './scripts.js'
+import { createRedisChannelIndex, type RedisChannelIndex } from './unsettled-index.js'
 
 export type RedisLedgerOptions = {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Never logged. */
@@ -67,7 +57,7 @@ export type RedisLedgerOptions = {
 export type RedisLedger = LedgerPort & {
   /** The underlying connection (health checks, tests). Do not write ledger keys with it. */
   readonly client: Redis
-  /** The settler's and close watcher's queries (port `ChannelIndex`), see redis-index.ts. */
+  /** The settler's and close watcher's queries (port `ChannelIndex`), see unsettled-index.ts. */
   readonly index: RedisChannelIndex
   /** What Redis's persistence settings risk for an acknowledged voucher. */
   durability(): Promise<DurabilityReport>
@@ -81,29 +71,6 @@ export type RedisLedger = LedgerPort & {
 }
 
 const thirtyDays = 30 * 24 * 60 * 60
-
-const rejections: readonly VoucherRejection[] = [
-  'not-increasing',
-  'exceeds-deposit',
-  'delta-too-small',
-]
-
-/** A script reply as strings (nested one level for HGETALL), or an error naming the script. */
-function replyOf(reply: unknown, name: LedgerScriptName): (string | string[])[] {
-  if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
-    throw new Error(`ledger: unexpected reply from script ${name}`)
-  }
-  return reply as (string | string[])[]
-}
-
-const flat = (reply: (string | string[])[]): string[] =>
-  reply.map((part) => (typeof part === 'string' ? part : ''))
-
-const recordIn = (reply: (string | string[])[], name: LedgerScriptName): ChannelRecord => {
-  const fields = reply[1]
-  if (!Array.isArray(fields)) throw new Error(`ledger: script ${name} returned no record`)
-  return decodeRecord(fieldsOf(fields))
-}
 
 /**
  * Connects to Redis, loads the ledger scripts and returns the ledger. Rejects with
@@ -129,39 +96,35 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     client.off('error', remember)
   }
 
-  const keys = ledgerKeys(options.keyPrefix)
-  const index = createRedisChannelIndex({ client, keys, keyPrefix: options.keyPrefix })
+  const keys = redisKeys(options.keyPrefix)
+  const index = createRedisChannelIndex({ client, keys })
   const ttl = integerArg(options.finalizedTtlSeconds ?? thirtyDays, 'finalizedTtlSeconds')
   const logger = options.logger
   /** Index updates still in flight; `close` waits for them. */
   const indexing = new Set<Promise<void>>()
   let closed = false
 
+  /** Runs a ledger script on the channel's two keys; resolves with its raw reply. */
   const run = async (
     name: LedgerScriptName,
     id: Hex,
     args: string[],
     then?: ScriptCall['then'],
-  ): Promise<(string | string[])[]> => {
+  ): Promise<unknown> => {
     const call: ScriptCall = {
       name,
       keys: [keys.channel(id), keys.reservations(id)],
       args,
       ...(then ? { then } : {}),
     }
-    let outcome
-    try {
-      outcome = await scripts.run(call)
-    } catch (error) {
-      throw ledgerFailure(error, name)
-    }
+    const outcome = await redisCall(name, () => scripts.run(call))
     if (outcome.followUpError) {
       logger?.warn(
         { channelId: id, err: { message: outcome.followUpError.message } },
         'ledger: unsettled index not updated; the next index scan repairs it',
       )
     }
-    return replyOf(outcome.reply, name)
+    return outcome.reply
   }
 
   /**
@@ -198,18 +161,10 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     args: string[],
     then?: ScriptCall['then'],
   ): Promise<TransitionResult> => {
-    const reply = await run(name, id, args, then)
-    const kind = typeof reply[0] === 'string' ? reply[0] : ''
-    switch (kind) {
-      case 'ok':
-        return { kind: 'ok', channel: recordIn(reply, name) }
-      case 'not-found':
-        return { kind: 'not-found' }
-      case 'finalized':
-        return { kind: 'finalized' }
-      default:
-        throw new Error(`ledger: unexpected outcome ${kind} of ${name}`)
-    }
+    const { kind, channel } = decodeRecordReply(await run(name, id, args, then), name)
+    if (kind === 'ok' && channel) return { kind, channel }
+    if (kind === 'not-found' || kind === 'finalized') return { kind }
+    throw new Error(`ledger: unexpected outcome ${kind} of ${name}`)
   }
 
   const authorizeArgs = (input: AuthorizeInput): string[] => {
@@ -235,70 +190,58 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async open(channel, now) {
       const id = channelKeyId(channel.channelId)
-      const reply = await run('open', id, openArgs(channel, now))
-      const kind = reply[0]
-      if (kind !== 'created' && kind !== 'exists') {
-        throw new Error(`ledger: unexpected outcome ${String(kind)} of open`)
+      const reply = decodeRecordReply(await run('open', id, openArgs(channel, now)), 'open')
+      const { kind } = reply
+      if ((kind !== 'created' && kind !== 'exists') || !reply.channel) {
+        throw new Error(`ledger: unexpected outcome ${kind} of open`)
       }
-      return { kind, channel: recordIn(reply, 'open') }
+      return { kind, channel: reply.channel }
     },
 
     async authorize(input): Promise<AuthorizeResult> {
       const id = channelKeyId(input.channelId)
-      const reply = flat(await run('authorize', id, authorizeArgs(input)))
-      const kind = reply[0] ?? ''
-      switch (kind) {
+      const reply = decodeAuthorizeReply(id, await run('authorize', id, authorizeArgs(input)))
+      switch (reply.kind) {
         case 'authorized': {
-          const voucher = reply[1]
-          if (voucher !== 'new' && voucher !== 'same' && voucher !== 'lower' && voucher !== 'none')
-            break
-          if (reply[7] === '1') indexUnsettled(id, input.now)
-          return { kind: 'authorized', voucher, snapshot: decodeSnapshot(id, reply, 2) }
+          const { kind, voucher, snapshot } = reply
+          if (reply.newlyUnsettled) indexUnsettled(id, input.now)
+          return { kind, voucher, snapshot }
         }
         case 'insufficient':
-          return {
-            kind: 'insufficient',
-            available: BigInt(reply[1] ?? ''),
-            snapshot: decodeSnapshot(id, reply, 2),
-          }
-        case 'voucher-rejected': {
-          const reason = rejections.find((r) => r === reply[1])
-          if (!reason) break
-          return { kind: 'voucher-rejected', reason, snapshot: decodeSnapshot(id, reply, 2) }
-        }
+        case 'voucher-rejected':
         case 'not-found':
         case 'closing':
         case 'finalized':
-          return { kind }
+          return reply
         case 'reservation-incomplete':
           throw new Error('ledger: a reservation needs an id and an expiry')
       }
-      throw new Error(`ledger: unexpected authorize reply ${reply.join(' ')}`)
     },
 
     async commit(channelId, reservationId, now) {
       const id = channelKeyId(channelId)
-      const reply = flat(await run('commit', id, [integerArg(now, 'now'), reservationId]))
-      const kind = reply[0] ?? ''
-      switch (kind) {
-        case 'committed':
-          if (reply[6] === '1') indexUnsettled(id, now)
-          return { kind: 'committed', snapshot: decodeSnapshot(id, reply, 1) }
+      const reply = decodeCommitReply(
+        id,
+        await run('commit', id, [integerArg(now, 'now'), reservationId]),
+      )
+      switch (reply.kind) {
+        case 'committed': {
+          if (reply.newlyUnsettled) indexUnsettled(id, now)
+          return { kind: reply.kind, snapshot: reply.snapshot }
+        }
         case 'missing':
         case 'finalized':
-          return { kind }
+          return reply
       }
-      throw new Error(`ledger: unexpected commit reply ${reply.join(' ')}`)
     },
 
     async release(channelId, reservationId, now) {
       const id = channelKeyId(channelId)
-      const reply = flat(await run('release', id, [integerArg(now, 'now'), reservationId]))
-      if (reply[0] === 'released') {
-        return { kind: 'released', snapshot: decodeSnapshot(id, reply, 1) }
-      }
-      if (reply[0] === 'missing') return { kind: 'missing' }
-      throw new Error(`ledger: unexpected release reply ${String(reply[0])}`)
+      const reply = decodeReleaseReply(
+        id,
+        await run('release', id, [integerArg(now, 'now'), reservationId]),
+      )
+      return reply
     },
 
     async recordTopUp(channelId, deposit, now) {
@@ -340,21 +283,12 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async get(channelId) {
       const id = channelKeyId(channelId)
-      let fields: Record<string, string>
-      try {
-        fields = await client.hgetall(keys.channel(id))
-      } catch (error) {
-        throw ledgerFailure(error, 'get')
-      }
+      const fields = await redisCall('get', () => client.hgetall(keys.channel(id)))
       return Object.keys(fields).length === 0 ? undefined : decodeRecord(fields)
     },
 
     async ping() {
-      try {
-        await client.ping()
-      } catch (error) {
-        throw ledgerFailure(error, 'ping')
-      }
+      await redisCall('ping', () => client.ping())
     },
 
     async close() {

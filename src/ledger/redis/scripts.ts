@@ -9,17 +9,18 @@
  *    when it is out of memory, instead of failing a write half-way through a transition;
  *  - touches only KEYS[1] (the channel hash) and KEYS[2] (its reservations), which share the
  *    channel's hash tag, so it also runs unchanged on a Redis Cluster;
- *  - reads, decides, then writes (see redis-lua-channel.ts), and replies with plain strings: the
+ *  - reads, decides, then writes (see lua-channel.ts), and replies with plain strings: the
  *    outcome kind first, then figures as decimal strings.
  *
- * The ARGV layout of each script is written above it and built by src/ledger/redis.ts.
+ * The ARGV layout of each script is written above it and built by ledger.ts; the reply layout
+ * is written above it too and decoded, field by name, by replies.ts.
  */
-import { luaChannel } from './redis-lua-channel.js'
+import { luaChannel } from './lua-channel.js'
 
-/** A script's source and how many keys it takes. */
-export type LedgerScript = { readonly source: string; readonly keys: number }
+/** A script's source and how many keys it takes (the ledger's and the settlement store's). */
+export type RedisScript = { readonly source: string; readonly keys: number }
 
-const script = (body: string): LedgerScript => ({
+const script = (body: string): RedisScript => ({
   source: `#!lua\n${luaChannel}\n${body}`,
   keys: 2,
 })

@@ -1,5 +1,7 @@
 /**
- * What a Redis failure means to the gateway.
+ * What a Redis failure means to the gateway — the one mapping for everything that talks to Redis:
+ * the ledger, its unsettled index, and the settlement store (locks, intents, the close watcher's
+ * cursor).
  *
  * A ledger that cannot be reached must never look like a ledger that said yes: every failure of a
  * ledger call rejects. Failures that waiting can cure — no connection, a refused or reset socket, a
@@ -12,7 +14,7 @@
  * Beware: a timeout or a connection lost after a command was written does NOT mean the command
  * was not applied. `ledger-unavailable` tells the caller the outcome is unknown.
  */
-import { GatewayError } from '../errors.js'
+import { GatewayError } from '../../errors.js'
 
 /** Prefixes of Redis error replies that describe the server's state, not our request. */
 const unavailableReplies = [
@@ -64,7 +66,7 @@ export function redisCause(error: unknown): unknown {
   return copy
 }
 
-/** The error a ledger call rejects with when Redis failed it. */
+/** The error a ledger or settlement-store call rejects with when Redis failed it. */
 export function ledgerFailure(error: unknown, operation: string): Error {
   if (error instanceof GatewayError) return error
   const cause = redisCause(error)
@@ -75,4 +77,16 @@ export function ledgerFailure(error: unknown, operation: string): Error {
     })
   }
   return new Error(`ledger: Redis failed ${operation}`, { cause })
+}
+
+/**
+ * Runs `work` (Redis I/O only) and rejects with `ledgerFailure` when it fails. Validate inputs and
+ * decode replies outside it: a `TypeError` thrown inside would be taken for an outage.
+ */
+export async function redisCall<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    throw ledgerFailure(error, operation)
+  }
 }

@@ -1,10 +1,10 @@
 /**
  * How a channel record is written to and read from its Redis hash, and how the Node side turns
- * port inputs into script arguments.
+ * port inputs into script arguments (script replies are decoded by replies.ts).
  *
  * Invariants:
  *  - amounts cross the boundary as canonical decimal strings (`bigint.toString()`), never as
- *    numbers; the scripts do exact decimal arithmetic on them (redis-lua-decimal.ts);
+ *    numbers; the scripts do exact decimal arithmetic on them (lua-decimal.ts);
  *  - times, counters and the chain id are safe integers, sent as their decimal form;
  *  - a record read back is exactly the one the memory adapter would hold: same fields, bigints
  *    for amounts, `undefined` (present as a key) for a missing settle voucher or close hash;
@@ -18,7 +18,7 @@
  * reserved, closeTxHash?, updatedAt, pending, unsettledSince?.
  */
 import type { Address, Hex } from 'viem'
-import type { ChannelRecord, ChannelSnapshot, ChannelStatus, NewChannel } from './port.js'
+import type { ChannelRecord, ChannelStatus, NewChannel } from '../port.js'
 
 /** Amounts above this many decimal digits (more than a uint256) are refused as malformed. */
 const maxAmountDigits = 78
@@ -52,7 +52,7 @@ export function channelKeyId(channelId: string): Hex {
   return id as Hex
 }
 
-/** ARGV of the `open` script (see redis-scripts.ts). */
+/** ARGV of the `open` script (see scripts.ts). */
 export function openArgs(channel: NewChannel, now: number): string[] {
   const d = channel.descriptor
   return [
@@ -70,13 +70,6 @@ export function openArgs(channel: NewChannel, now: number): string[] {
     amountArg(channel.deposit, 'deposit'),
     amountArg(channel.settled, 'settled'),
   ]
-}
-
-/** Field/value pairs as Redis returns them from HGETALL inside a script. */
-export function fieldsOf(flat: readonly string[]): Record<string, string> {
-  const fields: Record<string, string> = {}
-  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!
-  return fields
 }
 
 const statuses: readonly ChannelStatus[] = ['open', 'closing', 'finalized']
@@ -130,26 +123,5 @@ export function decodeRecord(fields: Readonly<Record<string, string>>): ChannelR
     reserved: BigInt(text('reserved')),
     closeTxHash: closeTxHash === undefined ? undefined : hex('closeTxHash'),
     updatedAt: Number(text('updatedAt')),
-  }
-}
-
-/** The snapshot a script replies with (accepted, spent, units, reserved, deposit at `from`). */
-export function decodeSnapshot(
-  channelId: Hex,
-  reply: readonly string[],
-  from: number,
-): ChannelSnapshot {
-  const at = (i: number): string => {
-    const value = reply[from + i]
-    if (value === undefined) throw new Error('ledger: short script reply')
-    return value
-  }
-  return {
-    channelId,
-    accepted: BigInt(at(0)),
-    spent: BigInt(at(1)),
-    units: Number(at(2)),
-    reserved: BigInt(at(3)),
-    deposit: BigInt(at(4)),
   }
 }

@@ -1,23 +1,33 @@
 /**
- * Running the ledger scripts by SHA: loaded once (`SCRIPT LOAD`), called with `EVALSHA`, and
- * reloaded transparently when Redis has forgotten them (`SCRIPT FLUSH`, a restart, a failover to a
- * replica that never saw `SCRIPT LOAD`).
+ * Running every script the gateway has in Redis — the ledger's (scripts.ts) and the settlement
+ * store's (settlement-scripts.ts) — by SHA: loaded once (`SCRIPT LOAD`), called with `EVALSHA`,
+ * and reloaded transparently when Redis has forgotten them (`SCRIPT FLUSH`, a restart, a failover
+ * to a replica that never saw `SCRIPT LOAD`).
  *
  * Why reloading is safe: a `NOSCRIPT` reply means the script did not run at all, so sending the
  * same call again after `SCRIPT LOAD` cannot apply a transition twice. No other failure is
- * retried (see redis-connection.ts). Concurrent calls that meet `NOSCRIPT` share one reload.
+ * retried (see connection.ts). Concurrent calls that meet `NOSCRIPT` share one reload.
  *
  * A call may carry one follow-up command pipelined behind the script in the same round trip (the
- * unsettled index, see redis.ts); its own failure is reported separately and never hides the
- * script's outcome.
+ * unsettled index, see ledger.ts; the intents set, see settlement-store.ts); its own failure is
+ * reported separately and never hides the script's outcome.
+ *
+ * The runner rejects with whatever ioredis rejected with; callers map that through `ledgerFailure`
+ * (errors.ts), so an outage reads the same from every script.
  */
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { isNoScript } from './redis-errors.js'
-import { ledgerScripts, type LedgerScriptName } from './redis-scripts.js'
+import { isNoScript } from './errors.js'
+import { ledgerScripts } from './scripts.js'
+import { settlementScripts } from './settlement-scripts.js'
+
+/** Every script, by name. */
+const redisScripts = { ...ledgerScripts, ...settlementScripts } as const
+
+export type ScriptName = keyof typeof redisScripts
 
 export type ScriptCall = {
-  readonly name: LedgerScriptName
+  readonly name: ScriptName
   readonly keys: readonly string[]
   readonly args: readonly string[]
   /** A command pipelined right after the script, e.g. `['zrem', key, member]`. */
@@ -37,16 +47,16 @@ const sha1 = (source: string) => createHash('sha1').update(source).digest('hex')
 
 export function createScriptRunner(client: Redis): ScriptRunner {
   const shas = Object.fromEntries(
-    Object.entries(ledgerScripts).map(([name, script]) => [name, sha1(script.source)]),
-  ) as Record<LedgerScriptName, string>
-  const reloading = new Map<LedgerScriptName, Promise<void>>()
+    Object.entries(redisScripts).map(([name, script]) => [name, sha1(script.source)]),
+  ) as Record<ScriptName, string>
+  const reloading = new Map<ScriptName, Promise<void>>()
 
-  const loadOne = async (name: LedgerScriptName): Promise<void> => {
-    const sha = await client.script('LOAD', ledgerScripts[name].source)
-    if (sha !== shas[name]) throw new Error(`ledger: Redis loaded script ${name} as ${String(sha)}`)
+  const loadOne = async (name: ScriptName): Promise<void> => {
+    const sha = await client.script('LOAD', redisScripts[name].source)
+    if (sha !== shas[name]) throw new Error(`Redis loaded script ${name} as ${String(sha)}`)
   }
 
-  const reload = (name: LedgerScriptName): Promise<void> => {
+  const reload = (name: ScriptName): Promise<void> => {
     let pending = reloading.get(name)
     if (!pending) {
       pending = loadOne(name).finally(() => reloading.delete(name))
@@ -74,7 +84,7 @@ export function createScriptRunner(client: Redis): ScriptRunner {
 
   return {
     async load() {
-      await Promise.all(Object.keys(ledgerScripts).map((name) => loadOne(name as LedgerScriptName)))
+      await Promise.all(Object.keys(redisScripts).map((name) => loadOne(name as ScriptName)))
     },
     async run(call) {
       try {
