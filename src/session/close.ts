@@ -116,8 +116,10 @@ export async function closeChannel(
         signature: voucher.signature,
       })
     } catch (error) {
-      // Nothing was sent (signing or the intent write failed): the channel stays usable.
-      await ctx.ledger.cancelClosing(channelId, ctx.now())
+      // Nothing was sent (signing or the intent write failed): the channel stays usable. If the
+      // ledger is what failed, reopening it may fail too; the close's own answer says which.
+      await ctx.ledger.cancelClosing(channelId, ctx.now()).catch(() => undefined)
+      if (error instanceof GatewayError) throw error
       throw new GatewayError('chain-unavailable', 'The close transaction could not be prepared.', {
         cause: error,
         retryAfter: 2,
