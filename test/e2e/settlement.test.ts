@@ -8,6 +8,7 @@ import { parseEventLogs, type Hex } from 'viem'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { escrowAbi } from '../../src/chain/escrow-abi.js'
 import type { Gateway } from '../../src/gateway.js'
+import type { ChannelRecord } from '../../src/ledger/port.js'
 import { devnetInfo, startDevnet, type Devnet, type DevnetKey } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
 import { settleTransactions } from '../support/settle-transactions.js'
@@ -56,6 +57,29 @@ describe('settlement', () => {
       }),
     })
     return gateway
+  }
+
+  /** The payer requests a forced close on chain; waits (bounded) until the ledger shows `done`. */
+  async function requestCloseUntil(
+    gw: Gateway,
+    key: DevnetKey,
+    record: ChannelRecord,
+    done: (r: ChannelRecord) => boolean,
+  ): Promise<ChannelRecord> {
+    await devnet.write(key.privateKey, {
+      address: devnet.escrow,
+      abi: escrowAbi,
+      functionName: 'requestClose',
+      args: [record.descriptor],
+    })
+    return until(
+      'the gateway to act on the forced close',
+      async () => {
+        const r = await gw.deps.ledger.get(record.channelId)
+        return r && done(r) ? r : undefined
+      },
+      10_000,
+    )
   }
 
   async function payer() {
@@ -175,20 +199,7 @@ describe('settlement', () => {
     expect(record.accepted.cumulative).toBe(3n * price + execute)
     expect(record.settleVoucher?.cumulative ?? 0n).toBeLessThan(3n * price)
 
-    await devnet.write(key.privateKey, {
-      address: devnet.escrow,
-      abi: escrowAbi,
-      functionName: 'requestClose',
-      args: [record.descriptor],
-    })
-    const closed = await until(
-      'the forced close to be closed by the gateway',
-      async () => {
-        const r = await gw.deps.ledger.get(channelId)
-        return r?.status === 'finalized' ? r : undefined
-      },
-      10_000,
-    )
+    const closed = await requestCloseUntil(gw, key, record, (r) => r.status === 'finalized')
     expect(closed.settled).toBe(3n * price)
     expect(await devnet.balance(devnet.payee.address)).toBe(payeeBefore + 3n * price)
     expect(await devnet.balance(key.address)).toBe(payerBefore - 3n * price)
@@ -210,20 +221,7 @@ describe('settlement', () => {
     const payeeBefore = await devnet.balance(devnet.payee.address)
     const payerBefore = await devnet.balance(key.address)
 
-    await devnet.write(key.privateKey, {
-      address: devnet.escrow,
-      abi: escrowAbi,
-      functionName: 'requestClose',
-      args: [record.descriptor],
-    })
-    const settled = await until(
-      'the forced-close settlement',
-      async () => {
-        const r = await gw.deps.ledger.get(channelId)
-        return r && r.settled === 5n * price ? r : undefined
-      },
-      10_000,
-    )
+    const settled = await requestCloseUntil(gw, key, record, (r) => r.settled === 5n * price)
     expect(settled.closeRequestedAt).toBeGreaterThan(0)
 
     // No more paid requests on a channel being force-closed.

@@ -10,7 +10,7 @@
  * ledger outcome.
  */
 import type { Hex } from 'viem'
-import type { ChannelRecord, ChannelSnapshot, VoucherRejection } from '../port.js'
+import type { AuthorizeResult, ChannelRecord, ChannelSnapshot, VoucherRejection } from '../port.js'
 import { decodeRecord } from './record.js'
 import type { ScriptName } from './script-runner.js'
 
@@ -111,27 +111,13 @@ export function decodeRecordReply(
   return { kind, channel: decodeRecord(record) }
 }
 
+/** The ledger port's authorize result, plus what only the Redis adapter needs to know. */
 export type AuthorizeReply =
-  | {
-      readonly kind: 'authorized'
-      readonly voucher: 'new' | 'same' | 'lower' | 'none'
-      readonly snapshot: ChannelSnapshot
+  | (Extract<AuthorizeResult, { kind: 'authorized' }> & {
       /** This charge made the channel unsettled for the first time: index it. */
       readonly newlyUnsettled: boolean
-    }
-  | {
-      readonly kind: 'insufficient'
-      readonly available: bigint
-      readonly snapshot: ChannelSnapshot
-    }
-  | {
-      readonly kind: 'voucher-rejected'
-      readonly reason: VoucherRejection
-      readonly snapshot: ChannelSnapshot
-    }
-  | { readonly kind: 'not-found' }
-  | { readonly kind: 'closing' }
-  | { readonly kind: 'finalized' }
+    })
+  | Exclude<AuthorizeResult, { kind: 'authorized' }>
   | { readonly kind: 'reservation-incomplete' }
 
 const voucherOutcomes = ['new', 'same', 'lower', 'none'] as const
