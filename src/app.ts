@@ -18,9 +18,8 @@ import type { HttpBindings } from '@hono/node-server'
 import { Hono } from 'hono'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
-import type { Admission, Gate } from './gate/gate.js'
-import { asGatewayError } from './gate/gate.js'
-import { writeAccessLine, type AccessEntry } from './http/access-log.js'
+import { asGatewayError, type Gate } from './gate/gate.js'
+import { noteAdmission, writeAccessLine, type AccessEntry } from './http/access-log.js'
 import { gateRequest } from './http/gate-request.js'
 import { mountHealth, type Readiness } from './http/health.js'
 import type { Metrics } from './http/metrics.js'
@@ -90,7 +89,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       requestId: entry.requestId,
     })
     const admission = await deps.gate.admit(request)
-    record(entry, admission)
+    noteAdmission(entry, admission)
     switch (admission.kind) {
       case 'answered':
         return respond(admission.answer)
@@ -111,24 +110,4 @@ export function createApp(deps: AppDeps): Hono<Env> {
   })
 
   return app
-}
-
-/** What the access line records of an admission. */
-function record(entry: AccessEntry, admission: Admission): void {
-  const { route } = admission
-  if (route) {
-    entry.route = `${route.method} ${route.path}`
-    entry.price = route.price?.toString() ?? 'free'
-  }
-  const session =
-    admission.kind === 'paid'
-      ? admission.charge.session
-      : admission.kind === 'answered'
-        ? admission.session
-        : undefined
-  if (session) {
-    entry.action = session.action
-    entry.channelId = session.channelId
-  }
-  if (admission.kind === 'answered') entry.outcome = admission.answer.outcome
 }

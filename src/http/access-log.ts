@@ -4,6 +4,7 @@
  * string: the path logged is the route pattern when one matched.
  */
 import type { Logger } from 'pino'
+import type { Admission } from '../gate/gate.js'
 
 export type AccessEntry = {
   readonly requestId: string
@@ -29,4 +30,24 @@ export type AccessEntry = {
 
 export function writeAccessLine(logger: Logger, entry: AccessEntry, now: number): void {
   logger.info({ ...entry, durationMs: now - entry.startedAt, startedAt: undefined }, 'request')
+}
+
+/** What the access line records of an admission. */
+export function noteAdmission(entry: AccessEntry, admission: Admission): void {
+  const { route } = admission
+  if (route) {
+    entry.route = `${route.method} ${route.path}`
+    entry.price = route.price?.toString() ?? 'free'
+  }
+  const session =
+    admission.kind === 'paid'
+      ? admission.charge.session
+      : admission.kind === 'answered'
+        ? admission.session
+        : undefined
+  if (session) {
+    entry.action = session.action
+    entry.channelId = session.channelId
+  }
+  if (admission.kind === 'answered') entry.outcome = admission.answer.outcome
 }
