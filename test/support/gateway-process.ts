@@ -93,8 +93,8 @@ export async function startGatewayProcess(spec: GatewayProcessSpec): Promise<Gat
     }),
     new Promise<never>((_, reject) =>
       setTimeout(
-        () => reject(new Error(`gateway process not ready in 20 s:\n${stderr}`)),
-        20_000,
+        () => reject(new Error(`gateway process not ready in 60 s:\n${stderr}`)),
+        60_000,
       ).unref(),
     ),
   ])
