@@ -10,6 +10,8 @@ const spec = (overrides: Partial<UpstreamSpec> = {}): UpstreamSpec => ({
   connectTimeoutMs: 1000,
   headersTimeoutMs: 1000,
   bodyTimeoutMs: 1000,
+  responseTimeoutMs: 5000,
+  queueTimeoutMs: 100,
   maxRequestBodyBytes: 1024,
   connections: 4,
   ...overrides,
