@@ -12,6 +12,7 @@
 import type { Logger } from 'pino'
 import type { Hex } from 'viem'
 import { closeGracePeriodSeconds } from '../chain/escrow-abi.js'
+import { createFailureLog, errorSummary } from '../failure-log.js'
 import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
 import { settlementDue, type SettlementPolicy } from './policy.js'
 import type { SettlementStore } from './store.js'
@@ -57,6 +58,7 @@ export function createSettler(options: SettlerOptions): Settler {
   let running: Promise<void> | undefined
   let stopped = false
   let again = false
+  const rounds = createFailureLog({ logger, what: 'settlement round', now })
 
   const fail = (channelId: Hex, reason: string, error?: unknown) => {
     const previous = backoff.get(channelId)?.attempts ?? 0
@@ -65,7 +67,10 @@ export function createSettler(options: SettlerOptions): Settler {
     const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** previous) * (0.5 + Math.random() / 2)
     backoff.set(channelId, { attempts, notBefore: now() + delay })
     const level = attempts >= options.maxAttempts ? 'error' : 'warn'
-    logger[level]({ err: error, channelId, attempts }, `settlement not done: ${reason}`)
+    logger[level](
+      { ...(error === undefined ? {} : { error: errorSummary(error) }), channelId, attempts },
+      `settlement not done: ${reason}`,
+    )
   }
 
   const note = (channelId: Hex, outcome: SubmitOutcome | undefined) => {
@@ -172,7 +177,10 @@ export function createSettler(options: SettlerOptions): Settler {
       return running
     }
     running = round(opts.shuttingDown ?? false)
-      .catch((error: unknown) => logger.error({ err: error }, 'settlement round failed'))
+      .then(
+        () => rounds.succeeded(),
+        (error: unknown) => rounds.failed(error),
+      )
       .finally(() => {
         running = undefined
       })
@@ -211,7 +219,7 @@ export function createSettler(options: SettlerOptions): Settler {
       await running
       if (opts.settleAll)
         await round(true).catch((error: unknown) =>
-          logger.error({ err: error }, 'shutdown settlement failed'),
+          logger.error({ error: errorSummary(error) }, 'shutdown settlement failed'),
         )
     },
   }

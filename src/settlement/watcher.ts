@@ -9,11 +9,16 @@
  * as a backstop (a missed or pruned log range is caught within one reconciliation interval). Only
  * channels the ledger knows are touched. For every channel an event names, the current state is
  * read from chain rather than trusting the event alone.
+ *
+ * A round that fails (chain or ledger unreachable) is retried at the next poll; the failure is
+ * logged when it starts, at most once a minute while it lasts, and when it ends (failure-log.ts),
+ * as a one-line summary — an outage does not fill the log.
  */
 import type { Logger } from 'pino'
 import { getAbiItem, type Hex } from 'viem'
 import type { EscrowClient } from '../chain/escrow.js'
 import { escrowAbi } from '../chain/escrow-abi.js'
+import { createFailureLog } from '../failure-log.js'
 import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
 import type { SettlementStore } from './store.js'
 
@@ -52,6 +57,7 @@ const watchedEvents = [
 export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
   const { escrow, ledger, store, logger } = options
   const maxRange = BigInt(options.maxBlockRange ?? 2_000)
+  const failures = createFailureLog({ logger, what: 'close watcher round', now: options.now })
   let lastReconcile = 0
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
@@ -113,7 +119,10 @@ export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
       await pollEvents()
       if (options.now() - lastReconcile >= options.reconcileIntervalMs) await reconcileAll()
     })()
-      .catch((error: unknown) => logger.warn({ err: error }, 'close watcher round failed'))
+      .then(
+        () => failures.succeeded(),
+        (error: unknown) => failures.failed(error),
+      )
       .finally(() => {
         running = undefined
       })
