@@ -40,7 +40,7 @@ export function createChainReachability(options: {
   readonly now: () => number
 }): ChainReachability {
   const { now, timeoutMs } = options
-  const probeEveryMs = options.probeEveryMs ?? 5_000
+  const probeEveryMs = options.probeEveryMs ?? 1_000
   const failures = createFailureLog({ logger: options.logger, what: 'chain reads', now })
   let downUntil = 0
   let answeredAt: number | undefined
