@@ -384,6 +384,8 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
   gone.addEventListener('abort', onClientGone, { once: true })
   response.on('drain', onDrain)
   response.on('finish', onFinish)
+  // The client may have left while the slot was handed over.
+  if (gone.aborted) return onClientGone()
 
   upstream.pool.dispatch(
     {
