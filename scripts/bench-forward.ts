@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url'
 import { fetch, Pool } from 'undici'
 import { forward } from '../src/upstream/forward.js'
 import { forwardRequestHeaders, responseHeaders } from '../src/upstream/headers.js'
-import type { Upstream, UpstreamSpec } from '../src/upstream/pool.js'
+import { createSlots, type Upstream, type UpstreamSpec } from '../src/upstream/pool.js'
 
 const variants = ['stream', 'request', 'fetch', 'forward'] as const
 type Variant = (typeof variants)[number]
@@ -69,6 +69,8 @@ async function runGateway(upstreamPort: number): Promise<void> {
     connectTimeoutMs: 5000,
     headersTimeoutMs: 10_000,
     bodyTimeoutMs: 10_000,
+    responseTimeoutMs: 60_000,
+    queueTimeoutMs: 5_000,
     maxRequestBodyBytes: 1024 * 1024,
     connections: 64,
   })
@@ -84,6 +86,7 @@ async function runGateway(upstreamPort: number): Promise<void> {
           bodyTimeout: 10_000,
         }),
         basePath: '',
+        slots: createSlots(64),
       },
     ]),
   )

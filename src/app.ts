@@ -26,6 +26,7 @@ import type { Metrics } from './http/metrics.js'
 import { relay } from './http/relay.js'
 import { respond } from './http/respond.js'
 import type { UpstreamPools } from './upstream/pool.js'
+import type { ProxyTrust } from './upstream/trusted-proxies.js'
 
 export type AppDeps = {
   readonly gate: Gate
@@ -38,6 +39,10 @@ export type AppDeps = {
   /** Bearer token of the metrics endpoint; without it the endpoint is not mounted. */
   readonly metricsToken: string | undefined
   readonly limits: { readonly reservedPrefix: string }
+  /** How request bodies are received: `server.requestBodyTimeoutMs`, `server.bufferedBodyBytes`. */
+  readonly requestBody: { readonly timeoutMs: number; readonly bufferBytes: number }
+  /** `server.trustedProxies`: whose forwarding headers reach the upstream. */
+  readonly trustsPeer: ProxyTrust
   readonly now: () => number
 }
 
@@ -83,20 +88,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.all('*', async (c) => {
     const entry = c.get('entry')
-    const request = gateRequest({
-      incoming: c.env.incoming,
-      path: c.req.path,
-      requestId: entry.requestId,
-    })
+    const request = gateRequest({ incoming: c.env.incoming, requestId: entry.requestId })
     const admission = await deps.gate.admit(request)
     noteAdmission(entry, admission)
     switch (admission.kind) {
       case 'answered':
         return respond(admission.answer)
       case 'free':
-        return relay(c, deps, admission.route, undefined)
+        return relay(c, deps, { ...admission, charge: undefined })
       case 'paid':
-        return relay(c, deps, admission.route, admission.charge)
+        return relay(c, deps, admission)
     }
   })
 

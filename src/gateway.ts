@@ -7,7 +7,7 @@
  *   its round (settling everything first when `settlement.onShutdown`) → close upstream pools →
  *   close the settlement store and the ledger.
  */
-import { serve, type ServerType } from '@hono/node-server'
+import type { ServerType } from '@hono/node-server'
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -19,8 +19,10 @@ import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
 import { checkFeeBalance } from './chain/fee-balance.js'
 import { createMetrics, type Metrics } from './http/metrics.js'
 import { tempoChain } from './chain/networks.js'
+import { createChainReachability } from './chain/reachability.js'
 import type { Config } from './config/schema.js'
-import type { Readiness } from './http/health.js'
+import { createReadiness } from './http/health.js'
+import { startServer } from './http/serve.js'
 import { createMemoryLedger } from './ledger/memory.js'
 import { createRedisLedger } from './ledger/redis/ledger.js'
 import { checkDurability } from './ledger/redis/durability.js'
@@ -40,6 +42,7 @@ import { createChannelTermsCheck } from './session/terms.js'
 import type { SessionContext } from './session/context.js'
 import { createVoucherVerifier } from './session/voucher-check.js'
 import { createUpstreamPools } from './upstream/pool.js'
+import { proxyTrust } from './upstream/trusted-proxies.js'
 
 /** The parts of a running gateway that tests and operations look at. */
 export type GatewayParts = AppDeps & {
@@ -217,6 +220,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const metrics = createMetrics()
   const submit = submitContext({ config, escrow, storage, logger, now, metrics })
   const terms = termsOf(config)
+  const reachability = createChainReachability({
+    timeoutMs: config.chain.readTimeoutMs,
+    failureTtlMs: config.chain.readFailureTtlMs,
+    probeRead: () => escrow.publicClient.getBlockNumber(),
+    logger: logger.child({ component: 'chain' }),
+    now,
+  })
   const session: SessionContext = {
     terms,
     channelTerms: createChannelTermsCheck(terms),
@@ -226,9 +236,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     chainState: createChainStateCache({
       escrow,
       ledger,
+      reachability,
       ttlMs: config.chain.stateTtlMs,
       now,
-      onError: (err, channelId) => logger.warn({ err, channelId }, 'chain state read failed'),
     }),
     settlement: { submit, owner, lockTtlMs: config.settlement.lockTtlMs },
     now,
@@ -247,21 +257,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   )
 
   let stopping = false
-  const readiness: Readiness = {
-    async check() {
-      const reasons: string[] = []
-      if (stopping) reasons.push('shutting down')
-      try {
-        await Promise.race([
-          ledger.ping(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1_000).unref()),
-        ])
-      } catch {
-        reasons.push('ledger unreachable')
-      }
-      return reasons
-    },
-  }
+  const readiness = createReadiness({
+    stopping: () => stopping,
+    pingLedger: () => ledger.ping(),
+    ledgerTimeoutMs: 1_000,
+    chainReachable: () => reachability.probe(),
+  })
 
   const unresolved = createUnresolvedCharges({
     ledger,
@@ -292,6 +293,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     metrics,
     metricsToken: config.server.metricsToken,
     limits: { reservedPrefix: config.server.reservedPrefix },
+    requestBody: {
+      timeoutMs: config.server.requestBodyTimeoutMs,
+      bufferBytes: config.server.bufferedBodyBytes,
+    },
+    trustsPeer: proxyTrust(config.server.trustedProxies),
     now,
     ledger,
     terms,
@@ -301,24 +307,17 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
 
   let inflight = 0
   let drained: (() => void) | undefined
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve(
-      {
-        fetch: app.fetch,
-        port: options.port ?? config.server.port,
-        hostname: options.host ?? config.server.host,
-        // Node's own limit sits above the configured one so the gateway answers with problem+json.
-        serverOptions: { maxHeaderSize: config.server.maxHeaderBytes + 16 * 1024 },
-      },
-      () => resolve(s),
-    )
-    s.once('error', reject)
-    s.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-      inflight += 1
-      res.once('close', () => {
-        inflight -= 1
-        if (inflight === 0) drained?.()
-      })
+  const server: ServerType = await startServer({
+    fetch: app.fetch,
+    port: options.port ?? config.server.port,
+    hostname: options.host ?? config.server.host,
+    limits: config.server,
+  })
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    inflight += 1
+    res.once('close', () => {
+      inflight -= 1
+      if (inflight === 0) drained?.()
     })
   })
   const settlement = config.settlement.enabled

@@ -9,10 +9,12 @@
  *   mpp-gateway --help
  *
  * This file and the config loader are the only readers of `process.env`. SIGTERM and SIGINT stop
- * the gateway gracefully (readiness off, drain, close pools and ledger) and exit 0.
+ * the gateway gracefully (readiness off, drain, close pools and ledger) and exit 0. SIGHUP, which
+ * would otherwise kill the process at once (no drain; a memory ledger lost), is logged and
+ * ignored: reloading the configuration is not supported yet, and a restart is SIGTERM's job.
  */
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { formatUnits } from 'viem'
 import { checkConfig } from './config/check.js'
 import { ConfigError } from './config/errors.js'
@@ -86,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
   const destination = pino.destination(1)
   const logger = createLogger({ level: values['log-level'], destination })
   const accessLogger = createLogger({ level: values['log-level'], destination, redact: false })
+  ignoreHangUp(logger)
   const gateway =
     command === 'settle'
       ? await startSettlementOnly({ config, logger })
@@ -102,6 +105,16 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', stop)
   })
   return 0
+}
+
+/** SIGHUP's default action kills the process; until reloading exists it changes nothing. */
+function ignoreHangUp(logger: Logger): void {
+  process.on('SIGHUP', () => {
+    logger.warn(
+      { signal: 'SIGHUP' },
+      'SIGHUP ignored: configuration reload is not supported; restart with SIGTERM to apply changes',
+    )
+  })
 }
 
 /** `mpp-gateway channels`: JSON lines on stdout, a one-line total on stderr. */

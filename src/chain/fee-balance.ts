@@ -5,6 +5,7 @@
  */
 import { erc20Abi, type Address, type PublicClient } from 'viem'
 import type { Logger } from 'pino'
+import { errorSummary } from '../failure-log.js'
 
 /** Reads the signer's fee-token balance, logs it, and warns when it is zero. Never throws. */
 export async function checkFeeBalance(options: {
@@ -31,7 +32,10 @@ export async function checkFeeBalance(options: {
     }
     return balance
   } catch (error) {
-    logger.warn({ err: error, signer, feeToken }, 'could not read the payee signer fee balance')
+    logger.warn(
+      { error: errorSummary(error), signer, feeToken },
+      'could not read the payee signer fee balance',
+    )
     return undefined
   }
 }

@@ -2,7 +2,7 @@
  * Rules that relate two or more fields of gateway.yaml: a route names a defined upstream and stays
  * out of the reserved prefix, amounts fit the currency's decimals, the chain id matches the
  * network, the signer key belongs to the payee or the operator, the Redis section matches the
- * ledger type.
+ * ledger type, an upstream's total deadline is not shorter than its head deadline.
  *
  * These run even when some fields are invalid, so the operator sees every problem in one pass.
  * Invariant: a rule reads a field only when nothing was reported at that field or above it — the
@@ -56,6 +56,7 @@ export function crossFieldIssues(config: ConfigShape, prior: readonly PriorIssue
   checkLedger(rules)
   checkSession(rules)
   checkRoutes(rules)
+  checkUpstreams(rules)
   return found
 }
 
@@ -141,6 +142,25 @@ function checkSession(rules: Rules): void {
       rules.report(
         ['session', 'minDeposit'],
         `must not exceed session.suggestedDeposit (${suggestedDeposit.text}): clients that deposit what is suggested would be refused`,
+      )
+    }
+  }
+}
+
+/** The whole answer cannot arrive before its head: a shorter total deadline would never be met. */
+function checkUpstreams({ config, intact, report }: Rules): void {
+  if (!intact('upstreams')) return
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    if (
+      !intact('upstreams', name, 'responseTimeoutMs') ||
+      !intact('upstreams', name, 'headersTimeoutMs')
+    ) {
+      continue
+    }
+    if (upstream.responseTimeoutMs < upstream.headersTimeoutMs) {
+      report(
+        ['upstreams', name, 'responseTimeoutMs'],
+        `must be at least headersTimeoutMs (${upstream.headersTimeoutMs}): the whole answer cannot arrive before its head`,
       )
     }
   }

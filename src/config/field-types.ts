@@ -7,6 +7,7 @@
  * floats (they become base units once the currency's decimals are known, see schema.ts); integer
  * checks never abort the parse, so cross-field checks still run and every problem is reported.
  */
+import { isIP } from 'node:net'
 import { getAddress, isAddress, type Address, type Hex } from 'viem'
 import { z } from 'zod'
 import { parseDecimal, type ExactDecimal } from './decimal-amount.js'
@@ -28,6 +29,21 @@ export function integer(options: { min: number; max: number; description: string
     .min(options.min)
     .max(options.max)
     .meta({ type: 'integer', description: options.description })
+}
+
+/** An IP address, or a network in CIDR notation (`10.0.0.0/8`, `fd00::/8`). */
+export function ipOrCidr(description: string) {
+  return z
+    .string()
+    .refine((value) => {
+      const [address = '', prefix, ...rest] = value.split('/')
+      const family = isIP(address)
+      if (family === 0 || rest.length > 0) return false
+      if (prefix === undefined) return true
+      const bits = Number(prefix)
+      return /^\d{1,3}$/.test(prefix) && bits <= (family === 4 ? 32 : 128)
+    }, 'must be an IP address or a network such as 10.0.0.0/8')
+    .meta({ description })
 }
 
 /** Non-empty text. */

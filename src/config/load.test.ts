@@ -93,6 +93,8 @@ describe('the ready-made configuration files', () => {
       chainId: 4217,
       escrow: '0x4d50500000000000000000000000000000000000',
       stateTtlMs: 5000,
+      readTimeoutMs: 2000,
+      readFailureTtlMs: 10000,
     })
     expect(config.upstreams.dune?.baseUrl).toBe('https://api.dune.com/api')
     expect(config.upstreams.dune?.headers).toEqual({ 'X-Dune-Api-Key': duneKey })
@@ -154,6 +156,10 @@ describe('defaults and normalisation', () => {
       reservedPrefix: '/__gateway',
       maxHeaderBytes: 16384,
       shutdownGraceSeconds: 10,
+      headersTimeoutMs: 10000,
+      requestBodyTimeoutMs: 30000,
+      bufferedBodyBytes: 65536,
+      trustedProxies: [],
     })
     expect(config.chain).toMatchObject({ chainId: 42431, rpcUrl: 'https://rpc.moderato.tempo.xyz' })
     expect(config.currency.feeToken).toBe(config.currency.token)
@@ -167,6 +173,8 @@ describe('defaults and normalisation', () => {
       connectTimeoutMs: 5000,
       headersTimeoutMs: 30000,
       bodyTimeoutMs: 300000,
+      responseTimeoutMs: 600000,
+      queueTimeoutMs: 5000,
       maxRequestBodyBytes: 1048576,
       connections: 64,
     })
@@ -426,7 +434,22 @@ describe('problems are reported with their YAML path', () => {
     [
       'header twice',
       (c) => (c.upstreams.dune.headers['x-dune-api-key'] = 'x'),
-      'upstreams.dune.headers.x-dune-api-key: is given twice (header names ignore case)',
+      'upstreams.dune.headers.x-dune-api-key: is given twice (header names ignore case, and "_" counts as "-")',
+    ],
+    [
+      'header twice, spelled with "_"',
+      (c) => (c.upstreams.dune.headers.X_Dune_Api_Key = 'x'),
+      'upstreams.dune.headers.X_Dune_Api_Key: is given twice (header names ignore case, and "_" counts as "-")',
+    ],
+    [
+      'total deadline below the head deadline',
+      (c) => Object.assign(c.upstreams.dune, { headersTimeoutMs: 5000, responseTimeoutMs: 4000 }),
+      'upstreams.dune.responseTimeoutMs: must be at least headersTimeoutMs (5000): the whole answer cannot arrive before its head',
+    ],
+    [
+      'trusted proxy',
+      (c) => Object.assign(c.server, { trustedProxies: ['10.0.0.0/33'] }),
+      'server.trustedProxies[0]: must be an IP address or a network such as 10.0.0.0/8',
     ],
     ['route path', (c) => (c.routes[0]!.path = 'v1/sql'), 'routes[0].path: must start with "/"'],
     [

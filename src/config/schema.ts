@@ -62,6 +62,8 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
       chainId: chainId ?? 0,
       escrow: shape.chain.escrow,
       stateTtlMs: shape.chain.stateTtlMs,
+      readTimeoutMs: shape.chain.readTimeoutMs,
+      readFailureTtlMs: shape.chain.readFailureTtlMs,
     },
     payee: { ...shape.payee, signerAddress: privateKeyToAddress(shape.payee.signerKey) },
     currency: {

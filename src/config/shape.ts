@@ -15,6 +15,7 @@ import {
   decimalAmount,
   httpUrl,
   integer,
+  ipOrCidr,
   price,
   privateKey,
   redisUrl,
@@ -95,6 +96,35 @@ const server = z.strictObject({
     max: 600,
     description: 'Seconds in-flight requests may take to finish at shutdown.',
   }).default(10),
+  headersTimeoutMs: integer({
+    min: 1000,
+    max: 600000,
+    description:
+      'Milliseconds a client has to send the request line and headers; then the connection is answered 408 and closed.',
+  }).default(10000),
+  requestBodyTimeoutMs: integer({
+    min: 100,
+    max: 3600000,
+    description:
+      'Milliseconds a client has to send the whole request body once the gateway asks for it; a late body is answered 408 request-timeout and holds no upstream connection after that.',
+  }).default(30000),
+  bufferedBodyBytes: integer({
+    min: 0,
+    max: 16777216,
+    description:
+      'Request bodies whose Content-Length is at most this are read whole before an upstream connection is taken, so a slow client never holds one; larger and chunked bodies are streamed.',
+  }).default(65536),
+  trustedProxies: z
+    .array(
+      ipOrCidr(
+        'Address (10.0.0.7) or network (10.0.0.0/8, fd00::/8) of a proxy in front of the gateway.',
+      ),
+    )
+    .meta({
+      description:
+        'Proxies whose Forwarded, X-Forwarded-* and X-Real-IP headers are passed to the upstream (X-Forwarded-For appended to). From any other peer these headers are dropped and the gateway states its own observation.',
+    })
+    .default([]),
 })
 
 const chain = z.strictObject({
@@ -119,6 +149,18 @@ const chain = z.strictObject({
     max: 600000,
     description: "Milliseconds a channel's on-chain state read is cached.",
   }).default(5000),
+  readTimeoutMs: integer({
+    min: 100,
+    max: 60000,
+    description:
+      'Milliseconds a chain read on the request path (and the readiness probe) may take before it counts as failed.',
+  }).default(2000),
+  readFailureTtlMs: integer({
+    min: 0,
+    max: 600000,
+    description:
+      'Milliseconds a failed chain read is remembered: meanwhile paid requests are served from the ledger without reading the chain, opens and top-ups are refused 503, and readyz says degraded. A sick RPC costs one request, not every request.',
+  }).default(10000),
 })
 
 const payee = z.strictObject({
@@ -270,7 +312,8 @@ const headers = z
   .superRefine((record, ctx) => {
     const seen = new Set<string>()
     for (const name of Object.keys(record)) {
-      const lower = name.toLowerCase()
+      // As the forwarder judges client headers (upstream/headers.ts): `_` reads as `-`.
+      const lower = name.toLowerCase().replaceAll('_', '-')
       if (managedHeaders.has(lower)) {
         ctx.addIssue({
           code: 'custom',
@@ -281,7 +324,7 @@ const headers = z
         ctx.addIssue({
           code: 'custom',
           path: [name],
-          message: 'is given twice (header names ignore case)',
+          message: 'is given twice (header names ignore case, and "_" counts as "-")',
         })
       }
       seen.add(lower)
@@ -310,6 +353,18 @@ const upstream = z.strictObject({
     max: 3600000,
     description: 'Milliseconds allowed between two chunks of the response body.',
   }).default(300000),
+  responseTimeoutMs: integer({
+    min: 1,
+    max: 86400000,
+    description:
+      "Milliseconds from sending the request to the end of the upstream's response body; a later answer is cut (504 before its head).",
+  }).default(600000),
+  queueTimeoutMs: integer({
+    min: 0,
+    max: 600000,
+    description:
+      'Milliseconds a request may wait for a free connection when all of them are busy; then 503 upstream-busy.',
+  }).default(5000),
   maxRequestBodyBytes: integer({
     min: 0,
     max: 1073741824,

@@ -2,7 +2,9 @@
  * The payment gate: admits a request as free, answers it itself, or admits it as paid with a
  * {@link Charge} that decides the price once the upstream has answered.
  *
- *   route    method + path → route; unknown → 404                    (pricing/route-table.ts)
+ *   target   the raw request target, parsed; a malformed one → 400     (gate/target.ts)
+ *   route    method + decoded path → route; unknown → 404            (pricing/route-table.ts)
+ *   credentials  a Payment credential beside another one → 400 (protocol/authorization.ts)
  *   limits   header bytes; a declared body larger than the upstream takes
  *   price    free route (or payments off) → free
  *   challenge no credential → 402 with a fresh challenge              (pricing/challenges.ts)
@@ -18,12 +20,14 @@ import { GatewayError } from '../errors.js'
 import type { LedgerPort } from '../ledger/port.js'
 import type { ChallengeIssuer } from '../pricing/challenges.js'
 import type { Route, RouteTable } from '../pricing/route-table.js'
-import { parseAuthorization, type Credential } from '../protocol/credential.js'
+import { paymentAuthorization } from '../protocol/authorization.js'
+import { multipleCredentials, parseAuthorization, type Credential } from '../protocol/credential.js'
 import type { SessionContext } from '../session/context.js'
 import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
 import { createCharge, receiptOf, type Charge } from './charge.js'
 import { isManagementRequest, type GateRequest } from './request.js'
+import type { RequestTarget } from './target.js'
 import type { UnresolvedCharges } from './unresolved.js'
 
 export type GateDeps = {
@@ -43,9 +47,12 @@ export type GateDeps = {
   readonly now: () => number
 }
 
+/** The origin-form target to forward, exactly as the client sent it (gate/target.ts). */
+type Forward = { readonly route: Route; readonly target: string }
+
 export type Admission =
-  | { readonly kind: 'free'; readonly route: Route }
-  | { readonly kind: 'paid'; readonly route: Route; readonly charge: Charge }
+  | ({ readonly kind: 'free' } & Forward)
+  | ({ readonly kind: 'paid'; readonly charge: Charge } & Forward)
   | {
       readonly kind: 'answered'
       readonly route: Route | undefined
@@ -85,12 +92,19 @@ export function createGate(deps: GateDeps): Gate {
   }
 
   const admit = async (request: GateRequest): Promise<Admission> => {
-    const target = findRoute(deps, request)
-    const { route } = target
+    const origin = originOf(request.target)
+    const found = findRoute(deps, request, origin.path)
+    const { route } = found
+    // On every route, free ones too: the upstream never gets a line holding a Payment credential,
+    // and a client that mixed one with another credential is told so rather than half-served.
+    if (paymentAuthorization(request.authorization).kind === 'ambiguous') {
+      throw multipleCredentials()
+    }
     checkLimits(request, deps.maxHeaderBytes, deps.maxBodyBytes(route))
-    if (route.price === undefined || !deps.payments) return { kind: 'free', route }
+    const forward = { route, target: origin.target }
+    if (route.price === undefined || !deps.payments) return { kind: 'free', ...forward }
 
-    const credential = target.credential ?? parseAuthorization(request.authorization)
+    const credential = found.credential ?? parseAuthorization(request.authorization)
     if (!credential) {
       const required = new GatewayError('payment-required', 'Payment is required.', {
         details: { price: route.price.toString(), unitType: route.unitType },
@@ -103,7 +117,8 @@ export function createGate(deps: GateDeps): Gate {
       challenges,
       route,
       credential,
-      management: target.managementOnly || isManagementRequest(request),
+      management:
+        found.managementOnly || isManagementRequest({ ...request, hasQuery: origin.hasQuery }),
       now: now(),
     })
     if (session.management) {
@@ -123,7 +138,7 @@ export function createGate(deps: GateDeps): Gate {
       route,
       session,
     )
-    return { kind: 'paid', route, charge }
+    return { kind: 'paid', charge, ...forward }
   }
 
   return {
@@ -166,8 +181,8 @@ type Target = {
  * query — and a close that cannot reach the gateway leaves the payer's deposit locked until a
  * forced close. Such a request is never forwarded: `open` and `voucher` on it only top up (204).
  */
-function findRoute(deps: GateDeps, request: GateRequest): Target {
-  const route = deps.routes.match(request.method, request.path)?.route
+function findRoute(deps: GateDeps, request: GateRequest, path: string): Target {
+  const route = deps.routes.match(request.method, path)?.route
   if (route?.price !== undefined || request.method !== 'POST') {
     if (route) return { route, managementOnly: false }
     throw notFound()
@@ -179,7 +194,7 @@ function findRoute(deps: GateDeps, request: GateRequest): Target {
   }
   // The route of this path under another method, when the challenge states its terms (the
   // URL mppx last paid), else any route whose terms the challenge states.
-  const byPath = route ?? deps.routes.matchPath(request.path)?.route
+  const byPath = route ?? deps.routes.matchPath(path)?.route
   const owner = deps.challenges.routeFor(credential.challenge, byPath)
   if (!owner) {
     throw new GatewayError('invalid-challenge', 'The challenge states the terms of no route here.')
@@ -196,11 +211,19 @@ function notFound(): GatewayError {
 
 /** The route a failed request is answered for (a priced one gets a fresh challenge). */
 function routeOf(deps: GateDeps, request: GateRequest): Route | undefined {
+  if (request.target.kind !== 'origin') return undefined
+  const { path } = request.target
   try {
-    return findRoute(deps, request).route
+    return findRoute(deps, request, path).route
   } catch {
-    return deps.routes.match(request.method, request.path)?.route
+    return deps.routes.match(request.method, path)?.route
   }
+}
+
+/** The parsed target, or `400 bad-request-target` (never routed, never forwarded). */
+function originOf(target: RequestTarget): Extract<RequestTarget, { kind: 'origin' }> {
+  if (target.kind === 'origin') return target
+  throw new GatewayError('bad-request-target', target.reason)
 }
 
 /**

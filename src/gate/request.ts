@@ -3,23 +3,23 @@
  * carries content to pay for. Built by the HTTP adapter from the incoming request; nothing here
  * refers to a framework or a socket.
  */
+import type { RequestTarget } from './target.js'
 
 export type GateRequest = {
   /** The gateway's id of this request (echoed in problems and logs). */
   readonly requestId: string
   /** Upper-case method. */
   readonly method: string
-  /** The percent-decoded path the router matches (no query). */
-  readonly path: string
-  readonly hasQuery: boolean
+  /** The request target as received, parsed (gate/target.ts); an invalid one is refused. */
+  readonly target: RequestTarget
   /** A body is declared (`Content-Length` > 0, or any `Transfer-Encoding`). */
   readonly hasBody: boolean
   /** The declared `Content-Length`, when it is a plain decimal. */
   readonly contentLength: number | undefined
   /** Bytes of all request header lines (names, values, separators). */
   readonly headerBytes: number
-  /** The `Authorization` header value, if any. */
-  readonly authorization: string | undefined
+  /** Every `Authorization` field value, in the order received (protocol/authorization.ts). */
+  readonly authorization: readonly string[]
 }
 
 /**
@@ -27,7 +27,11 @@ export type GateRequest = {
  * `POST` without query and without a body. A voucher or open on such a request only tops up the
  * client's standing (204 + receipt); `topUp` and `close` are management whatever the request.
  */
-export function isManagementRequest(request: Pick<GateRequest, 'method' | 'hasQuery' | 'hasBody'>) {
+export function isManagementRequest(request: {
+  readonly method: string
+  readonly hasQuery: boolean
+  readonly hasBody: boolean
+}): boolean {
   if (request.method === 'HEAD') return true
   return request.method === 'POST' && !request.hasQuery && !request.hasBody
 }

@@ -1,29 +1,36 @@
 /**
- * The gate's view of a Node request: method, routed path, shape and sizes, the Authorization
- * value. The only place that reads payment-relevant facts off the incoming request.
+ * The gate's view of a Node request: method, request target, shape and sizes, the Authorization
+ * field values. The only place that reads payment-relevant facts off the incoming request.
  */
 import type { IncomingMessage } from 'node:http'
 import type { GateRequest } from '../gate/request.js'
+import { parseRequestTarget } from '../gate/target.js'
 
 export function gateRequest(options: {
   incoming: IncomingMessage
-  /** The percent-decoded path the router matches. */
-  path: string
   requestId: string
 }): GateRequest {
   const { incoming } = options
+  const { rawHeaders } = incoming
   let headerBytes = 0
-  for (const part of incoming.rawHeaders) headerBytes += part.length + 2
+  // Every Authorization line, not Node's `headers.authorization`, which keeps only the first.
+  const authorization: string[] = []
+  for (let i = 0; i < rawHeaders.length; i++) {
+    const part = rawHeaders[i]!
+    headerBytes += part.length + 2
+    if (i % 2 === 0 && part.length === 13 && part.toLowerCase() === 'authorization') {
+      authorization.push(rawHeaders[i + 1] ?? '')
+    }
+  }
   const length = incoming.headers['content-length']
   const contentLength = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined
   return {
     requestId: options.requestId,
     method: (incoming.method ?? 'GET').toUpperCase(),
-    path: options.path,
-    hasQuery: (incoming.url ?? '').includes('?'),
+    target: parseRequestTarget(incoming.url ?? '/'),
     hasBody: incoming.headers['transfer-encoding'] !== undefined || (contentLength ?? 0) > 0,
     contentLength,
     headerBytes,
-    authorization: incoming.headers.authorization,
+    authorization,
   }
 }

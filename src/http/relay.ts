@@ -5,13 +5,17 @@
  * when the exchange ended before one. The decision itself — commit, release, receipt — is the
  * charge's.
  *
- * | forwarder outcome                  | charge            | client gets                          |
- * | ---------------------------------- | ----------------- | ------------------------------------ |
- * | head arrived, delivered            | atHead(status)    | upstream answer + receipt            |
- * | head arrived, commit refused       | atHead(status)    | problem + receipt (upstream aborted) |
- * | failed before a head (502/504/413) | withoutHead(err)  | problem + receipt                    |
- * | client gone before a head          | withoutHead()     | nothing (socket gone)                |
- * | client gone after the head         | already decided   | the cut answer                       |
+ * | forwarder outcome                       | charge           | client gets                          |
+ * | --------------------------------------- | ---------------- | ------------------------------------ |
+ * | head arrived, delivered                 | atHead(status)   | upstream answer + receipt            |
+ * | head arrived, commit refused            | atHead(status)   | problem + receipt (upstream aborted) |
+ * | failed before a head (502/503/504/413/408) | withoutHead(err) | problem + receipt                 |
+ * | client gone before a head               | withoutHead()    | nothing (socket gone)                |
+ * | client gone after the head              | already decided  | the cut answer                       |
+ *
+ * A `failed` outcome includes a body that came too late (408) and a wait for an upstream
+ * connection that ran out (503 `upstream-busy`): the upstream never answered, so under `charge:
+ * on-success` nothing is charged.
  */
 import type { HttpBindings } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
@@ -23,13 +27,19 @@ import type { Gate } from '../gate/gate.js'
 import type { Route } from '../pricing/route-table.js'
 import { forward, type ForwardOutcome } from '../upstream/forward.js'
 import type { UpstreamPools } from '../upstream/pool.js'
+import type { ProxyTrust } from '../upstream/trusted-proxies.js'
 import type { AccessEntry } from './access-log.js'
 import { respond } from './respond.js'
+import { sendContinue } from './serve.js'
 
 export type RelayDeps = {
   readonly gate: Gate
   readonly upstreams: UpstreamPools
   readonly now: () => number
+  /** How request bodies are received: `server.requestBodyTimeoutMs`, `server.bufferedBodyBytes`. */
+  readonly requestBody: { readonly timeoutMs: number; readonly bufferBytes: number }
+  /** `server.trustedProxies`. */
+  readonly trustsPeer: ProxyTrust
 }
 
 type Env = { Bindings: HttpBindings; Variables: { entry: AccessEntry } }
@@ -41,16 +51,20 @@ class Refused extends Error {
   }
 }
 
+/** What the gate admitted: the route, the raw target to forward, and the charge of a paid one. */
+export type Admitted = {
+  readonly route: Route
+  readonly target: string
+  readonly charge: Charge | undefined
+}
+
 export async function relay(
   c: Context<Env>,
   deps: RelayDeps,
-  route: Route,
-  charge: Charge | undefined,
+  { route, target, charge }: Admitted,
 ): Promise<Response> {
   const entry = c.get('entry')
   const { incoming, outgoing } = c.env
-  const raw = incoming.url ?? '/'
-  const query = raw.indexOf('?')
   const started = deps.now()
   // Set before relaying: for a streamed answer the access line can be written before `relay`
   // returns.
@@ -63,9 +77,12 @@ export async function relay(
       request: incoming,
       response: outgoing,
       method: incoming.method ?? 'GET',
-      // The routed path plus the original query: exactly what was priced, nothing else.
-      path: c.req.path + (query >= 0 ? raw.slice(query) : ''),
+      // The target as the client wrote it (minus a fragment): exactly what was priced.
+      path: target,
       requestId: entry.requestId,
+      requestBody: deps.requestBody,
+      trustedPeer: deps.trustsPeer(incoming.socket.remoteAddress),
+      onBody: () => sendContinue(incoming, outgoing),
       beforeHead: async (status) => {
         entry.upstreamStatus = status
         entry.upstreamMs = deps.now() - started
@@ -116,6 +133,12 @@ async function failed(
 
 function answer(entry: AccessEntry, answer: Answer): Response {
   entry.outcome = answer.outcome
+  // A body left unread (refused as too large or too late) ends the connection: the client's
+  // next bytes would be the rest of it, not a request.
+  const code = answer.error?.code
+  if (code === 'request-timeout' || code === 'body-too-large') {
+    return respond({ ...answer, headers: { ...answer.headers, connection: 'close' } })
+  }
   return respond(answer)
 }
 

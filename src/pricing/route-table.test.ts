@@ -47,6 +47,8 @@ describe('route table', () => {
       '/v1/execution/x%2F..%2Fsql/status',
       '/v1/execution/%2e%2e/status',
       '/v1/execution/a\\b/status',
+      '/v1/execution/..;/status',
+      '/v1/execution/.;x/status',
       'v1/sql/execute',
     ]) {
       expect(table.match('GET', path), path).toBeUndefined()

@@ -3,8 +3,9 @@
  *
  * Routes are matched in configuration order, first match wins. Patterns are literal segments,
  * `:name` for exactly one segment, and a final `*` for the rest of the path. Paths that an
- * upstream might normalise into a different route — dot segments, encoded slashes, dots or
- * backslashes — match nothing, so a cheap route can never be used to reach a priced one.
+ * upstream might normalise into a different route — dot segments (`..;` too), encoded slashes,
+ * dots or backslashes — match nothing, so a cheap route can never be used to reach a priced one.
+ * The path matched is the decoded one (gate/target.ts); the upstream gets the client's raw bytes.
  */
 
 export type ChargePolicy = 'on-success' | 'always'
@@ -67,7 +68,9 @@ function servedPredicate(statuses: RouteSpec['servedStatuses']): (status: number
   return (status) => exact.has(status) || classes.has(Math.floor(status / 100))
 }
 
-const unsafePath = /(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|\\/i
+// A dot segment, also with a `;` parameter (`..;` is `..` to Tomcat and others), and the escapes of
+// `.`, `/` and `\` that an upstream might decode once more.
+const unsafePath = /(^|\/)\.{1,2}(;[^/]*)?(\/|$)|%2e|%2f|%5c|\\/i
 
 /** Splits a request path into segments, or undefined when it is unsafe to route. */
 function pathSegments(path: string): string[] | undefined {

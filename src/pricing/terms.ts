@@ -33,9 +33,11 @@ export type Terms = {
 }
 
 export function termsOf(config: Config): Terms {
-  const slowestUpstreamMs = Math.max(
-    ...Object.values(config.upstreams).map((u) => u.headersTimeoutMs),
-  )
+  // The longest a forwarded request can wait for the upstream's head after its price was held:
+  // its body (read whole first when small), a free connection, then the head itself.
+  const slowestHeadMs =
+    config.server.requestBodyTimeoutMs +
+    Math.max(...Object.values(config.upstreams).map((u) => u.queueTimeoutMs + u.headersTimeoutMs))
   return {
     realm: config.server.realm,
     chainId: config.chain.chainId,
@@ -49,9 +51,6 @@ export function termsOf(config: Config): Terms {
     minDeposit: config.session.minDeposit.amount,
     challengeTtlMs: config.server.challengeTtlSeconds * 1000,
     // A reservation must outlive the slowest upstream answer it waits for.
-    reservationTtlMs: Math.max(
-      config.session.reservationTtlSeconds * 1000,
-      slowestUpstreamMs + 5_000,
-    ),
+    reservationTtlMs: Math.max(config.session.reservationTtlSeconds * 1000, slowestHeadMs + 5_000),
   }
 }

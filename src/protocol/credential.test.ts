@@ -60,7 +60,7 @@ const withChallenge = (change: Record<string, unknown>) =>
   header({ challenge: { ...issued, ...change }, payload: voucherPayload, source })
 
 /** Runs `parse` and returns its GatewayError, failing on any other outcome. */
-function parseError(value: string, options?: { maxBytes?: number }): GatewayError {
+function parseError(value: string | string[], options?: { maxBytes?: number }): GatewayError {
   try {
     parseAuthorization(value, options)
   } catch (error) {
@@ -103,12 +103,32 @@ describe('parseAuthorization', () => {
     expect(verifyChallengeId({ keys: [key], challenge: credential!.challenge })).toBe(true)
   })
 
-  it('uses the first Payment item of a list, whatever the scheme case', () => {
+  it('reads a Payment credential alone, whatever the scheme case and surrounding space', () => {
     const first = header({ challenge: issued, payload: { n: 1 } })
-    const second = header({ challenge: issued, payload: { n: 2 } })
-    expect(parseAuthorization(`Bearer x, ${first}, ${second}`)?.payload).toEqual({ n: 1 })
     expect(parseAuthorization(first.replace('Payment', 'payment'))?.payload).toEqual({ n: 1 })
     expect(parseAuthorization(`  ${first}  `)?.payload).toEqual({ n: 1 })
+    expect(parseAuthorization([first])?.payload).toEqual({ n: 1 })
+  })
+
+  it('refuses a Payment credential beside any other credential, in one line or several', () => {
+    const first = header({ challenge: issued, payload: { n: 1 } })
+    const second = header({ challenge: issued, payload: { n: 2 } })
+    for (const fields of [
+      [`Bearer x, ${first}`],
+      [`${first}, Bearer x`],
+      [`${first}, ${second}`],
+      [`Digest username="a", realm="b", ${first}`],
+      [first, 'Bearer x'],
+      ['Bearer x', first],
+      [first, first],
+    ]) {
+      expect(parseError(fields), fields.join(' | ')).toMatchObject({
+        code: 'multiple-credentials',
+        status: 400,
+      })
+    }
+    // Other schemes side by side are not the gateway's business.
+    expect(parseAuthorization(['Bearer x', 'Basic eDp5'])).toBeUndefined()
   })
 
   it('accepts padded and standard-alphabet tokens', () => {
@@ -216,7 +236,9 @@ describe('parseAuthorization properties', () => {
       }
     } catch (error) {
       expect(error).toBeInstanceOf(GatewayError)
-      expect((error as GatewayError).code).toBe('malformed-credential')
+      expect(['malformed-credential', 'multiple-credentials']).toContain(
+        (error as GatewayError).code,
+      )
     }
   }
 
@@ -247,7 +269,7 @@ describe('parseAuthorization properties', () => {
     ),
   )
 
-  it('on arbitrary strings returns undefined or a Credential, or throws malformed-credential', () => {
+  it('on arbitrary strings returns undefined or a Credential, or throws a credential problem', () => {
     fc.assert(fc.property(fc.string({ unit: 'binary' }), outcomeIsAllowed), { numRuns: 500 })
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), (s) => outcomeIsAllowed(`Payment ${s}`)),

@@ -9,6 +9,9 @@
  * - No `Payment` credential at all (absent header, or only other schemes such as Bearer) is
  *   `undefined`, the "ask for payment" case. Anything that tries to be a Payment credential and
  *   is not a well-formed one throws `GatewayError('malformed-credential')`, never another error.
+ * - Which item of the `Authorization` fields is the credential follows protocol/authorization.ts,
+ *   the rule the upstream header filter shares: a Payment credential beside any other credential
+ *   throws `GatewayError('multiple-credentials')`.
  * - Error messages name the failing check only; they never quote the credential, which is a
  *   bearer instrument worth money.
  * - The echoed `request` is kept both as the wire string and decoded (`requestJson`, always a
@@ -16,6 +19,7 @@
  * - Input is bounded (`maxBytes`, 16 KiB by default) before any decoding work.
  */
 import { GatewayError } from '../errors.js'
+import { paymentAuthorization } from './authorization.js'
 import { decodeBase64urlJson, encodeBase64url } from './base64url.js'
 import type { Challenge } from './challenge.js'
 import { canonicalize } from './jcs.js'
@@ -33,31 +37,48 @@ export type Credential = {
 }
 
 const defaultMaxBytes = 16 * 1024
-const paymentItem = /^payment(?:\s|$)/i
 const methodName = /^[a-z][a-z0-9:_-]*$/
 const requiredFields = ['id', 'realm', 'method', 'intent', 'request'] as const
 const optionalFields = ['description', 'digest', 'expires'] as const
 
 /**
- * Parses an `Authorization` header value into its Payment credential. When the value is a
- * comma-separated list, the first `Payment …` item is used (as mppx does).
+ * Parses the `Authorization` field values of a request (every line, in order; a single value is
+ * one line) into its Payment credential.
  *
  * @returns `undefined` when there is no Payment credential at all.
- * @throws GatewayError `malformed-credential` for anything malformed or oversize.
+ * @throws GatewayError `multiple-credentials` when a Payment credential is not alone,
+ *   `malformed-credential` for anything malformed or oversize.
  */
 export function parseAuthorization(
-  headerValue: string | undefined,
+  authorization: string | readonly string[] | undefined,
   options: { maxBytes?: number } = {},
 ): Credential | undefined {
-  if (headerValue === undefined) return undefined
-  const item = headerValue
-    .split(',')
-    .map((part) => part.trim())
-    .find((part) => paymentItem.test(part))
-  if (item === undefined) return undefined
+  if (authorization === undefined) return undefined
+  const found = paymentAuthorization(
+    typeof authorization === 'string' ? [authorization] : authorization,
+  )
+  switch (found.kind) {
+    case 'none':
+      return undefined
+    case 'ambiguous':
+      throw multipleCredentials()
+    case 'payment':
+      return parseItem(found.item, options.maxBytes ?? defaultMaxBytes)
+  }
+}
+
+/** The error for a Payment credential that arrived beside another credential. */
+export function multipleCredentials(): GatewayError {
+  return new GatewayError(
+    'multiple-credentials',
+    'The Authorization header must hold the Payment credential alone.',
+  )
+}
+
+function parseItem(item: string, maxBytes: number): Credential {
   const token = item.slice('payment'.length).trim()
   if (token === '') throw malformed('Payment credential is empty.')
-  if (token.length > (options.maxBytes ?? defaultMaxBytes)) {
+  if (token.length > maxBytes) {
     throw malformed('Payment credential is too large.')
   }
   if (/\s/.test(token)) throw malformed('Payment credential must be a single token.')

@@ -3,12 +3,15 @@
  *
  * A payer can top up or request a forced close directly on chain; the ledger learns of it from a
  * read of `getChannelState`, done at most once per `ttlMs` per channel and instance, shared by
- * concurrent requests. When the chain cannot be read the gateway keeps serving from the ledger
- * for up to `maxStaleMs` (a forced close leaves a 900-second grace, and the settlement watcher is
- * the real guard); beyond that, paid requests get `chain-unavailable`.
+ * concurrent requests. Reads go through the chain's reachability gate (chain/reachability.ts): a
+ * short deadline, and after a failure no read at all for a while. When the chain cannot be read
+ * the gateway keeps serving from the ledger for up to `maxStaleMs` since the channel's last good
+ * read (a forced close leaves a 900-second grace, and the settlement watcher is the real guard);
+ * beyond that, paid requests get `chain-unavailable` — at once, not after a time-out.
  */
 import type { Hex } from 'viem'
 import type { EscrowClient } from '../chain/escrow.js'
+import type { ChainReachability } from '../chain/reachability.js'
 import { GatewayError } from '../errors.js'
 import type { ChainState, LedgerPort } from '../ledger/port.js'
 
@@ -19,16 +22,19 @@ export type ChainStateCache = {
   refresh(channelId: Hex): Promise<ChainState>
   /** Notes that the ledger was just updated from chain by another path (open, topUp). */
   touch(channelId: Hex): void
+  /** False while a failed chain read is remembered: transactions are refused without trying. */
+  reachable(): boolean
 }
 
 export function createChainStateCache(options: {
   escrow: EscrowClient
   ledger: LedgerPort
+  reachability: ChainReachability
   ttlMs: number
   maxStaleMs?: number
   now: () => number
-  onError?: (error: unknown, channelId: Hex) => void
 }): ChainStateCache {
+  const { reachability } = options
   const maxStaleMs = options.maxStaleMs ?? 300_000
   const lastRead = new Map<Hex, number>()
   const inflight = new Map<Hex, Promise<ChainState>>()
@@ -38,7 +44,7 @@ export function createChainStateCache(options: {
     if (running) return running
     const read = (async () => {
       try {
-        const state = await options.escrow.readState(channelId)
+        const state = await reachability.read(() => options.escrow.readState(channelId))
         await options.ledger.syncChain(channelId, state, options.now())
         lastRead.set(channelId, options.now())
         return state
@@ -55,6 +61,7 @@ export function createChainStateCache(options: {
     touch(channelId) {
       lastRead.set(channelId, options.now())
     },
+    reachable: () => reachability.reachable(),
     async ensureFresh(channelId) {
       const at = lastRead.get(channelId)
       const now = options.now()
@@ -64,7 +71,8 @@ export function createChainStateCache(options: {
       try {
         await refresh(channelId)
       } catch (error) {
-        options.onError?.(error, channelId)
+        // The ledger failing is its own answer (ledger-unavailable), not the chain's.
+        if (error instanceof GatewayError && error.code !== 'chain-unavailable') throw error
         if (at === undefined || now - at > maxStaleMs) {
           throw new GatewayError('chain-unavailable', 'The chain could not be read.', {
             cause: error,

@@ -61,6 +61,13 @@ export async function broadcastClientTransaction(
   ctx: SessionContext,
   options: { raw: Hex; action: 'open' | 'top-up' },
 ): Promise<TransactionReceipt> {
+  // A chain that just failed a read is not asked to take a transaction: the client would wait
+  // for viem's time-out to learn what a 503 tells it now.
+  if (!ctx.chainState.reachable()) {
+    throw new GatewayError('chain-unavailable', 'The chain is not answering; try again shortly.', {
+      retryAfter: 2,
+    })
+  }
   let receipt: TransactionReceipt
   try {
     receipt = await ctx.escrow.broadcast(options.raw)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../errors.js'
 import { createLogger } from '../logger.js'
+import { createFailureLog } from '../failure-log.js'
 import { createOutageLog } from './outage-log.js'
 
 function recorded() {
@@ -58,7 +59,7 @@ describe('outage log', () => {
     expect(lines[1]).toMatchObject({ channelId: '0x01', msg: 'settlement lock not released' })
   })
 
-  it('logs any other failure as it comes, with its error, at the level asked for', async () => {
+  it('logs any other failure as it comes, as a one-line summary, at the level asked for', async () => {
     const { logger, lines } = recorded()
     const log = createOutageLog(logger, 'settlement')
     await log.round(failing(new Error('nonce too low')), 'settlement round failed', {
@@ -68,7 +69,20 @@ describe('outage log', () => {
       fields: { channelId: '0x01' },
     })
     expect(lines.map((l) => l.level)).toEqual([50, 40])
-    expect(lines[1]).toMatchObject({ channelId: '0x01', err: { message: 'nonce too low' } })
-    expect((lines[0]!.err as { stack?: string }).stack).toContain('nonce too low')
+    expect(lines[1]).toMatchObject({ channelId: '0x01', error: 'Error: nonce too low' })
+    // A summary, never a stack: background failures repeat, and a stack per line floods the log.
+    expect(JSON.stringify(lines)).not.toContain('at ')
+  })
+
+  it('hands failures other than an outage to a rate-limited log when given one', async () => {
+    const { logger, lines } = recorded()
+    const others = createFailureLog({ logger, what: 'close watcher round', now: () => 0 })
+    const log = createOutageLog(logger, 'the close watcher', { others })
+    for (let i = 0; i < 5; i++) await log.round(failing(new Error('rpc down')), 'round failed')
+    await log.round(async () => {}, 'round failed')
+    expect(lines.map((l) => l.msg)).toEqual([
+      'close watcher round failing',
+      'close watcher round recovered',
+    ])
   })
 })

@@ -12,6 +12,7 @@
  */
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.js'
+import { errorSummary, type FailureLog } from '../failure-log.js'
 
 /** Whether a failure is the ledger (Redis) being unreachable rather than a defect. */
 export function isLedgerOutage(error: unknown): error is GatewayError {
@@ -31,16 +32,26 @@ export type OutageLog = {
   round(work: () => Promise<void>, msg: string, options?: FailureOptions): Promise<void>
 }
 
-/** An outage log for one loop (`what`: "settlement", "the close watcher"). */
-export function createOutageLog(logger: Logger, what: string): OutageLog {
+/**
+ * An outage log for one loop (`what`: "settlement", "the close watcher"). Failures other than a
+ * ledger outage go to `others` when given (a rate-limited log of one repeating failure), else are
+ * logged as they come, as a one-line summary without a stack.
+ */
+export function createOutageLog(
+  logger: Logger,
+  what: string,
+  options: { readonly others?: FailureLog } = {},
+): OutageLog {
   let down = false
   /** Outage failures seen so far: a round compares it before and after. */
   let met = 0
 
-  const failed = (error: unknown, msg: string, options: FailureOptions = {}) => {
-    const fields = options.fields ?? {}
+  const { others } = options
+  const failed = (error: unknown, msg: string, failure: FailureOptions = {}) => {
+    const fields = failure.fields ?? {}
     if (!isLedgerOutage(error)) {
-      logger[options.level ?? 'warn']({ ...fields, err: error }, msg)
+      if (others) others.failed(error)
+      else logger[failure.level ?? 'warn']({ ...fields, error: errorSummary(error) }, msg)
       return
     }
     met += 1
@@ -67,6 +78,7 @@ export function createOutageLog(logger: Logger, what: string): OutageLog {
         failed(error, msg, options)
         return
       }
+      others?.succeeded()
       if (!down || met !== before) return
       down = false
       logger.info(`the ledger is reachable again; ${what} resumed`)

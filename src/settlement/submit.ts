@@ -17,6 +17,7 @@ import type { Metrics } from '../http/metrics.js'
 import type { Hex, TransactionReceipt } from 'viem'
 import type { EscrowClient, EscrowWrite } from '../chain/escrow.js'
 import type { LedgerPort } from '../ledger/port.js'
+import { errorSummary } from '../failure-log.js'
 import type { Lease, SettlementIntent, SettlementStore } from './store.js'
 
 export type SubmitContext = {
@@ -121,7 +122,7 @@ async function broadcastAndWait(
   } catch (error) {
     // "already known", a time-out after the node took it, or a real refusal: the receipt decides.
     ctx.logger.warn(
-      { err: error, channelId: intent.channelId, txHash: intent.txHash },
+      { error: errorSummary(error), channelId: intent.channelId, txHash: intent.txHash },
       'broadcast failed; outcome unknown',
     )
   }

@@ -10,12 +10,14 @@
  * channels the ledger knows are touched. For every channel an event names, the current state is
  * read from chain rather than trusting the event alone. While the ledger is down a round fails
  * before moving its cursor, so the next round after Redis returns covers the same blocks; the
- * outage is logged once (outage-log.ts).
+ * outage is logged once (outage-log.ts); any other failing round (the chain RPC down) when it
+ * starts, at most once a minute while it lasts, and when it ends, as a one-line summary.
  */
 import type { Logger } from 'pino'
 import { getAbiItem, type Hex } from 'viem'
 import type { EscrowClient } from '../chain/escrow.js'
 import { escrowAbi } from '../chain/escrow-abi.js'
+import { createFailureLog } from '../failure-log.js'
 import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
 import { createOutageLog } from './outage-log.js'
 import type { SettlementStore } from './store.js'
@@ -54,7 +56,11 @@ const watchedEvents = [
 
 export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
   const { escrow, ledger, store, logger } = options
-  const outage = createOutageLog(logger, 'the close watcher')
+  const outage = createOutageLog(logger, 'the close watcher', {
+    // Anything but a ledger outage (the chain RPC down, mostly): one line when it starts, at most
+    // one a minute while it lasts, one when it ends.
+    others: createFailureLog({ logger, what: 'close watcher round', now: options.now }),
+  })
   const maxRange = BigInt(options.maxBlockRange ?? 2_000)
   let lastReconcile = 0
   let timer: NodeJS.Timeout | undefined

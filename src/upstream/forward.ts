@@ -22,14 +22,25 @@
  *   client failures are values.
  *
  * Client abort: the response closing before it finished, or `signal` aborting, aborts the
- * upstream request at once, whatever the phase (even while the request waits for a free socket).
+ * upstream request at once, whatever the phase (even while the request waits for a free slot).
+ *
+ * Deadlines, so that neither a client nor an upstream can hold a connection for as long as it
+ * likes (each is a `failed` outcome before our head, a cut answer after it):
+ * - the request body: `requestBody.timeoutMs` from the moment it is asked for (408
+ *   `request-timeout`); a body whose Content-Length is at most `requestBody.bufferBytes` is read
+ *   whole before a connection is taken (upstream/request-body.ts says why);
+ * - a free connection: the upstream's `queueTimeoutMs` (503 `upstream-busy`, pool.ts);
+ * - the upstream's head: `headersTimeoutMs`; silence in its body: `bodyTimeoutMs`; the whole
+ *   answer: `responseTimeoutMs` (504 `upstream-timeout`, or a cut body).
+ * The body is asked for (`onBody`, where the HTTP layer sends `100 Continue`) only here, once the
+ * request was admitted: a refused request never makes a client upload its body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Transform } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { GatewayError } from '../errors.js'
 import { forwardRequestHeaders, responseHeaders, type UpstreamHeaderValue } from './headers.js'
 import type { Upstream, UpstreamSpec } from './pool.js'
+import { limitedBody, readWholeBody, requestTimeout } from './request-body.js'
 
 /** Options of {@link forward}. */
 export type ForwardOptions = {
@@ -42,9 +53,8 @@ export type ForwardOptions = {
   readonly method: string
   /**
    * Path and query to request, in origin form (starting with `/`), appended verbatim to the
-   * upstream's base path. Pass the path the router priced (parsed and dot-segment-normalised,
-   * e.g. from the WHATWG URL), not `IncomingMessage.url`, which may be absolute-form or hold
-   * `..` segments that would climb out of the base path on the upstream.
+   * upstream's base path. Pass the target the gate admitted (gate/target.ts: the client's bytes,
+   * without a fragment, routed only when free of dot segments), not `IncomingMessage.url`.
    */
   readonly path: string
   /**
@@ -61,6 +71,12 @@ export type ForwardOptions = {
   readonly proto?: 'http' | 'https'
   /** The gateway's id of this request, sent to the upstream as X-Request-Id. */
   readonly requestId?: string
+  /** The peer is a trusted proxy (its forwarding headers pass; see headers.ts). */
+  readonly trustedPeer?: boolean
+  /** The request body's deadline and the size up to which it is read whole; none by default. */
+  readonly requestBody?: { readonly timeoutMs: number; readonly bufferBytes: number }
+  /** Called once, just before the request body is first read (the place for `100 Continue`). */
+  readonly onBody?: () => void
 }
 
 /** How a forward ended. Upstream and client failures are values; see the module header. */
@@ -105,32 +121,94 @@ export function forward(options: ForwardOptions): Promise<ForwardOutcome> {
   if (declared !== undefined && declared > spec.maxRequestBodyBytes) {
     return Promise.resolve({ kind: 'failed', error: bodyTooLarge(spec), headSent: false })
   }
-  if (options.signal?.aborted || options.response.destroyed) {
-    return Promise.resolve({
-      kind: 'aborted',
-      headSent: false,
-      upstreamStatus: undefined,
-      bytesOut: 0,
-    })
-  }
+  if (options.signal?.aborted || options.response.destroyed) return Promise.resolve(goneEarly)
+  return run(options, declared)
+}
+
+const goneEarly: ForwardOutcome = {
+  kind: 'aborted',
+  headSent: false,
+  upstreamStatus: undefined,
+  bytesOut: 0,
+}
+
+/** Body (read whole, when small), then a slot, then the exchange, which gives the slot back. */
+async function run(options: ForwardOptions, declared: number | undefined): Promise<ForwardOutcome> {
+  const { request, upstream } = options
+  const { spec } = upstream
   const hasBody =
-    declared !== undefined
-      ? declared > 0
-      : options.request.headers['transfer-encoding'] !== undefined
-  return new Promise((resolve, reject) => {
-    exchange({ options, hasBody, resolve, reject })
-  })
+    declared !== undefined ? declared > 0 : request.headers['transfer-encoding'] !== undefined
+  const bodyTimeoutMs = options.requestBody?.timeoutMs
+  const gone = clientGone(options)
+  try {
+    let whole: Buffer | undefined
+    if (hasBody && declared !== undefined && declared <= (options.requestBody?.bufferBytes ?? 0)) {
+      options.onBody?.()
+      const read = await readWholeBody({
+        request,
+        timeoutMs: bodyTimeoutMs ?? 2 ** 31 - 1,
+        gone: gone.signal,
+      })
+      if (read.kind === 'gone') return goneEarly
+      if (read.kind === 'late') {
+        return { kind: 'failed', error: requestTimeout(bodyTimeoutMs ?? 0), headSent: false }
+      }
+      whole = read.body
+    }
+    const slot = await upstream.slots.take(spec.queueTimeoutMs, gone.signal)
+    if (slot === 'aborted') return goneEarly
+    if (slot === 'busy') return { kind: 'failed', error: busy(spec), headSent: false }
+    try {
+      return await new Promise<ForwardOutcome>((resolve, reject) => {
+        exchange({
+          options,
+          body: whole ?? (hasBody ? 'stream' : undefined),
+          bodyTimeoutMs,
+          gone: gone.signal,
+          resolve,
+          reject,
+        })
+      })
+    } finally {
+      slot()
+    }
+  } finally {
+    gone.dispose()
+  }
+}
+
+/** A signal that aborts when the client leaves: `signal` aborts or the response closes early. */
+function clientGone(options: ForwardOptions): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController()
+  const { response, signal } = options
+  const onAbort = () => controller.abort()
+  const onClose = () => {
+    if (!response.writableFinished) controller.abort()
+  }
+  signal?.addEventListener('abort', onAbort, { once: true })
+  response.on('close', onClose)
+  return {
+    signal: controller.signal,
+    dispose() {
+      signal?.removeEventListener('abort', onAbort)
+      response.off('close', onClose)
+    },
+  }
 }
 
 type ExchangeOptions = {
   readonly options: ForwardOptions
-  readonly hasBody: boolean
+  /** The body read whole, `stream` to stream the request, or none. */
+  readonly body: Buffer | 'stream' | undefined
+  readonly bodyTimeoutMs: number | undefined
+  /** Aborts when the client leaves. */
+  readonly gone: AbortSignal
   readonly resolve: (outcome: ForwardOutcome) => void
   readonly reject: (error: unknown) => void
 }
 
-function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void {
-  const { upstream, request, response, signal } = options
+function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: ExchangeOptions): void {
+  const { upstream, request, response } = options
   const { spec } = upstream
 
   let phase: Phase = 'waiting'
@@ -140,27 +218,44 @@ function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void 
   let bytesOut = 0
   let upstreamEnded = false
   let upstreamError: Error | undefined
-  let tooLarge = false
+  /** Why the streamed request body failed (too large, too late), once it has. */
+  let bodyFailure: GatewayError | undefined
 
-  // The request body goes through our own stream, never the IncomingMessage itself: undici
+  // A streamed body goes through our own stream, never the IncomingMessage itself: undici
   // destroys its body stream when the exchange fails, and destroying an unfinished
-  // IncomingMessage would kill the client socket before a 502/504/413 could be written.
-  const body = hasBody
-    ? bodyLimiter(spec.maxRequestBodyBytes, () => {
-        tooLarge = true
-        return bodyTooLarge(spec)
-      })
-    : undefined
-  if (body !== undefined) request.pipe(body)
+  // IncomingMessage would kill the client socket before a 502/504/413/408 could be written.
+  const streamed =
+    body === 'stream'
+      ? limitedBody({
+          max: spec.maxRequestBodyBytes,
+          timeoutMs: bodyTimeoutMs,
+          tooLarge: () => (bodyFailure = bodyTooLarge(spec)),
+          late: () => (bodyFailure = requestTimeout(bodyTimeoutMs ?? 0)),
+        })
+      : undefined
+  if (streamed !== undefined) {
+    options.onBody?.()
+    request.pipe(streamed)
+  }
+  // The whole answer must be in by then, however steadily an upstream trickles it.
+  let overdue: GatewayError | undefined
+  const deadline = setTimeout(() => {
+    overdue = new GatewayError(
+      'upstream-timeout',
+      `the upstream did not finish its answer within ${spec.responseTimeoutMs} ms`,
+      { details: { upstream: spec.name } },
+    )
+    controller?.abort(overdue)
+  }, spec.responseTimeoutMs)
 
   const cleanup = (): void => {
-    signal?.removeEventListener('abort', onClientGone)
-    response.off('close', onResponseClose)
+    clearTimeout(deadline)
+    gone.removeEventListener('abort', onClientGone)
     response.off('drain', onDrain)
     response.off('finish', onFinish)
-    if (body !== undefined && !body.destroyed) {
-      request.unpipe(body)
-      body.destroy()
+    if (streamed !== undefined && !streamed.destroyed) {
+      request.unpipe(streamed)
+      streamed.destroy()
     }
   }
   const settle = (outcome: ForwardOutcome): void => {
@@ -177,9 +272,7 @@ function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void 
   }
   /** Head written, upstream failed: the only honest signal left is to cut the response. */
   const cut = (cause: Error): void => {
-    const error = tooLarge
-      ? bodyTooLarge(spec)
-      : (upstreamFailure(spec, cause) ?? unavailable(spec, cause))
+    const error = bodyFailure ?? upstreamFailure(spec, cause) ?? unavailable(spec, cause)
     settle({ kind: 'responded', status: status ?? 502, bytesOut, completed: false, error })
     response.destroy()
   }
@@ -199,9 +292,6 @@ function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void 
     // Settle before aborting: undici reports the abort back synchronously via onResponseError.
     settleAborted()
     controller?.abort(clientAbort())
-  }
-  function onResponseClose(): void {
-    if (!response.writableFinished) onClientGone()
   }
   function onDrain(): void {
     controller?.resume()
@@ -238,6 +328,7 @@ function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void 
     onRequestStart(c) {
       controller = c
       if (clientGone) c.abort(clientAbort())
+      else if (overdue) c.abort(overdue)
     },
     onResponseStart(c, statusCode, headers) {
       if (statusCode < 200 || phase !== 'waiting') return
@@ -281,8 +372,7 @@ function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void 
           cut(error)
           return
         case 'waiting': {
-          if (tooLarge)
-            return settle({ kind: 'failed', error: bodyTooLarge(spec), headSent: false })
+          if (bodyFailure) return settle({ kind: 'failed', error: bodyFailure, headSent: false })
           const failure = upstreamFailure(spec, error)
           if (failure === undefined) return settleRejected(error)
           return settle({ kind: 'failed', error: failure, headSent: false })
@@ -291,10 +381,11 @@ function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void 
     },
   }
 
-  signal?.addEventListener('abort', onClientGone, { once: true })
-  response.on('close', onResponseClose)
+  gone.addEventListener('abort', onClientGone, { once: true })
   response.on('drain', onDrain)
   response.on('finish', onFinish)
+  // The client may have left while the slot was handed over.
+  if (gone.aborted) return onClientGone()
 
   upstream.pool.dispatch(
     {
@@ -305,32 +396,15 @@ function exchange({ options, hasBody, resolve, reject }: ExchangeOptions): void 
         clientAddress: request.socket.remoteAddress,
         proto: options.proto ?? (isTls(request) ? 'https' : 'http'),
         inject: spec.headers,
+        trustedPeer: options.trustedPeer === true,
         ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
       }),
-      body: body ?? null,
+      body: streamed ?? body ?? null,
       headersTimeout: spec.headersTimeoutMs,
       bodyTimeout: spec.bodyTimeoutMs,
     },
     handler,
   )
-}
-
-/**
- * Counts the streamed request body and fails it with `tooLarge()` past `max` bytes. The error
- * reaches undici, which aborts the upstream request (before its head, as a `failed` 413).
- */
-function bodyLimiter(max: number, tooLarge: () => GatewayError): Transform {
-  let seen = 0
-  const limiter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length
-      if (seen > max) callback(tooLarge())
-      else callback(null, chunk)
-    },
-  })
-  // undici listens for errors once it owns the body; until then, an error must not crash us.
-  limiter.on('error', () => {})
-  return limiter
 }
 
 /**
@@ -378,6 +452,14 @@ function unavailable(spec: UpstreamSpec, cause: Error): GatewayError {
     details: { upstream: spec.name },
     cause,
   })
+}
+
+function busy(spec: UpstreamSpec): GatewayError {
+  return new GatewayError(
+    'upstream-busy',
+    `every connection to the upstream stayed busy for ${spec.queueTimeoutMs} ms`,
+    { details: { upstream: spec.name }, retryAfter: 1 },
+  )
 }
 
 function bodyTooLarge(spec: UpstreamSpec): GatewayError {

@@ -85,7 +85,7 @@ describe('forwardRequestHeaders', () => {
     }
   })
 
-  it('appends to X-Forwarded-For and replaces client-sent X-Forwarded-Proto/Host', () => {
+  it('states its own observation of the client, dropping every client-sent forwarding header', () => {
     const out = forwardRequestHeaders({
       ...base,
       proto: 'https',
@@ -95,23 +95,104 @@ describe('forwardRequestHeaders', () => {
         'x-forwarded-for', '198.51.100.2, 192.0.2.1',
         'X-Forwarded-Proto', 'gopher',
         'X-Forwarded-Host', 'evil.example',
+        'X-Forwarded-Port', '1',
+        'X_Forwarded_For', '192.0.2.99',
+        'Forwarded', 'for=192.0.2.60;proto=http',
+        'X-Real-IP', '192.0.2.61',
+        'X-Client-IP', '192.0.2.62',
+        'True-Client-IP', '192.0.2.63',
+        'X-Original-URL', '/admin',
+        'X-Rewrite-URL', '/admin',
+        'X-HTTP-Method-Override', 'DELETE',
+        'X-Http-Method', 'DELETE',
+        'X-Method-Override', 'DELETE',
         'host', 'gw.example:8443',
+        'Accept', '*/*',
       ],
     })
     expect(lines(out)).toEqual([
-      'x-forwarded-for: 203.0.113.7, 198.51.100.2, 192.0.2.1, 10.0.0.9',
+      'Accept: */*',
+      'x-forwarded-for: 10.0.0.9',
       'x-forwarded-proto: https',
       'x-forwarded-host: gw.example:8443',
     ])
   })
 
-  it('keeps the client chain when the peer address is unknown', () => {
+  it("passes a trusted proxy's forwarding headers on, appending the peer to its chain", () => {
+    const out = forwardRequestHeaders({
+      ...base,
+      trustedPeer: true,
+      // prettier-ignore
+      rawHeaders: [
+        'X-Forwarded-For', '203.0.113.7',
+        'x-forwarded-for', '198.51.100.2, 192.0.2.1',
+        'X-Forwarded-Proto', 'https',
+        'X-Forwarded-Host', 'api.example',
+        'Forwarded', 'for=203.0.113.7',
+        'X-Real-IP', '203.0.113.7',
+        'X-Original-URL', '/admin',
+        'X-HTTP-Method-Override', 'DELETE',
+        'host', 'gw.internal',
+      ],
+    })
+    expect(lines(out)).toEqual([
+      'Forwarded: for=203.0.113.7',
+      'X-Real-IP: 203.0.113.7',
+      'x-forwarded-for: 203.0.113.7, 198.51.100.2, 192.0.2.1, 10.0.0.9',
+      'x-forwarded-proto: https',
+      'x-forwarded-host: api.example',
+    ])
+  })
+
+  it('sends no X-Forwarded-For when the peer address is unknown and no proxy is trusted', () => {
     const out = forwardRequestHeaders({
       ...base,
       clientAddress: undefined,
       rawHeaders: ['X-Forwarded-For', '203.0.113.7'],
     })
-    expect(lines(out)).toEqual(['x-forwarded-for: 203.0.113.7', 'x-forwarded-proto: http'])
+    expect(lines(out)).toEqual(['x-forwarded-proto: http'])
+  })
+
+  it('never forwards an Authorization line holding a Payment credential anywhere in it', () => {
+    for (const value of [
+      'Bearer tok, Payment eyJhIjoxfQ',
+      'Payment eyJhIjoxfQ, Bearer tok',
+      'Digest username="a", realm="b", Payment x',
+    ]) {
+      const out = forwardRequestHeaders({ ...base, rawHeaders: ['Authorization', value] })
+      expect(
+        lines(out).some((line) => /^authorization:/i.test(line)),
+        value,
+      ).toBe(false)
+    }
+    // An auth-param named "payment" is not a Payment credential.
+    const param = forwardRequestHeaders({
+      ...base,
+      rawHeaders: ['Authorization', 'Digest username="a", payment="x"'],
+    })
+    expect(lines(param)).toContain('Authorization: Digest username="a", payment="x"')
+  })
+
+  it('judges "_" like "-" in client header names', () => {
+    const out = forwardRequestHeaders({
+      ...base,
+      inject: { 'X-Dune-Api-Key': 'operator-secret' },
+      // prettier-ignore
+      rawHeaders: [
+        'X_Dune_Api_Key', 'client-own',
+        'x-dune_api-key', 'client-other',
+        'Payment_Session', 's',
+        'Connection', 'X_Hop',
+        'x-hop', 'hop',
+        'X_Custom', 'kept',
+      ],
+    })
+    expect(lines(out)).toEqual([
+      'X_Custom: kept',
+      'x-forwarded-for: 10.0.0.9',
+      'x-forwarded-proto: http',
+      'X-Dune-Api-Key: operator-secret',
+    ])
   })
 
   it('injects configured headers, replacing same-named client headers case-insensitively', () => {

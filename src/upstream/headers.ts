@@ -10,26 +10,39 @@
  *   array) in, a plain object out that `ServerResponse.writeHead` accepts.
  *
  * Invariants:
+ * - A client header name is judged with `_` read as `-` (and case ignored): many servers (CGI,
+ *   WSGI, Rack, PHP) fold both into one variable, so `X_Api_Key` would otherwise override an
+ *   injected `X-Api-Key`, and `X_Forwarded_For` would pass as a forwarding header. Every rule
+ *   below applies to both spellings.
  * - Hop-by-hop headers never cross the gateway in either direction: Connection, Keep-Alive,
  *   Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade, HTTP2-Settings and every header the
  *   `Connection` header names. Transfer-Encoding is re-chosen by each hop; Content-Length is kept.
- * - The upstream never sees the client's payment headers: `Authorization: Payment …` (other
- *   schemes such as Bearer pass), Payment-Session, Payment-Session-Snapshot, Accept-Payment,
- *   Payment-Receipt. Nor Host (undici sends the upstream's) nor Expect (Node answers
- *   `100-continue` itself; undici refuses the header).
+ * - The upstream never sees the client's payment headers: an `Authorization` line holding a
+ *   Payment credential anywhere in it (protocol/authorization.ts; other schemes such as Bearer
+ *   pass), Payment-Session, Payment-Session-Snapshot, Accept-Payment, Payment-Receipt. Nor Host
+ *   (undici sends the upstream's) nor Expect (the gateway answers `100-continue` itself; undici
+ *   refuses the header).
+ * - The upstream never sees a header that would make it serve another path or method than the
+ *   one the gateway priced: X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override, X-HTTP-Method,
+ *   X-Method-Override are always dropped, whoever sent them.
  * - The upstream's configured headers are applied last and replace every client header of the
- *   same name (case-insensitively), so a client can never supply its own upstream API key.
- * - X-Forwarded-For is appended to (the client's chain, then the peer address); X-Forwarded-Proto
- *   and X-Forwarded-Host are the gateway's own observation and replace whatever a client sent.
+ *   same name, so a client can never supply its own upstream API key.
+ * - What the upstream learns about the client is the gateway's own observation (docs/DESIGN.md,
+ *   "Forwarding headers"): X-Forwarded-For is the peer address, X-Forwarded-Proto the scheme the
+ *   client used, X-Forwarded-Host its Host. Client-sent Forwarded, X-Real-IP, X-Client-IP,
+ *   True-Client-IP and X-Forwarded-* are dropped — unless the peer is a trusted proxy
+ *   (`server.trustedProxies`): then they pass, X-Forwarded-For is appended to, and the proxy's
+ *   X-Forwarded-Proto and -Host are kept.
  * - X-Request-Id, when the gateway names the request, is the gateway's id (the client's own, if it
  *   sent one, or a fresh one), so the upstream's logs, the gateway's and the client agree.
  * - The client never sees a `Payment-Receipt` or a `Payment` challenge in `WWW-Authenticate` from
  *   the upstream: the gateway owns those. Other challenges in the same header survive.
  */
+import { authItems, holdsPaymentCredential, isPaymentItem } from '../protocol/authorization.js'
 
 /** What to do with a header name on either side of the gateway. */
 type Rule =
-  'drop' | 'connection' | 'authorization' | 'x-forwarded-for' | 'x-request-id' | 'content-length'
+  'drop' | 'connection' | 'authorization' | 'forwarding' | 'x-request-id' | 'content-length'
 
 const hopByHop: readonly string[] = [
   'keep-alive',
@@ -50,15 +63,19 @@ const requestRules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['payment-session-snapshot', 'drop'],
   ['accept-payment', 'drop'],
   ['payment-receipt', 'drop'],
-  ['x-forwarded-proto', 'drop'],
-  ['x-forwarded-host', 'drop'],
-  ['x-forwarded-for', 'x-forwarded-for'],
+  ['x-original-url', 'drop'],
+  ['x-rewrite-url', 'drop'],
+  ['x-http-method-override', 'drop'],
+  ['x-http-method', 'drop'],
+  ['x-method-override', 'drop'],
+  ['forwarded', 'forwarding'],
+  ['x-real-ip', 'forwarding'],
+  ['x-client-ip', 'forwarding'],
+  ['true-client-ip', 'forwarding'],
   ['x-request-id', 'x-request-id'],
   ['authorization', 'authorization'],
   ['content-length', 'content-length'],
 ])
-
-const paymentScheme = /^\s*payment(?:\s|$)/i
 
 /** Options of {@link forwardRequestHeaders}. */
 export type ForwardRequestHeadersOptions = {
@@ -72,6 +89,8 @@ export type ForwardRequestHeadersOptions = {
   readonly inject: Readonly<Record<string, string>>
   /** The gateway's id of this request, sent as X-Request-Id in place of the client's. */
   readonly requestId?: string
+  /** The peer is a trusted proxy: its forwarding headers pass (X-Forwarded-For is appended to). */
+  readonly trustedPeer?: boolean
 }
 
 /**
@@ -80,11 +99,14 @@ export type ForwardRequestHeadersOptions = {
  */
 export function forwardRequestHeaders(options: ForwardRequestHeadersOptions): string[] {
   const { rawHeaders, clientAddress, proto, inject, requestId } = options
+  const trusted = options.trustedPeer === true
   const injectKeys = Object.keys(inject)
-  const injectNames = injectKeys.map((name) => name.toLowerCase())
+  const injectNames = injectKeys.map(headerKey)
 
   const out: string[] = []
   let forwardedFor: string | undefined
+  let forwardedProto: string | undefined
+  let forwardedHost: string | undefined
   let host: string | undefined
   let connectionTokens: string[] | undefined
   let contentLengthSeen = false
@@ -92,48 +114,69 @@ export function forwardRequestHeaders(options: ForwardRequestHeadersOptions): st
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!
     const value = rawHeaders[i + 1]!
-    const lower = name.toLowerCase()
-    const rule = requestRules.get(lower)
+    const key = headerKey(name)
+    const rule =
+      requestRules.get(key) ?? (key.startsWith('x-forwarded-') ? 'forwarding' : undefined)
     if (rule !== undefined) {
       switch (rule) {
         case 'drop':
-          if (lower === 'host' && host === undefined) host = value
+          if (key === 'host' && host === undefined) host = value
           continue
         case 'connection':
           connectionTokens = collectTokens(value, connectionTokens)
           continue
-        case 'x-forwarded-for':
-          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`
-          continue
+        case 'forwarding':
+          if (!trusted) continue
+          if (key === 'x-forwarded-for') {
+            forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`
+            continue
+          }
+          if (key === 'x-forwarded-proto') {
+            forwardedProto ??= value
+            continue
+          }
+          if (key === 'x-forwarded-host') {
+            forwardedHost ??= value
+            continue
+          }
+          break
         case 'x-request-id':
           if (requestId !== undefined) continue
           break
         case 'authorization':
-          if (paymentScheme.test(value)) continue
+          if (holdsPaymentCredential(value)) continue
           break
         case 'content-length':
           if (contentLengthSeen) continue
           contentLengthSeen = true
           break
       }
-    } else if (lower.startsWith('proxy-')) {
+    } else if (key.startsWith('proxy-')) {
       continue
     }
-    if (injectNames.length > 0 && injectNames.includes(lower)) continue
+    if (injectNames.length > 0 && injectNames.includes(key)) continue
     out.push(name, value)
   }
 
   const filtered =
-    connectionTokens === undefined ? out : withoutNames(out, new Set(connectionTokens))
+    connectionTokens === undefined
+      ? out
+      : withoutNames(out, new Set(connectionTokens.map(headerKey)))
   if (clientAddress !== undefined) {
     forwardedFor = forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`
   }
   appendUnlessInjected(filtered, injectNames, 'x-forwarded-for', forwardedFor)
-  appendUnlessInjected(filtered, injectNames, 'x-forwarded-proto', proto)
-  appendUnlessInjected(filtered, injectNames, 'x-forwarded-host', host)
+  appendUnlessInjected(filtered, injectNames, 'x-forwarded-proto', forwardedProto ?? proto)
+  appendUnlessInjected(filtered, injectNames, 'x-forwarded-host', forwardedHost ?? host)
   appendUnlessInjected(filtered, injectNames, 'x-request-id', requestId)
   for (const name of injectKeys) filtered.push(name, inject[name]!)
   return filtered
+}
+
+/** A request header name as the rules judge it: lower case, `_` read as `-`. */
+function headerKey(name: string): string {
+  const lower = name.toLowerCase()
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower
 }
 
 /** A header value as undici parses it: one string, or one string per repeated header. */
@@ -199,11 +242,11 @@ function collectTokens(value: string, into: string[] | undefined): string[] {
   return tokens
 }
 
-/** The flat list without the headers whose lower-cased name is in `names`. */
+/** The flat list without the headers whose name (as a key) is in `names`. */
 function withoutNames(flat: readonly string[], names: ReadonlySet<string>): string[] {
   const out: string[] = []
   for (let i = 0; i + 1 < flat.length; i += 2) {
-    if (!names.has(flat[i]!.toLowerCase())) out.push(flat[i]!, flat[i + 1]!)
+    if (!names.has(headerKey(flat[i]!))) out.push(flat[i]!, flat[i + 1]!)
   }
   return out
 }
@@ -218,12 +261,8 @@ function appendUnlessInjected(
 }
 
 /**
- * `WWW-Authenticate` without its Payment challenges; `undefined` when nothing is left.
- *
- * A header value is a comma-separated list of challenges whose auth-params are themselves
- * comma-separated (RFC 9110 §11.6.1), so a list element that looks like `token =` continues the
- * current challenge and any other element starts a new one. Commas inside quoted strings are not
- * separators.
+ * `WWW-Authenticate` without its Payment challenges; `undefined` when nothing is left. The value
+ * is split into challenges by the same rule as `Authorization` (protocol/authorization.ts).
  */
 function withoutPaymentChallenges(value: string | string[]): string | string[] | undefined {
   if (typeof value !== 'string') {
@@ -237,38 +276,8 @@ function withoutPaymentChallenges(value: string | string[]): string | string[] |
   return withoutPaymentChallengesIn(value)
 }
 
-const authParamStart = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*=/
-
 function withoutPaymentChallengesIn(value: string): string | undefined {
   if (!/payment/i.test(value)) return value
-  const kept: string[] = []
-  let dropping = false
-  for (const element of splitList(value)) {
-    const part = element.trim()
-    if (part === '') continue
-    if (!authParamStart.test(part)) dropping = paymentScheme.test(part)
-    if (!dropping) kept.push(part)
-  }
+  const kept = authItems(value).filter((item) => !isPaymentItem(item))
   return kept.length === 0 ? undefined : kept.join(', ')
-}
-
-/** Splits a header value at the commas that are not inside a quoted string. */
-function splitList(value: string): string[] {
-  const parts: string[] = []
-  let start = 0
-  let quoted = false
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    if (quoted) {
-      if (c === 0x5c) i++
-      else if (c === 0x22) quoted = false
-    } else if (c === 0x22) {
-      quoted = true
-    } else if (c === 0x2c) {
-      parts.push(value.slice(start, i))
-      start = i + 1
-    }
-  }
-  parts.push(value.slice(start))
-  return parts
 }

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { createUpstreamPools, type UpstreamSpec } from './pool.js'
+import { createSlots, createUpstreamPools, type UpstreamSpec } from './pool.js'
 
 const spec = (overrides: Partial<UpstreamSpec> = {}): UpstreamSpec => ({
   name: 'api',
@@ -10,6 +10,8 @@ const spec = (overrides: Partial<UpstreamSpec> = {}): UpstreamSpec => ({
   connectTimeoutMs: 1000,
   headersTimeoutMs: 1000,
   bodyTimeoutMs: 1000,
+  responseTimeoutMs: 5000,
+  queueTimeoutMs: 100,
   maxRequestBodyBytes: 1024,
   connections: 4,
   ...overrides,
@@ -76,5 +78,42 @@ describe('createUpstreamPools', () => {
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
     }
+  })
+})
+
+describe('createSlots', () => {
+  it('grants slots up to its size, then in arrival order as they are released', async () => {
+    const slots = createSlots(2)
+    const [a, b] = [await slots.take(0), await slots.take(0)]
+    expect(typeof a).toBe('function')
+    expect(typeof b).toBe('function')
+    expect(await slots.take(0)).toBe('busy')
+    const order: string[] = []
+    const first = slots.take(5_000).then((r) => (order.push('first'), r))
+    const second = slots.take(5_000).then((r) => (order.push('second'), r))
+    expect(slots.usage()).toEqual({ inUse: 2, waiting: 2 })
+    ;(a as () => void)()
+    ;(a as () => void)() // a second release gives nothing back
+    const granted = await first
+    expect(order).toEqual(['first'])
+    expect(slots.usage()).toEqual({ inUse: 2, waiting: 1 })
+    ;(b as () => void)()
+    await second
+    expect(order).toEqual(['first', 'second'])
+    ;(granted as () => void)()
+    expect(slots.usage()).toEqual({ inUse: 1, waiting: 0 })
+  })
+
+  it('gives up after the wait or when the signal aborts, leaving the queue clean', async () => {
+    const slots = createSlots(1)
+    const held = (await slots.take(0)) as () => void
+    expect(await slots.take(20)).toBe('busy')
+    const controller = new AbortController()
+    const waiting = slots.take(5_000, controller.signal)
+    controller.abort()
+    expect(await waiting).toBe('aborted')
+    expect(slots.usage()).toEqual({ inUse: 1, waiting: 0 })
+    held()
+    expect(slots.usage()).toEqual({ inUse: 0, waiting: 0 })
   })
 })

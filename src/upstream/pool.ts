@@ -6,6 +6,10 @@
  * - Every upstream named in the config has exactly one pool for the process lifetime; requests
  *   never open ad-hoc connections. Connections are kept alive between requests and never
  *   pipelined (pipelining 1), so one slow answer never holds up another request's answer.
+ * - At most `connections` exchanges run per upstream: each holds a slot from `slots`, taken
+ *   before it is dispatched and given back when it ends. A request that finds every slot taken
+ *   waits at most `queueTimeoutMs`, first come first served, and is then refused (503
+ *   `upstream-busy`) — never left in undici's queue, which has no deadline.
  * - `baseUrl` is checked here, at boot: http(s), no credentials, no query, no fragment. Its path
  *   (without a trailing slash) becomes the prefix of every forwarded path.
  * - `close()` is graceful (in-flight requests finish, queued ones still run) and idempotent; after
@@ -25,6 +29,10 @@ export type UpstreamSpec = {
   readonly headersTimeoutMs: number
   /** Longest silence between two chunks of the upstream's response body. */
   readonly bodyTimeoutMs: number
+  /** Longest time from dispatch to the end of the upstream's response body. */
+  readonly responseTimeoutMs: number
+  /** Longest wait for a free connection when all of them are in use (0: no wait). */
+  readonly queueTimeoutMs: number
   /** Largest request body forwarded, checked on Content-Length and on the streamed bytes. */
   readonly maxRequestBodyBytes: number
   /** Most sockets kept open to this upstream. */
@@ -37,6 +45,21 @@ export type Upstream = {
   readonly pool: Pool
   /** `baseUrl`'s path without a trailing slash (`''` for a bare origin). */
   readonly basePath: string
+  readonly slots: Slots
+}
+
+/** Gives a slot back; calling it again does nothing. */
+export type Release = () => void
+
+/** The `connections` slots of one upstream. */
+export type Slots = {
+  /**
+   * A free slot, waiting up to `timeoutMs` for one: `busy` when none freed in time, `aborted`
+   * when `signal` aborted first.
+   */
+  take(timeoutMs: number, signal?: AbortSignal): Promise<Release | 'busy' | 'aborted'>
+  /** Slots in use and requests waiting for one. */
+  usage(): { readonly inUse: number; readonly waiting: number }
 }
 
 /** All upstream pools of the process. */
@@ -49,7 +72,8 @@ export type UpstreamPools = {
 
 /**
  * Creates one keep-alive pool per upstream. Throws on a malformed `baseUrl`, a duplicate name or
- * a limit that is not a positive integer (`maxRequestBodyBytes` may be 0: no body allowed), so that a bad config stops the boot.
+ * a limit that is not a positive integer (`maxRequestBodyBytes` may be 0: no body allowed;
+ * `queueTimeoutMs` 0: no waiting), so that a bad config stops the boot.
  */
 export function createUpstreamPools(upstreams: readonly UpstreamSpec[]): UpstreamPools {
   const byName = new Map<string, Upstream>()
@@ -64,7 +88,12 @@ export function createUpstreamPools(upstreams: readonly UpstreamSpec[]): Upstrea
       headersTimeout: spec.headersTimeoutMs,
       bodyTimeout: spec.bodyTimeoutMs,
     })
-    byName.set(spec.name, { spec, pool, basePath: url.pathname.replace(/\/+$/, '') })
+    byName.set(spec.name, {
+      spec,
+      pool,
+      basePath: url.pathname.replace(/\/+$/, ''),
+      slots: createSlots(spec.connections),
+    })
   }
 
   let closing: Promise<void> | undefined
@@ -78,6 +107,56 @@ export function createUpstreamPools(upstreams: readonly UpstreamSpec[]): Upstrea
       closing ??= Promise.all([...byName.values()].map((u) => u.pool.close())).then(() => {})
       return closing
     },
+  }
+}
+
+/** A counting semaphore with a FIFO of waiters, each with its own deadline. */
+export function createSlots(size: number): Slots {
+  let inUse = 0
+  const waiting: (() => void)[] = []
+
+  const release = (): Release => {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const next = waiting.shift()
+      // The slot passes straight to the next waiter; `inUse` is unchanged.
+      if (next) next()
+      else inUse -= 1
+    }
+  }
+
+  return {
+    take(timeoutMs, signal) {
+      if (signal?.aborted) return Promise.resolve('aborted')
+      if (inUse < size) {
+        inUse += 1
+        return Promise.resolve(release())
+      }
+      if (timeoutMs <= 0) return Promise.resolve('busy')
+      return new Promise((resolve) => {
+        const granted = () => {
+          done()
+          resolve(release())
+        }
+        const give = (outcome: 'busy' | 'aborted') => {
+          const at = waiting.indexOf(granted)
+          if (at !== -1) waiting.splice(at, 1)
+          done()
+          resolve(outcome)
+        }
+        const onAbort = () => give('aborted')
+        const timer = setTimeout(() => give('busy'), timeoutMs)
+        const done = () => {
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
+        }
+        signal?.addEventListener('abort', onAbort, { once: true })
+        waiting.push(granted)
+      })
+    },
+    usage: () => ({ inUse, waiting: waiting.length }),
   }
 }
 
@@ -105,11 +184,13 @@ function checkLimits(spec: UpstreamSpec): void {
     connectTimeoutMs: spec.connectTimeoutMs,
     headersTimeoutMs: spec.headersTimeoutMs,
     bodyTimeoutMs: spec.bodyTimeoutMs,
+    responseTimeoutMs: spec.responseTimeoutMs,
+    queueTimeoutMs: spec.queueTimeoutMs,
     maxRequestBodyBytes: spec.maxRequestBodyBytes,
     connections: spec.connections,
   }
   for (const [key, value] of Object.entries(limits)) {
-    const least = key === 'maxRequestBodyBytes' ? 0 : 1
+    const least = key === 'maxRequestBodyBytes' || key === 'queueTimeoutMs' ? 0 : 1
     if (!Number.isSafeInteger(value) || value < least) {
       throw new Error(`upstream '${spec.name}': ${key} must be an integer ≥ ${least}`)
     }

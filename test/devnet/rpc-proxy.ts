@@ -63,6 +63,8 @@ const rawSubmitMethods = new Set(['eth_sendRawTransaction', 'eth_sendRawTransact
 
 export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy> {
   const faults: (FaultRule & { left: number })[] = []
+  /** Calls held by a `hang` fault; `close` lets them go at once. */
+  const holds = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>()
   const calls: { method: string; rawTx?: Hex.Hex }[] = []
   let submitQueue: Promise<unknown> = Promise.resolve()
   let nextId = 1
@@ -135,7 +137,16 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
       if (fault.kind === 'error') {
         return { jsonrpc: '2.0', id: call.id, error: { code: -32603, message: 'injected fault' } }
       }
-      await new Promise((r) => setTimeout(r, fault.holdMs ?? 5_000))
+      await new Promise<void>((resolve) => {
+        const hold = {
+          timer: setTimeout(() => {
+            holds.delete(hold)
+            resolve()
+          }, fault.holdMs ?? 5_000),
+          resolve,
+        }
+        holds.add(hold)
+      })
     }
 
     if (rawTx) {
@@ -227,6 +238,11 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
       faults.length = 0
     },
     close() {
+      for (const hold of holds) {
+        clearTimeout(hold.timer)
+        hold.resolve()
+      }
+      holds.clear()
       return new Promise((resolve) => {
         server.closeAllConnections()
         server.close(() => resolve())

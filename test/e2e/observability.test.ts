@@ -189,12 +189,15 @@ describe('headers, logs and readiness', () => {
     const draining = await startTestGateway({
       config: devnetConfig({ devnet, upstreamUrl: upstream.url }),
     })
-    expect(await draining.deps.readiness.check()).toEqual([])
+    expect(await draining.deps.readiness.check()).toEqual({ status: 'ready', reasons: [] })
     upstream.delayNext(1, 500)
     const slow = fetch(`${draining.url}/v1/execution/d/status`)
     await new Promise((r) => setTimeout(r, 150))
     const stopped = draining.stop()
-    expect(await draining.deps.readiness.check()).toContain('shutting down')
+    expect(await draining.deps.readiness.check()).toEqual({
+      status: 'not-ready',
+      reasons: ['shutting down'],
+    })
     expect((await slow).status).toBe(200)
     await stopped
   })

@@ -5,7 +5,7 @@
  * verified; only the chain is absent (the channel's on-chain state never changes, so chain reads
  * are not needed). Starts in milliseconds: for suites that walk every exit path of a paid request.
  */
-import { serve, type ServerType } from '@hono/node-server'
+import type { ServerType } from '@hono/node-server'
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -17,6 +17,7 @@ import type { EscrowClient } from '../../src/chain/escrow.js'
 import { createGate, type Gate } from '../../src/gate/gate.js'
 import { createUnresolvedCharges, type UnresolvedOutcome } from '../../src/gate/unresolved.js'
 import { createMetrics, type Metrics } from '../../src/http/metrics.js'
+import { startServer } from '../../src/http/serve.js'
 import { createMemoryLedger } from '../../src/ledger/memory.js'
 import type { Descriptor, LedgerPort } from '../../src/ledger/port.js'
 import { createChallengeIssuer } from '../../src/pricing/challenges.js'
@@ -27,7 +28,8 @@ import { channelIdOf } from '../../src/session/channel-id.js'
 import type { SessionContext } from '../../src/session/context.js'
 import { createChannelTermsCheck } from '../../src/session/terms.js'
 import { createVoucherVerifier } from '../../src/session/voucher-check.js'
-import { createUpstreamPools } from '../../src/upstream/pool.js'
+import { createUpstreamPools, type UpstreamSpec } from '../../src/upstream/pool.js'
+import { proxyTrust } from '../../src/upstream/trusted-proxies.js'
 import { memoryLogger, testChallengeSecret } from './gateway.js'
 import { fetchChallenge, voucherSigner } from './vouchers.js'
 
@@ -42,6 +44,8 @@ export type Scripted =
   | { readonly kind: 'reset' }
   /** Sends a 200 head and part of a body, then waits for `finish` before ending it. */
   | { readonly kind: 'partial'; readonly finish: Promise<void> }
+  /** Sends a 200 head, then one byte every `everyMs` until the connection closes. */
+  | { readonly kind: 'trickle'; readonly everyMs: number }
 
 export type InProcessGateway = {
   readonly url: string
@@ -50,8 +54,12 @@ export type InProcessGateway = {
   readonly metrics: Metrics
   readonly channelId: Hex
   readonly lines: Record<string, unknown>[]
-  /** Requests the upstream received, by path. */
+  /** Requests the upstream received (whole, body included), by path. */
   readonly seen: string[]
+  /** The same requests with their headers and bodies. */
+  readonly received: readonly Received[]
+  /** Requests that reached the upstream at all, counted when their head arrived. */
+  arrivals(): number
   /** The next upstream answers, in order; unscripted requests get 200 `{"ok":true}`. */
   script(...answers: Scripted[]): void
   /** Resolves when the upstream has received its next request. */
@@ -61,6 +69,14 @@ export type InProcessGateway = {
   /** Resolves on the next background resolution of an unknown commit. */
   nextResolution(): Promise<UnresolvedOutcome>
   stop(): Promise<void>
+}
+
+/** What the scripted upstream saw of one request. */
+export type Received = {
+  readonly method: string
+  readonly url: string
+  readonly rawHeaders: readonly string[]
+  readonly body: string
 }
 
 export const prices = { paid: 1_000n, always: 700n } as const
@@ -82,6 +98,11 @@ export async function startInProcessGateway(
     reservationTtlMs?: number
     headersTimeoutMs?: number
     resolveMs?: number
+    /** Overrides of the upstream's spec (connections, deadlines, injected headers). */
+    upstream?: Partial<UpstreamSpec>
+    /** `server.requestBodyTimeoutMs` and `server.bufferedBodyBytes`. */
+    requestBody?: { timeoutMs: number; bufferBytes: number }
+    trustedProxies?: readonly string[]
   } = {},
 ): Promise<InProcessGateway> {
   const payerKey = generatePrivateKey()
@@ -144,6 +165,7 @@ export async function startInProcessGateway(
       ensureFresh: async () => {},
       refresh: async () => ({ deposit: 1_000_000n, settled: 0n, closeRequestedAt: 0 }),
       touch: () => {},
+      reachable: () => true,
     },
     settlement: absent('settlement'),
     now,
@@ -152,6 +174,8 @@ export async function startInProcessGateway(
     route({ path: '/paid/:id', price: prices.paid }),
     route({ path: '/always/:id', price: prices.always, charge: 'always' }),
     route({ path: '/free/:id', price: undefined }),
+    route({ method: 'POST', path: '/upload/:id', price: undefined }),
+    route({ method: 'POST', path: '/buy/:id', price: prices.paid }),
   ])
   const upstreams = createUpstreamPools([
     {
@@ -161,10 +185,14 @@ export async function startInProcessGateway(
       connectTimeoutMs: 1_000,
       headersTimeoutMs: options.headersTimeoutMs ?? 300,
       bodyTimeoutMs: 2_000,
+      responseTimeoutMs: 10_000,
+      queueTimeoutMs: 1_000,
       maxRequestBodyBytes: 1 << 20,
       connections: 16,
+      ...options.upstream,
     },
   ])
+  const requestBody = options.requestBody ?? { timeoutMs: 10_000, bufferBytes: 64 * 1024 }
   const metrics = createMetrics()
   const resolutions: ((outcome: UnresolvedOutcome) => void)[] = []
   const unresolved = createUnresolvedCharges({
@@ -200,14 +228,23 @@ export async function startInProcessGateway(
     upstreams,
     logger,
     accessLogger: logger,
-    readiness: { check: async () => [] },
+    readiness: { check: async () => ({ status: 'ready', reasons: [] }) },
     metrics,
     metricsToken: undefined,
     limits: { reservedPrefix: '/__gateway' },
+    requestBody,
+    trustsPeer: proxyTrust(options.trustedProxies ?? []),
     now,
   })
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+  const server: ServerType = await startServer({
+    fetch: app.fetch,
+    port: 0,
+    hostname: '127.0.0.1',
+    limits: {
+      maxHeaderBytes: 16 * 1024,
+      headersTimeoutMs: 10_000,
+      requestBodyTimeoutMs: requestBody.timeoutMs,
+    },
   })
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 
@@ -219,6 +256,8 @@ export async function startInProcessGateway(
     channelId,
     lines,
     seen: upstream.seen,
+    received: upstream.received,
+    arrivals: upstream.arrivals,
     script: upstream.script,
     nextArrival: upstream.nextArrival,
     async credential(path, cumulative) {
@@ -248,6 +287,8 @@ export async function startInProcessGateway(
 type ScriptedUpstream = {
   readonly url: string
   readonly seen: string[]
+  readonly received: Received[]
+  arrivals(): number
   script(...answers: Scripted[]): void
   nextArrival(): Promise<void>
   close(): Promise<void>
@@ -255,10 +296,18 @@ type ScriptedUpstream = {
 
 async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   const seen: string[] = []
+  const received: Received[] = []
+  let arrived = 0
   const queue: Scripted[] = []
   const arrivals: (() => void)[] = []
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
+  const handle = (req: IncomingMessage, res: ServerResponse, body: string) => {
     seen.push(req.url ?? '')
+    received.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      rawHeaders: req.rawHeaders,
+      body,
+    })
     arrivals.shift()?.()
     const next = queue.shift() ?? { kind: 'answer', status: 200 }
     const json = (status: number, body: string) => {
@@ -280,16 +329,25 @@ async function startScriptedUpstream(): Promise<ScriptedUpstream> {
         res.writeHead(200, { 'content-type': 'text/plain' })
         res.write('part of the answer…')
         return void next.finish.then(() => res.end(' and the rest'))
+      case 'trickle': {
+        res.writeHead(200, { 'content-type': 'text/plain' })
+        const timer = setInterval(() => res.write('.'), next.everyMs)
+        return void res.once('close', () => clearInterval(timer))
+      }
     }
   }
   const server = createServer((req, res) => {
-    req.resume()
-    req.on('end', () => handle(req, res))
+    arrived += 1
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
+    received,
+    arrivals: () => arrived,
     script: (...answers) => queue.push(...answers),
     nextArrival: () => new Promise((resolve) => arrivals.push(resolve)),
     close: () =>
