@@ -33,6 +33,7 @@ import { readDurability, type DurabilityReport } from './redis-durability.js'
 import { ledgerFailure } from './redis-errors.js'
 import { createRedisChannelIndex, type RedisChannelIndex } from './redis-index.js'
 import { ledgerKeys } from './redis-keys.js'
+import { createRedisPayerIndex } from './redis-payers.js'
 import {
   amountArg,
   channelKeyId,
@@ -131,6 +132,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
   const keys = ledgerKeys(options.keyPrefix)
   const index = createRedisChannelIndex({ client, keys, keyPrefix: options.keyPrefix })
+  const payers = createRedisPayerIndex({ client, keys })
   const ttl = integerArg(options.finalizedTtlSeconds ?? thirtyDays, 'finalizedTtlSeconds')
   const logger = options.logger
   /** Index updates still in flight; `close` waits for them. */
@@ -158,7 +160,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     if (outcome.followUpError) {
       logger?.warn(
         { channelId: id, err: { message: outcome.followUpError.message } },
-        'ledger: unsettled index not updated; the next index scan repairs it',
+        'ledger: index not updated; the next index scan repairs it',
       )
     }
     return replyOf(outcome.reply, name)
@@ -191,6 +193,26 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
   /** A finalized channel can never be charged again, so dropping it from the index is safe. */
   const dropFromIndex = (id: Hex): ScriptCall['then'] => ['zrem', keys.unsettled, id]
+
+  /**
+   * Drops a channel the transition finalized from its payer's set; like `indexUnsettled`, a hint
+   * the caller does not wait for (a stale entry is pruned when read).
+   */
+  const dropFromPayer = (result: TransitionResult): TransitionResult => {
+    if (result.kind !== 'ok' || result.channel.status !== 'finalized') return result
+    const { channelId, descriptor } = result.channel
+    const pending = payers
+      .drop(descriptor.payer, channelId)
+      .catch((error: unknown) => {
+        logger?.warn(
+          { channelId, err: { message: error instanceof Error ? error.message : '' } },
+          'ledger: payer index not updated; the entry is pruned when read',
+        )
+      })
+      .finally(() => indexing.delete(pending))
+    indexing.add(pending)
+    return result
+  }
 
   const transition = async (
     name: LedgerScriptName,
@@ -235,7 +257,9 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async open(channel, now) {
       const id = channelKeyId(channel.channelId)
-      const reply = await run('open', id, openArgs(channel, now))
+      // The payer set is added to after the hash exists, in the same round trip (redis-payers.ts).
+      const addPayer = payers.addCommand(channel.descriptor.payer, id)
+      const reply = await run('open', id, openArgs(channel, now), addPayer)
       const kind = reply[0]
       if (kind !== 'created' && kind !== 'exists') {
         throw new Error(`ledger: unexpected outcome ${String(kind)} of open`)
@@ -316,7 +340,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         ttl,
       ]
       // A zero deposit finalizes the channel (or finds it finalized already): drop its hint.
-      return transition('syncChain', id, args, state.deposit === 0n ? dropFromIndex(id) : undefined)
+      const then = state.deposit === 0n ? dropFromIndex(id) : undefined
+      return dropFromPayer(await transition('syncChain', id, args, then))
     },
 
     async markClosing(channelId, now) {
@@ -335,7 +360,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         outcome.txHash === undefined ? '' : hexArg(outcome.txHash, 'txHash'),
         ttl,
       ]
-      return transition('finalize', id, args, dropFromIndex(id))
+      return dropFromPayer(await transition('finalize', id, args, dropFromIndex(id)))
     },
 
     async get(channelId) {
@@ -347,6 +372,10 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         throw ledgerFailure(error, 'get')
       }
       return Object.keys(fields).length === 0 ? undefined : decodeRecord(fields)
+    },
+
+    async channelsOf(payer, limit) {
+      return payers.channelsOf(payer, limit)
     },
 
     async ping() {
