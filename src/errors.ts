@@ -50,6 +50,11 @@ export const errorCatalogue = {
   'transaction-rejected': payment(402, 'verification-failed', 'Transaction Rejected'),
   'route-not-found': gateway(404, 'route-not-found', 'Route Not Found'),
   'method-not-allowed': gateway(405, 'method-not-allowed', 'Method Not Allowed'),
+  'payment-method-unacceptable': gateway(
+    406,
+    'payment-method-unacceptable',
+    'Payment Method Unacceptable',
+  ),
   'headers-too-large': gateway(431, 'headers-too-large', 'Request Header Fields Too Large'),
   'body-too-large': gateway(413, 'body-too-large', 'Content Too Large'),
   'upstream-timeout': gateway(504, 'upstream-timeout', 'Upstream Timeout'),

@@ -83,6 +83,9 @@ function routeSpecs(config: Config): RouteSpec[] {
     description: r.description,
     charge: r.charge,
     servedStatuses: r.servedStatuses,
+    ...(config.upstreams[r.upstream]?.clientAuthorization === 'passthrough'
+      ? { credentialHeader: 'Payment-Authorization' as const }
+      : {}),
   }))
 }
 

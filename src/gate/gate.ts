@@ -5,7 +5,9 @@
  *   route    method + path → route; unknown → 404                    (pricing/route-table.ts)
  *   limits   header bytes; a declared body larger than the upstream takes
  *   price    free route (or payments off) → free
- *   challenge no credential → 402 with a fresh challenge              (pricing/challenges.ts)
+ *   challenge no credential → 402 with the offers the client accepts   (gate/offers.ts)
+ *            (Accept-Payment), or 406 when it accepts none
+ *   recovery a recovery proof → 204 with the payer's open channel     (gate/recovery.ts)
  *   session  credential → open / voucher / topUp / close              (session/dispatch.ts)
  *            management → 204 + receipt; content → paid, price reserved
  *
@@ -14,16 +16,20 @@
  * this module knows the HTTP framework or the upstream; `src/http/` adapts it.
  */
 import type { Logger } from 'pino'
+import type { Hex } from 'viem'
 import { GatewayError } from '../errors.js'
 import type { LedgerPort } from '../ledger/port.js'
-import type { ChallengeIssuer } from '../pricing/challenges.js'
+import type { ChallengeIssuer, IssuedChallenge } from '../pricing/challenges.js'
 import type { Route, RouteTable } from '../pricing/route-table.js'
-import { parseAuthorization, type Credential } from '../protocol/credential.js'
+import type { Credential } from '../protocol/credential.js'
 import type { SessionContext } from '../session/context.js'
 import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
+import { isRecoverable, snapshotOf } from '../session/snapshot.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
 import { createCharge, receiptOf, type Charge } from './charge.js'
-import { isManagementRequest, type GateRequest } from './request.js'
+import { challengesFor, negotiate, offerOf, unacceptable } from './offers.js'
+import { recover } from './recovery.js'
+import { isManagementRequest, readCredential, type GateRequest } from './request.js'
 import type { UnresolvedCharges } from './unresolved.js'
 
 export type GateDeps = {
@@ -70,17 +76,28 @@ const managementOutcome = {
 export function createGate(deps: GateDeps): Gate {
   const { challenges, now } = deps
 
+  /**
+   * The problem answer for a failure on `route`; a priced route's 4xx carries fresh challenges of
+   * the offers the request accepts (`session` issues the session one itself, with a snapshot).
+   */
   const problem = (
     error: GatewayError,
-    route: Route | undefined,
-    requestId: string,
-    receipt?: string,
+    at: {
+      readonly route: Route | undefined
+      readonly request: Pick<GateRequest, 'method' | 'acceptPayment' | 'requestId'>
+      readonly receipt?: string | undefined
+      readonly session?: (() => IssuedChallenge) | undefined
+    },
   ): Answer => {
+    const { route, request } = at
     const priced = route?.price !== undefined && deps.payments
     return problemAnswer(error, {
-      requestId,
-      challenge: priced && error.status < 500 ? challenges.issue(route, now()) : undefined,
-      receipt,
+      requestId: request.requestId,
+      challenges:
+        priced && error.status < 500
+          ? challengesFor({ challenges, route, request, now: now(), session: at.session })
+          : [],
+      receipt: at.receipt,
     })
   }
 
@@ -90,12 +107,24 @@ export function createGate(deps: GateDeps): Gate {
     checkLimits(request, deps.maxHeaderBytes, deps.maxBodyBytes(route))
     if (route.price === undefined || !deps.payments) return { kind: 'free', route }
 
-    const credential = target.credential ?? parseAuthorization(request.authorization)
+    const credential = target.credential ?? readCredential(request)
     if (!credential) {
+      if (negotiate(request).length === 0) throw unacceptable(request)
       const required = new GatewayError('payment-required', 'Payment is required.', {
         details: { price: route.price.toString(), unitType: route.unitType },
       })
-      const answer = { ...problem(required, route, request.requestId), outcome: 'challenge' }
+      const answer = { ...problem(required, { route, request }), outcome: 'challenge' }
+      return { kind: 'answered', route, answer }
+    }
+    if (offerOf(credential.challenge) === 'recovery') {
+      const answer = await recover({
+        challenges,
+        ledger: deps.ledger,
+        terms: deps.session.terms,
+        route,
+        credential,
+        now: now(),
+      })
       return { kind: 'answered', route, answer }
     }
     const session = await handleCredential({
@@ -118,7 +147,7 @@ export function createGate(deps: GateDeps): Gate {
         logger: deps.logger,
         now,
         resolveMs: deps.resolveMs,
-        problem: (error, receipt) => problem(error, route, request.requestId, receipt),
+        problem: (error, receipt) => problem(error, { route, request, receipt }),
       },
       route,
       session,
@@ -136,10 +165,43 @@ export function createGate(deps: GateDeps): Gate {
           deps.logger.error({ err: error, requestId: request.requestId }, 'request failed')
         }
         const route = routeOf(deps, request)
-        return { kind: 'answered', route, answer: problem(failure, route, request.requestId) }
+        const session =
+          failure.code === 'insufficient-balance' && route?.price !== undefined
+            ? await snapshotChallenge(route, request)
+            : undefined
+        return { kind: 'answered', route, answer: problem(failure, { route, request, session }) }
       }
     },
-    problem: (error, route, requestId) => problem(error, route, requestId),
+    problem: (error, route, requestId) =>
+      problem(error, { route, request: { method: 'GET', acceptPayment: undefined, requestId } }),
+  }
+
+  /**
+   * The session challenge of an `insufficient-balance` answer, carrying the credential's channel
+   * as `methodDetails.sessionSnapshot` with `requiredCumulative` = what a voucher must reach to
+   * pay this request now. A client that fell behind the voucher the gateway accepted (it lost an
+   * answer) can then sign that amount and retry at once — mppx 0.11 does so by itself — instead of
+   * being refused on every request until it closes. Only these answers carry a snapshot: they
+   * name a channel whose voucher signature the gateway has just verified, and they are rare, so
+   * ordinary challenges stay constant and cost one HMAC.
+   */
+  async function snapshotChallenge(
+    route: Route,
+    request: GateRequest,
+  ): Promise<(() => IssuedChallenge) | undefined> {
+    try {
+      const payload = readCredential(request)?.payload as { channelId?: unknown } | undefined
+      const channelId = payload?.channelId
+      if (typeof channelId !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(channelId)) return
+      const record = await deps.ledger.get(channelId as Hex)
+      if (!record || !isRecoverable(record, deps.session.terms)) return
+      const required = record.spent + record.reserved + (route.price ?? 0n)
+      const snapshot = snapshotOf(record, required)
+      return () => challenges.issue(route, now(), { snapshot })
+    } catch {
+      // Without a snapshot the answer is the ordinary one; the client pays a fresh challenge.
+      return undefined
+    }
   }
 }
 
@@ -168,11 +230,17 @@ type Target = {
  */
 function findRoute(deps: GateDeps, request: GateRequest): Target {
   const route = deps.routes.match(request.method, request.path)?.route
+  if (!route && request.method === 'HEAD' && deps.payments) {
+    // mppx recovers a session with a HEAD to the URL it is about to pay, whatever that URL's
+    // method: a priced route of another method takes it, for recovery and management only.
+    const owner = pricedRouteAt(deps.routes, request.path)
+    if (owner) return { route: owner, managementOnly: true }
+  }
   if (route?.price !== undefined || request.method !== 'POST') {
     if (route) return { route, managementOnly: false }
     throw notFound()
   }
-  const credential = parseAuthorization(request.authorization)
+  const credential = readCredential(request)
   if (!credential) {
     if (route) return { route, managementOnly: false }
     throw notFound()
@@ -182,6 +250,15 @@ function findRoute(deps: GateDeps, request: GateRequest): Target {
     throw new GatewayError('invalid-challenge', 'The challenge states the terms of no route here.')
   }
   return { route: owner, managementOnly: true, credential }
+}
+
+/** The first priced route that serves `path` under any method. */
+function pricedRouteAt(routes: RouteTable, path: string): Route | undefined {
+  for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+    const route = routes.match(method, path)?.route
+    if (route?.price !== undefined) return route
+  }
+  return undefined
 }
 
 function notFound(): GatewayError {

@@ -14,8 +14,8 @@
  *   Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade, HTTP2-Settings and every header the
  *   `Connection` header names. Transfer-Encoding is re-chosen by each hop; Content-Length is kept.
  * - The upstream never sees the client's payment headers: `Authorization: Payment …` (other
- *   schemes such as Bearer pass), Payment-Session, Payment-Session-Snapshot, Accept-Payment,
- *   Payment-Receipt. Nor Host (undici sends the upstream's) nor Expect (Node answers
+ *   schemes such as Bearer pass), Payment-Authorization, Payment-Session,
+ *   Payment-Session-Snapshot, Accept-Payment, Payment-Receipt. Nor Host (undici sends the upstream's) nor Expect (Node answers
  *   `100-continue` itself; undici refuses the header).
  * - The upstream's configured headers are applied last and replace every client header of the
  *   same name (case-insensitively), so a client can never supply its own upstream API key.
@@ -46,6 +46,7 @@ const requestRules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['connection', 'connection'],
   ['host', 'drop'],
   ['expect', 'drop'],
+  ['payment-authorization', 'drop'],
   ['payment-session', 'drop'],
   ['payment-session-snapshot', 'drop'],
   ['accept-payment', 'drop'],

@@ -7,7 +7,12 @@
  */
 import { serve, type ServerType } from '@hono/node-server'
 import { randomBytes } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Address, Hex } from 'viem'
 import { zeroAddress } from 'viem'
@@ -49,9 +54,14 @@ export type InProcessGateway = {
   readonly ledger: LedgerPort
   readonly metrics: Metrics
   readonly channelId: Hex
+  /** The key of the channel's payer. */
+  readonly payerKey: Hex
+  readonly terms: Terms
   readonly lines: Record<string, unknown>[]
   /** Requests the upstream received, by path. */
   readonly seen: string[]
+  /** The headers of each request the upstream received, in the same order as `seen`. */
+  readonly heard: IncomingHttpHeaders[]
   /** The next upstream answers, in order; unscripted requests get 200 `{"ok":true}`. */
   script(...answers: Scripted[]): void
   /** Resolves when the upstream has received its next request. */
@@ -152,6 +162,10 @@ export async function startInProcessGateway(
     route({ path: '/paid/:id', price: prices.paid }),
     route({ path: '/always/:id', price: prices.always, charge: 'always' }),
     route({ path: '/free/:id', price: undefined }),
+    // An upstream that takes the client's own Authorization: the payment comes in
+    // Payment-Authorization.
+    route({ path: '/pass/:id', price: prices.paid, credentialHeader: 'Payment-Authorization' }),
+    route({ method: 'POST', path: '/submit', price: prices.paid }),
   ])
   const upstreams = createUpstreamPools([
     {
@@ -217,8 +231,11 @@ export async function startInProcessGateway(
     ledger,
     metrics,
     channelId,
+    payerKey,
+    terms,
     lines,
     seen: upstream.seen,
+    heard: upstream.heard,
     script: upstream.script,
     nextArrival: upstream.nextArrival,
     async credential(path, cumulative) {
@@ -248,6 +265,7 @@ export async function startInProcessGateway(
 type ScriptedUpstream = {
   readonly url: string
   readonly seen: string[]
+  readonly heard: IncomingHttpHeaders[]
   script(...answers: Scripted[]): void
   nextArrival(): Promise<void>
   close(): Promise<void>
@@ -255,10 +273,12 @@ type ScriptedUpstream = {
 
 async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   const seen: string[] = []
+  const heard: IncomingHttpHeaders[] = []
   const queue: Scripted[] = []
   const arrivals: (() => void)[] = []
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     seen.push(req.url ?? '')
+    heard.push(req.headers)
     arrivals.shift()?.()
     const next = queue.shift() ?? { kind: 'answer', status: 200 }
     const json = (status: number, body: string) => {
@@ -290,6 +310,7 @@ async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
+    heard,
     script: (...answers) => queue.push(...answers),
     nextArrival: () => new Promise((resolve) => arrivals.push(resolve)),
     close: () =>
