@@ -32,6 +32,7 @@ import type { SubmitContext } from './settlement/submit.js'
 import { createGate } from './gate/gate.js'
 import { createUnresolvedCharges, type UnresolvedCharges } from './gate/unresolved.js'
 import { createChallengeIssuer } from './pricing/challenges.js'
+import { discoveryDocuments } from './pricing/discovery.js'
 import { termsOf, type Terms } from './pricing/terms.js'
 import { compileRoutes, type RouteSpec } from './pricing/route-table.js'
 import { challengeKey } from './protocol/challenge.js'
@@ -295,6 +296,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     metrics,
     metricsToken: config.server.metricsToken,
     limits: { reservedPrefix: config.server.reservedPrefix },
+    discovery: discoveryDocuments(config),
     now,
     ledger,
     terms,
