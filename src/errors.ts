@@ -44,6 +44,7 @@ export const errorCatalogue = {
   'delta-too-small': payment(402, 'session/delta-too-small', 'Delta Too Small'),
   'deposit-too-small': payment(402, 'verification-failed', 'Deposit Too Small'),
   'voucher-not-increasing': payment(402, 'verification-failed', 'Voucher Not Increasing'),
+  'close-voucher-outdated': payment(402, 'verification-failed', 'Close Voucher Outdated'),
   'insufficient-balance': payment(402, 'session/insufficient-balance', 'Insufficient Balance'),
   'channel-not-found': payment(410, 'session/channel-not-found', 'Channel Not Found'),
   'channel-finalized': payment(410, 'session/channel-finalized', 'Channel Finalized'),

@@ -16,7 +16,6 @@
  * this module knows the HTTP framework or the upstream; `src/http/` adapts it.
  */
 import type { Logger } from 'pino'
-import type { Hex } from 'viem'
 import { GatewayError } from '../errors.js'
 import type { LedgerPort } from '../ledger/port.js'
 import type { ChallengeIssuer, IssuedChallenge } from '../pricing/challenges.js'
@@ -24,11 +23,11 @@ import type { Route, RouteTable } from '../pricing/route-table.js'
 import type { Credential } from '../protocol/credential.js'
 import type { SessionContext } from '../session/context.js'
 import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
-import { isRecoverable, snapshotOf } from '../session/snapshot.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
 import { createCharge, receiptOf, type Charge } from './charge.js'
 import { challengesFor, negotiate, offerOf, unacceptable } from './offers.js'
 import { recover } from './recovery.js'
+import { refuseOutdatedClose, snapshotChallenge } from './snapshots.js'
 import { isManagementRequest, readCredential, type GateRequest } from './request.js'
 import type { UnresolvedCharges } from './unresolved.js'
 
@@ -127,6 +126,7 @@ export function createGate(deps: GateDeps): Gate {
       })
       return { kind: 'answered', route, answer }
     }
+    await refuseOutdatedClose({ route, credential, session: deps.session, challenges, now: now() })
     const session = await handleCredential({
       session: deps.session,
       challenges,
@@ -165,43 +165,21 @@ export function createGate(deps: GateDeps): Gate {
           deps.logger.error({ err: error, requestId: request.requestId }, 'request failed')
         }
         const route = routeOf(deps, request)
-        const session =
-          failure.code === 'insufficient-balance' && route?.price !== undefined
-            ? await snapshotChallenge(route, request)
-            : undefined
+        const session = route
+          ? await snapshotChallenge({
+              failure,
+              route,
+              credential: credentialOf(request),
+              session: deps.session,
+              challenges,
+              now,
+            })
+          : undefined
         return { kind: 'answered', route, answer: problem(failure, { route, request, session }) }
       }
     },
     problem: (error, route, requestId) =>
       problem(error, { route, request: { method: 'GET', acceptPayment: undefined, requestId } }),
-  }
-
-  /**
-   * The session challenge of an `insufficient-balance` answer, carrying the credential's channel
-   * as `methodDetails.sessionSnapshot` with `requiredCumulative` = what a voucher must reach to
-   * pay this request now. A client that fell behind the voucher the gateway accepted (it lost an
-   * answer) can then sign that amount and retry at once — mppx 0.11 does so by itself — instead of
-   * being refused on every request until it closes. Only these answers carry a snapshot: they
-   * name a channel whose voucher signature the gateway has just verified, and they are rare, so
-   * ordinary challenges stay constant and cost one HMAC.
-   */
-  async function snapshotChallenge(
-    route: Route,
-    request: GateRequest,
-  ): Promise<(() => IssuedChallenge) | undefined> {
-    try {
-      const payload = readCredential(request)?.payload as { channelId?: unknown } | undefined
-      const channelId = payload?.channelId
-      if (typeof channelId !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(channelId)) return
-      const record = await deps.ledger.get(channelId as Hex)
-      if (!record || !isRecoverable(record, deps.session.terms)) return
-      const required = record.spent + record.reserved + (route.price ?? 0n)
-      const snapshot = snapshotOf(record, required)
-      return () => challenges.issue(route, now(), { snapshot })
-    } catch {
-      // Without a snapshot the answer is the ordinary one; the client pays a fresh challenge.
-      return undefined
-    }
   }
 }
 
@@ -211,6 +189,15 @@ export function asGatewayError(error: unknown): GatewayError {
   return new GatewayError('internal-error', 'The gateway failed to handle the request.', {
     cause: error,
   })
+}
+
+/** The request's credential, or `undefined` when it has none or it is malformed. */
+function credentialOf(request: GateRequest): Credential | undefined {
+  try {
+    return readCredential(request)
+  } catch {
+    return undefined
+  }
 }
 
 /** Where a request belongs; `managementOnly` when it may only pay, never be forwarded. */
