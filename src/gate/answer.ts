@@ -19,8 +19,8 @@ export type Answer = {
   /** JSON text of a problem, or `undefined` for an empty body. */
   readonly body: string | undefined
   /**
-   * The access line's outcome: `challenge`, `management`, `top-up`, `close`, or the problem's
-   * error code.
+   * The access line's outcome: `challenge`, `management`, `top-up`, `close`, `recovered` /
+   * `recovery-none` (gate/recovery.ts), or the problem's error code.
    */
   readonly outcome: string
   /** The failure behind a problem answer (its cause is for the log, never for the client). */
