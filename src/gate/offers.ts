@@ -65,7 +65,11 @@ export function unacceptable(request: Pick<GateRequest, 'method'>): GatewayError
   )
 }
 
-/** The offer an echoed challenge was issued for, by its method and intent. */
+/**
+ * The offer an echoed challenge was issued for, by its method and intent. (Today the only
+ * `tempo/charge` is recovery's zero amount; a priced one-shot charge would be told apart by its
+ * amount here.)
+ */
 export function offerOf(echoed: { method: string; intent: string }): OfferName | undefined {
   for (const offer of Object.values(offers)) {
     if (offer.method === echoed.method && offer.intent === echoed.intent) return offer.name
