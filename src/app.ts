@@ -3,8 +3,9 @@
  *
  *   1. name it           — X-Request-Id on every answer; one access line when it is done
  *                                                                       (http/access-log.ts)
- *   2. gateway endpoints — `/__gateway/healthz`, `readyz`, `metrics`; never forwarded
- *                                                                       (http/health.ts)
+ *   2. gateway endpoints — `/__gateway/healthz`, `readyz`, `metrics`, and the discovery
+ *                          documents (`/openapi.json`, `/llms.txt`); never charged or forwarded
+ *                                                                       (http/health.ts, http/discovery.ts)
  *   3. admit             — route, limits, price; a 402 challenge, a management 204, a problem,
  *                          or a paid request with its price reserved    (gate/gate.ts)
  *   4. forward           — stream to the upstream and back; a paid request's charge is decided
@@ -20,11 +21,13 @@ import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
 import { asGatewayError, type Gate } from './gate/gate.js'
 import { noteAdmission, writeAccessLine, type AccessEntry } from './http/access-log.js'
+import { mountDiscovery } from './http/discovery.js'
 import { gateRequest } from './http/gate-request.js'
 import { mountHealth, type Readiness } from './http/health.js'
 import type { Metrics } from './http/metrics.js'
 import { relay } from './http/relay.js'
 import { respond } from './http/respond.js'
+import type { DiscoveryDocuments } from './pricing/discovery.js'
 import type { UpstreamPools } from './upstream/pool.js'
 import type { ProxyTrust } from './upstream/trusted-proxies.js'
 
@@ -43,6 +46,8 @@ export type AppDeps = {
   readonly requestBody: { readonly timeoutMs: number; readonly bufferBytes: number }
   /** `server.trustedProxies`: whose forwarding headers reach the upstream. */
   readonly trustsPeer: ProxyTrust
+  /** The discovery documents to serve; none when absent. */
+  readonly discovery?: DiscoveryDocuments | undefined
   readonly now: () => number
 }
 
@@ -85,6 +90,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   })
 
   mountHealth(app, deps)
+  mountDiscovery(app, deps.discovery)
 
   app.all('*', async (c) => {
     const entry = c.get('entry')

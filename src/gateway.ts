@@ -34,6 +34,7 @@ import type { SubmitContext } from './settlement/submit.js'
 import { createGate } from './gate/gate.js'
 import { createUnresolvedCharges, type UnresolvedCharges } from './gate/unresolved.js'
 import { createChallengeIssuer } from './pricing/challenges.js'
+import { discoveryDocuments } from './pricing/discovery.js'
 import { termsOf, type Terms } from './pricing/terms.js'
 import { compileRoutes, type RouteSpec } from './pricing/route-table.js'
 import { challengeKey } from './protocol/challenge.js'
@@ -86,6 +87,9 @@ function routeSpecs(config: Config): RouteSpec[] {
     description: r.description,
     charge: r.charge,
     servedStatuses: r.servedStatuses,
+    ...(config.upstreams[r.upstream]?.clientAuthorization === 'passthrough'
+      ? { credentialHeader: 'Payment-Authorization' as const }
+      : {}),
   }))
 }
 
@@ -298,6 +302,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       bufferBytes: config.server.bufferedBodyBytes,
     },
     trustsPeer: proxyTrust(config.server.trustedProxies),
+    discovery: discoveryDocuments(config),
     now,
     ledger,
     terms,

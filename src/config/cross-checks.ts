@@ -2,7 +2,9 @@
  * Rules that relate two or more fields of gateway.yaml: a route names a defined upstream and stays
  * out of the reserved prefix, amounts fit the currency's decimals, the chain id matches the
  * network, the signer key belongs to the payee or the operator, the Redis section matches the
- * ledger type, an upstream's total deadline is not shorter than its head deadline.
+ * ledger type, an upstream's total deadline is not shorter than its head deadline, an upstream
+ * that takes the client's own Authorization does not inject one, and the discovery documents have
+ * paths of their own.
  *
  * These run even when some fields are invalid, so the operator sees every problem in one pass.
  * Invariant: a rule reads a field only when nothing was reported at that field or above it — the
@@ -57,6 +59,8 @@ export function crossFieldIssues(config: ConfigShape, prior: readonly PriorIssue
   checkSession(rules)
   checkRoutes(rules)
   checkUpstreams(rules)
+  checkUpstreamAuthorization(rules)
+  checkDiscovery(rules)
   return found
 }
 
@@ -205,6 +209,60 @@ function checkRoutes(rules: Rules): void {
           `repeats routes[${first}] (same method and path); the first match wins, so this route is never used`,
         )
       }
+    }
+  }
+}
+
+/**
+ * An upstream that forwards the client's own `Authorization` cannot also inject one: the injected
+ * header would silently replace the client's.
+ */
+function checkUpstreamAuthorization({ config, intact, report }: Rules): void {
+  if (!intact('upstreams')) return
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    if (upstream.clientAuthorization !== 'passthrough') continue
+    if (!intact('upstreams', name, 'headers')) continue
+    const injected = Object.keys(upstream.headers).find((h) => h.toLowerCase() === 'authorization')
+    if (injected !== undefined) {
+      report(
+        ['upstreams', name, 'headers', injected],
+        "would replace the client's own Authorization, which clientAuthorization: passthrough forwards; remove one of them",
+      )
+    }
+  }
+}
+
+/**
+ * The discovery documents are answered by the gateway itself, before any route: a route at the
+ * same path would never be reached for GET, and the gateway's own endpoints keep their prefix.
+ */
+function checkDiscovery({ config, intact, report }: Rules): void {
+  if (!intact('discovery')) return
+  const { openapi, llms } = config.discovery
+  const served: [field: 'openapi' | 'llms', path: string][] = []
+  if (openapi !== false) served.push(['openapi', openapi])
+  if (llms !== false) served.push(['llms', llms])
+  if (openapi !== false && llms !== false && openapi === llms) {
+    report(['discovery', 'llms'], `is also discovery.openapi (${openapi}); give each its own path`)
+  }
+  for (const [field, path] of served) {
+    if (intact('server', 'reservedPrefix') && isUnderPrefix(path, config.server.reservedPrefix)) {
+      report(
+        ['discovery', field],
+        `must not lie under server.reservedPrefix (${config.server.reservedPrefix})`,
+      )
+    }
+  }
+  if (!intact('routes')) return
+  for (const [index, route] of config.routes.entries()) {
+    if (!intact('routes', index, 'path') || !intact('routes', index, 'method')) continue
+    if (route.method !== 'GET' && route.method !== 'HEAD' && route.method !== '*') continue
+    const shadowed = served.find(([, path]) => path === route.path)
+    if (shadowed) {
+      report(
+        ['routes', index, 'path'],
+        `is where discovery.${shadowed[0]} is served, so GET requests never reach this route; move the document (or set discovery.${shadowed[0]}: false)`,
+      )
     }
   }
 }

@@ -177,7 +177,9 @@ describe('defaults and normalisation', () => {
       queueTimeoutMs: 5000,
       maxRequestBodyBytes: 1048576,
       connections: 64,
+      clientAuthorization: 'payment',
     })
+    expect(config.discovery).toEqual({ openapi: '/openapi.json', llms: '/llms.txt' })
     expect(config.routes[0]).toEqual({
       method: 'POST',
       path: '/v1/sql/execute',
@@ -471,6 +473,39 @@ describe('problems are reported with their YAML path', () => {
       'duplicate route',
       (c) => c.routes.push({ ...c.routes[0]! }),
       'routes[1].path: repeats routes[0] (same method and path); the first match wins, so this route is never used',
+    ],
+    [
+      'passthrough upstream injecting Authorization',
+      (c) => (
+        (c.upstreams.dune.clientAuthorization = 'passthrough'),
+        (c.upstreams.dune.headers.Authorization = 'Bearer x')
+      ),
+      "upstreams.dune.headers.Authorization: would replace the client's own Authorization, which clientAuthorization: passthrough forwards; remove one of them",
+    ],
+    [
+      'client authorization mode',
+      (c) => (c.upstreams.dune.clientAuthorization = 'forward'),
+      'upstreams.dune.clientAuthorization: must be one of: payment, passthrough',
+    ],
+    [
+      'route at a discovery path',
+      (c) => c.routes.push({ method: 'GET', path: '/llms.txt', upstream: 'dune', price: 'free' }),
+      'routes[1].path: is where discovery.llms is served, so GET requests never reach this route; move the document (or set discovery.llms: false)',
+    ],
+    [
+      'one path for both discovery documents',
+      (c) => (c.discovery = { openapi: '/docs', llms: '/docs' }),
+      'discovery.llms: is also discovery.openapi (/docs); give each its own path',
+    ],
+    [
+      'discovery under the reserved prefix',
+      (c) => (c.discovery = { openapi: '/__gateway/openapi.json' }),
+      'discovery.openapi: must not lie under server.reservedPrefix (/__gateway)',
+    ],
+    [
+      'discovery path with a parameter',
+      (c) => (c.discovery = { llms: '/:doc' }),
+      'discovery.llms: must be a literal path such as "/openapi.json"',
     ],
     [
       'served statuses',

@@ -88,6 +88,7 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
       shape.ledger.type === 'redis' && redis !== undefined
         ? { type: 'redis' as const, redis }
         : { type: 'memory' as const },
+    discovery: shape.discovery,
     upstreams: shape.upstreams,
     routes: shape.routes.map((route, index) => ({
       ...route,
@@ -127,3 +128,4 @@ export type LedgerConfig = Config['ledger']
 export type UpstreamConfig = Config['upstreams'][string]
 export type RouteConfig = Config['routes'][number]
 export type RouteMethod = RouteConfig['method']
+export type DiscoveryConfig = Config['discovery']

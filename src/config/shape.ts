@@ -371,6 +371,12 @@ const upstream = z.strictObject({
     description: 'Largest request body forwarded, in bytes.',
   }).default(1048576),
   connections: integer({ min: 1, max: 10000, description: 'Connection pool size.' }).default(64),
+  clientAuthorization: oneOf(
+    ['payment', 'passthrough'],
+    "payment: clients pay in `Authorization: Payment …`. passthrough: the client's own " +
+      '`Authorization` (e.g. its API key for this upstream) is forwarded unchanged, and ' +
+      'challenges ask for the payment in `Payment-Authorization` instead.',
+  ).default('payment'),
 })
 
 const upstreams = z
@@ -419,6 +425,39 @@ const route = z.strictObject({
     .prefault('2xx'),
 })
 
+/** A discovery document's path, or `false` to serve none. */
+function discoveryPath(description: string) {
+  return z
+    .union([
+      z.literal(false),
+      checkedText(
+        (value) =>
+          routePatternProblem(value) ??
+          (value === '/' || value.split('/').some((s) => s === '*' || s.startsWith(':'))
+            ? 'must be a literal path such as "/openapi.json"'
+            : undefined),
+        description,
+      ),
+    ])
+    .meta({ description })
+}
+
+const discovery = z.strictObject({
+  openapi: discoveryPath(
+    'Path of the OpenAPI document listing every route with its price (x-payment-info), or ' +
+      'false to serve none. Built from this file; never charged or forwarded.',
+  ).default('/openapi.json'),
+  llms: discoveryPath(
+    'Path of the plain-text llms.txt summary of the routes and prices, or false to serve none.',
+  ).default('/llms.txt'),
+  title: text('Title of the API in the discovery documents (default: server.realm).').optional(),
+  description: z
+    .string()
+    .refine((value) => value.length <= 1024, 'must be at most 1024 characters')
+    .meta({ description: 'One paragraph describing the API in the discovery documents.' })
+    .optional(),
+})
+
 /** The field-level structure of gateway.yaml, before cross-field rules and amount conversion. */
 export const configShape = z.strictObject({
   server,
@@ -428,6 +467,7 @@ export const configShape = z.strictObject({
   session: session.prefault({}),
   ledger: ledger.prefault({}),
   settlement: settlement.prefault({}),
+  discovery: discovery.prefault({}),
   upstreams,
   routes: z
     .array(route)

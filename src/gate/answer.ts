@@ -5,8 +5,8 @@
  *
  * Header rules, in one place:
  *  - every problem is `application/problem+json` with `Cache-Control: no-store`; on a priced route
- *    a 4xx problem carries a fresh `WWW-Authenticate: Payment` challenge (and its id in the body),
- *    so a client can always pay again;
+ *    a 4xx problem carries fresh `WWW-Authenticate: Payment` challenges (one per offer the client
+ *    accepts, comma-joined; the first one's id in the body), so a client can always pay again;
  *  - an answer to an accepted credential carries `Payment-Receipt`, whatever its status; a
  *    successful one is `Cache-Control: private` (it names the payer's channel).
  */
@@ -19,20 +19,21 @@ export type Answer = {
   /** JSON text of a problem, or `undefined` for an empty body. */
   readonly body: string | undefined
   /**
-   * The access line's outcome: `challenge`, `management`, `top-up`, `close`, or the problem's
-   * error code.
+   * The access line's outcome: `challenge`, `management`, `top-up`, `close`, `recovered` /
+   * `recovery-none` (gate/recovery.ts), or the problem's error code.
    */
   readonly outcome: string
   /** The failure behind a problem answer (its cause is for the log, never for the client). */
   readonly error?: GatewayError
 }
 
-/** A problem answer; `challenge` and `receipt` are attached when given. */
+/** A problem answer; `challenges` and `receipt` are attached when given. */
 export function problemAnswer(
   error: GatewayError,
   options: {
     readonly requestId: string
-    readonly challenge?: IssuedChallenge | undefined
+    /** Fresh challenges, the client's preferred first (one `WWW-Authenticate`, comma-joined). */
+    readonly challenges?: readonly IssuedChallenge[] | undefined
     readonly receipt?: string | undefined
   },
 ): Answer {
@@ -40,12 +41,14 @@ export function problemAnswer(
     'content-type': 'application/problem+json',
     'cache-control': 'no-store',
   }
-  if (options.challenge) headers['www-authenticate'] = options.challenge.header
+  const challenges = options.challenges ?? []
+  const [first] = challenges
+  if (first) headers['www-authenticate'] = challenges.map((c) => c.header).join(', ')
   if (options.receipt !== undefined) headers['payment-receipt'] = options.receipt
   if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter)
   const body = problemBody(error, {
     requestId: options.requestId,
-    ...(options.challenge ? { challengeId: options.challenge.challenge.id } : {}),
+    ...(first ? { challengeId: first.challenge.id } : {}),
   })
   return { status: error.status, headers, body: JSON.stringify(body), outcome: error.code, error }
 }

@@ -7,7 +7,9 @@
  *   credentials  a Payment credential beside another one → 400 (protocol/authorization.ts)
  *   limits   header bytes; a declared body larger than the upstream takes
  *   price    free route (or payments off) → free
- *   challenge no credential → 402 with a fresh challenge              (pricing/challenges.ts)
+ *   challenge no credential → 402 with the offers the client accepts   (gate/offers.ts)
+ *            (Accept-Payment), or 406 when it accepts none
+ *   recovery a recovery proof → 204 with the payer's open channel     (gate/recovery.ts)
  *   session  credential → open / voucher / topUp / close              (session/dispatch.ts)
  *            management → 204 + receipt; content → paid, price reserved
  *
@@ -18,15 +20,18 @@
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.js'
 import type { LedgerPort } from '../ledger/port.js'
-import type { ChallengeIssuer } from '../pricing/challenges.js'
+import type { ChallengeIssuer, IssuedChallenge } from '../pricing/challenges.js'
 import type { Route, RouteTable } from '../pricing/route-table.js'
 import { paymentAuthorization } from '../protocol/authorization.js'
-import { multipleCredentials, parseAuthorization, type Credential } from '../protocol/credential.js'
+import { multipleCredentials, type Credential } from '../protocol/credential.js'
 import type { SessionContext } from '../session/context.js'
 import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
 import { createCharge, receiptOf, type Charge } from './charge.js'
-import { isManagementRequest, type GateRequest } from './request.js'
+import { challengesFor, negotiate, offerOf, unacceptable } from './offers.js'
+import { recover } from './recovery.js'
+import { refuseOutdatedClose, snapshotChallenge } from './snapshots.js'
+import { isManagementRequest, readCredential, type GateRequest } from './request.js'
 import type { RequestTarget } from './target.js'
 import type { UnresolvedCharges } from './unresolved.js'
 
@@ -77,17 +82,28 @@ const managementOutcome = {
 export function createGate(deps: GateDeps): Gate {
   const { challenges, now } = deps
 
+  /**
+   * The problem answer for a failure on `route`; a priced route's 4xx carries fresh challenges of
+   * the offers the request accepts (`session` issues the session one itself, with a snapshot).
+   */
   const problem = (
     error: GatewayError,
-    route: Route | undefined,
-    requestId: string,
-    receipt?: string,
+    at: {
+      readonly route: Route | undefined
+      readonly request: Pick<GateRequest, 'method' | 'acceptPayment' | 'requestId'>
+      readonly receipt?: string | undefined
+      readonly session?: (() => IssuedChallenge) | undefined
+    },
   ): Answer => {
+    const { route, request } = at
     const priced = route?.price !== undefined && deps.payments
     return problemAnswer(error, {
-      requestId,
-      challenge: priced && error.status < 500 ? challenges.issue(route, now()) : undefined,
-      receipt,
+      requestId: request.requestId,
+      challenges:
+        priced && error.status < 500
+          ? challengesFor({ challenges, route, request, now: now(), session: at.session })
+          : [],
+      receipt: at.receipt,
     })
   }
 
@@ -104,14 +120,27 @@ export function createGate(deps: GateDeps): Gate {
     const forward = { route, target: origin.target }
     if (route.price === undefined || !deps.payments) return { kind: 'free', ...forward }
 
-    const credential = found.credential ?? parseAuthorization(request.authorization)
+    const credential = found.credential ?? readCredential(request)
     if (!credential) {
+      if (negotiate(request).length === 0) throw unacceptable(request)
       const required = new GatewayError('payment-required', 'Payment is required.', {
         details: { price: route.price.toString(), unitType: route.unitType },
       })
-      const answer = { ...problem(required, route, request.requestId), outcome: 'challenge' }
+      const answer = { ...problem(required, { route, request }), outcome: 'challenge' }
       return { kind: 'answered', route, answer }
     }
+    if (offerOf(credential.challenge) === 'recovery') {
+      const answer = await recover({
+        challenges,
+        ledger: deps.ledger,
+        terms: deps.session.terms,
+        route,
+        credential,
+        now: now(),
+      })
+      return { kind: 'answered', route, answer }
+    }
+    await refuseOutdatedClose({ route, credential, session: deps.session, challenges, now: now() })
     const session = await handleCredential({
       session: deps.session,
       challenges,
@@ -133,7 +162,7 @@ export function createGate(deps: GateDeps): Gate {
         logger: deps.logger,
         now,
         resolveMs: deps.resolveMs,
-        problem: (error, receipt) => problem(error, route, request.requestId, receipt),
+        problem: (error, receipt) => problem(error, { route, request, receipt }),
       },
       route,
       session,
@@ -151,10 +180,21 @@ export function createGate(deps: GateDeps): Gate {
           deps.logger.error({ err: error, requestId: request.requestId }, 'request failed')
         }
         const route = routeOf(deps, request)
-        return { kind: 'answered', route, answer: problem(failure, route, request.requestId) }
+        const session = route
+          ? await snapshotChallenge({
+              failure,
+              route,
+              credential: credentialOf(request),
+              session: deps.session,
+              challenges,
+              now,
+            })
+          : undefined
+        return { kind: 'answered', route, answer: problem(failure, { route, request, session }) }
       }
     },
-    problem: (error, route, requestId) => problem(error, route, requestId),
+    problem: (error, route, requestId) =>
+      problem(error, { route, request: { method: 'GET', acceptPayment: undefined, requestId } }),
   }
 }
 
@@ -164,6 +204,15 @@ export function asGatewayError(error: unknown): GatewayError {
   return new GatewayError('internal-error', 'The gateway failed to handle the request.', {
     cause: error,
   })
+}
+
+/** The request's credential, or `undefined` when it has none or it is malformed. */
+function credentialOf(request: GateRequest): Credential | undefined {
+  try {
+    return readCredential(request)
+  } catch {
+    return undefined
+  }
 }
 
 /** Where a request belongs; `managementOnly` when it may only pay, never be forwarded. */
@@ -183,11 +232,17 @@ type Target = {
  */
 function findRoute(deps: GateDeps, request: GateRequest, path: string): Target {
   const route = deps.routes.match(request.method, path)?.route
+  if (!route && request.method === 'HEAD' && deps.payments) {
+    // mppx recovers a session with a HEAD to the URL it is about to pay, whatever that URL's
+    // method: a priced route of another method takes it, for recovery and management only.
+    const owner = pricedRouteAt(deps.routes, path)
+    if (owner) return { route: owner, managementOnly: true }
+  }
   if (route?.price !== undefined || request.method !== 'POST') {
     if (route) return { route, managementOnly: false }
     throw notFound()
   }
-  const credential = parseAuthorization(request.authorization)
+  const credential = readCredential(request)
   if (!credential) {
     if (route) return { route, managementOnly: false }
     throw notFound()
@@ -200,6 +255,15 @@ function findRoute(deps: GateDeps, request: GateRequest, path: string): Target {
     throw new GatewayError('invalid-challenge', 'The challenge states the terms of no route here.')
   }
   return { route: owner, managementOnly: true, credential }
+}
+
+/** The first priced route that serves `path` under any method. */
+function pricedRouteAt(routes: RouteTable, path: string): Route | undefined {
+  for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+    const route = routes.match(method, path)?.route
+    if (route?.price !== undefined) return route
+  }
+  return undefined
 }
 
 function notFound(): GatewayError {

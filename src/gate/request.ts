@@ -3,6 +3,7 @@
  * carries content to pay for. Built by the HTTP adapter from the incoming request; nothing here
  * refers to a framework or a socket.
  */
+import { parseAuthorization, type Credential } from '../protocol/credential.js'
 import type { RequestTarget } from './target.js'
 
 export type GateRequest = {
@@ -20,6 +21,29 @@ export type GateRequest = {
   readonly headerBytes: number
   /** Every `Authorization` field value, in the order received (protocol/authorization.ts). */
   readonly authorization: readonly string[]
+  /** The `Payment-Authorization` header value, if any (see {@link readCredential}). */
+  readonly paymentAuthorization: string | undefined
+  /** The `Accept-Payment` header value, if any: the payment methods the client takes. */
+  readonly acceptPayment: string | undefined
+}
+
+/**
+ * The Payment credential of a request: from `Payment-Authorization` when that header carries one,
+ * else from `Authorization`. A route whose upstream takes the client's own `Authorization`
+ * (`clientAuthorization: passthrough`) asks for `Payment-Authorization` in its challenges; mppx
+ * 0.11 still posts its management credentials (close, top-up) and its recovery proof in
+ * `Authorization`, so both are read on every route. A non-Payment `Authorization` (Bearer, …) is
+ * never a credential.
+ *
+ * @throws GatewayError `malformed-credential` for a malformed Payment credential, and
+ *   `multiple-credentials` for an `Authorization` holding one beside another credential.
+ */
+export function readCredential(
+  request: Pick<GateRequest, 'authorization' | 'paymentAuthorization'>,
+): Credential | undefined {
+  return (
+    parseAuthorization(request.paymentAuthorization) ?? parseAuthorization(request.authorization)
+  )
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * The gate's view of a Node request: method, request target, shape and sizes, the Authorization
- * field values. The only place that reads payment-relevant facts off the incoming request.
+ * The gate's view of a Node request: method, request target, shape and sizes, the payment headers
+ * (every Authorization field value, Payment-Authorization, Accept-Payment). The only place that
+ * reads payment-relevant facts off the incoming request.
  */
 import type { IncomingMessage } from 'node:http'
 import type { GateRequest } from '../gate/request.js'
@@ -32,5 +33,13 @@ export function gateRequest(options: {
     contentLength,
     headerBytes,
     authorization,
+    paymentAuthorization: header(incoming, 'payment-authorization'),
+    acceptPayment: header(incoming, 'accept-payment'),
   }
+}
+
+/** A header Node does not parse itself: its value, repeated ones joined with ", " as Node does. */
+function header(incoming: IncomingMessage, name: string): string | undefined {
+  const value = incoming.headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
 }

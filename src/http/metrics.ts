@@ -5,8 +5,8 @@
  *
  * Counters only, kept in process memory (each instance reports its own; Prometheus sums them):
  *  - `mppgw_requests_total{route, outcome}` — every answered request, with the access line's
- *    outcome (`forwarded`, `challenge`, `management`, `top-up`, `close`, `gateway`, or an error
- *    code);
+ *    outcome (`forwarded`, `challenge`, `management`, `top-up`, `close`, `recovered`,
+ *    `recovery-none`, `gateway`, or an error code);
  *  - `mppgw_charged_base_units_total{route}` — value charged, in base units of the currency;
  *  - `mppgw_settlement_transactions_total{kind, result}` — settle and close transactions that
  *    landed (`confirmed`) or reverted (the value they moved is on chain, per channel);

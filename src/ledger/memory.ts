@@ -6,7 +6,7 @@
  * deployments use the Redis adapter.
  */
 import type { Hex } from 'viem'
-import type { ChannelIndex, LedgerPort } from './port.js'
+import { byRecentUse, type ChannelIndex, type ChannelRecord, type LedgerPort } from './port.js'
 import * as t from './transitions.js'
 
 export type MemoryLedger = LedgerPort & { readonly index: ChannelIndex }
@@ -76,6 +76,17 @@ export function createMemoryLedger(): MemoryLedger {
     async get(channelId) {
       live()
       return entries.get(key(channelId))?.record
+    },
+    async channelsOf(payer, limit) {
+      live()
+      const owner = payer.toLowerCase()
+      const found: ChannelRecord[] = []
+      for (const { record } of entries.values()) {
+        if (record.status !== 'finalized' && record.descriptor.payer.toLowerCase() === owner) {
+          found.push(record)
+        }
+      }
+      return found.sort(byRecentUse).slice(0, limit)
     },
     index: {
       async unsettled(limit) {

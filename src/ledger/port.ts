@@ -179,6 +179,12 @@ export type LedgerPort = {
     now: number,
   ): Promise<TransitionResult>
   get(channelId: Hex): Promise<ChannelRecord | undefined>
+  /**
+   * Up to `limit` channels `payer` opened that are not finalized, most recently updated first:
+   * how a client that lost its local state finds its open channel again (session recovery).
+   * Payers compare case-insensitively.
+   */
+  channelsOf(payer: Address, limit: number): Promise<ChannelRecord[]>
   /** Health probe; rejects when the backing store cannot be reached. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -190,6 +196,11 @@ export type ChannelIndex = {
   unsettled(limit: number): Promise<{ channelId: Hex; since: number | undefined }[]>
   /** Channels that are open, for reconciliation against the chain. */
   open(limit: number): Promise<Hex[]>
+}
+
+/** Orders `channelsOf` results: most recently updated first, then by channel id. */
+export function byRecentUse(a: ChannelRecord, b: ChannelRecord): number {
+  return b.updatedAt - a.updatedAt || (a.channelId < b.channelId ? -1 : 1)
 }
 
 /** The receipt-facing figures of a record. */

@@ -1,13 +1,24 @@
 /**
- * Stating a route's price as an MPP challenge, and checking that an echoed challenge is one this
+ * Stating a route's price as MPP challenges, and checking that an echoed challenge is one this
  * gateway issued for this route and that it is still valid.
  *
- * Each priced route's challenge `request` (amount, currency, recipient, chain, escrow, …) is
- * constant, so it is canonicalized and encoded once at boot; issuing a challenge is then one HMAC
- * over a short string. Verification recomputes the HMAC over the echoed fields (with the current
- * or a previous secret), requires an unexpired `expires`, and pins the echoed request to the
- * route's own: a credential for another price, currency, recipient, chain or escrow is refused
- * even when its HMAC is valid.
+ * A priced route is offered in one or more ways (offers): today the Tempo session; and, on a
+ * request without content, the zero-amount `tempo/charge` of session recovery, with which a
+ * client that lost its local state proves who it is and learns its open channel
+ * (gate/recovery.ts). A further intent (a one-shot charge) is one more offer here and one more
+ * credential handler in the gate; negotiation (`Accept-Payment`) already works on the list.
+ *
+ * Each offer's challenge `request` is constant per route (amount, currency, recipient, chain,
+ * escrow, …), so it is canonicalized and encoded once at boot; issuing a challenge is then one
+ * HMAC over a short string. Verification recomputes the HMAC over the echoed fields (with the
+ * current or a previous secret), requires an unexpired `expires`, and pins the echoed challenge
+ * to the route's own: a credential for another price, currency, recipient, chain, escrow or
+ * credential header is refused even when its HMAC is valid.
+ *
+ * A session challenge may also carry the payer's channel as `methodDetails.sessionSnapshot`
+ * (answers that refuse a voucher for lack of value, see gate/gate.ts): its `request` then varies
+ * per channel. It is still HMAC-bound, and verification pins everything but the snapshot to the
+ * route's constant request, so a snapshot never changes the terms a credential is held to.
  */
 import { timingSafeEqual } from 'node:crypto'
 import { zeroAddress } from 'viem'
@@ -25,16 +36,42 @@ import { canonicalize } from '../protocol/jcs.js'
 import type { Route } from './route-table.js'
 import type { Terms } from './terms.js'
 
-export type IssuedChallenge = { readonly challenge: Challenge; readonly header: string }
+/** The ways a route can be answered with a challenge. */
+export type OfferName = 'session' | 'recovery'
+
+/** One way of paying (or, for recovery, of identifying oneself) that a challenge states. */
+export type Offer = { readonly name: OfferName; readonly method: string; readonly intent: string }
+
+export const offers = {
+  session: { name: 'session', method: 'tempo', intent: 'session' },
+  recovery: { name: 'recovery', method: 'tempo', intent: 'charge' },
+} as const satisfies Record<OfferName, Offer>
+
+export type IssuedChallenge = {
+  readonly offer: Offer
+  readonly challenge: Challenge
+  readonly header: string
+}
 
 export type ChallengeIssuer = {
-  /** A fresh challenge for a priced route. */
-  issue(route: Route, now: number): IssuedChallenge
-  /** Throws `invalid-challenge` or `payment-expired` unless `echoed` is valid for `route`. */
-  verify(route: Route, echoed: EchoedChallenge, now: number): void
   /**
-   * A priced route whose terms the echoed challenge states (it still has to `verify`): where a
-   * management credential posted to another path belongs. `preferred` wins when it qualifies.
+   * A fresh challenge of `offer` (default: the session) for a priced route; a session challenge
+   * carries `snapshot` as `methodDetails.sessionSnapshot` when one is given.
+   */
+  issue(
+    route: Route,
+    now: number,
+    options?: { offer?: OfferName; snapshot?: Readonly<Record<string, unknown>> },
+  ): IssuedChallenge
+  /**
+   * Throws `invalid-challenge` or `payment-expired` unless `echoed` is a valid challenge of
+   * `offer` (default: the session) for `route`.
+   */
+  verify(route: Route, echoed: EchoedChallenge, now: number, offer?: OfferName): void
+  /**
+   * A priced route whose session terms (and credential header) the echoed challenge states (it
+   * still has to `verify`): where a management credential posted to another path belongs.
+   * `preferred` wins when it qualifies.
    */
   routeFor(echoed: EchoedChallenge, preferred?: Route): Route | undefined
 }
@@ -59,6 +96,25 @@ export function sessionRequest(terms: Terms, route: Route): Record<string, unkno
   }
 }
 
+/**
+ * The `request` of the recovery challenge: a `tempo/charge` of zero (nothing is paid; the client
+ * answers with a signed proof of its account), in the shape mppx 0.11's bootstrap uses.
+ */
+export function recoveryRequest(terms: Terms): Record<string, unknown> {
+  return {
+    amount: '0',
+    currency: terms.currency,
+    recipient: terms.recipient,
+    methodDetails: { chainId: terms.chainId },
+  }
+}
+
+/** The credential header a route's challenges name, lower-cased; `undefined` for Authorization. */
+function headerOf(header: string | undefined): string | undefined {
+  const lower = header?.toLowerCase()
+  return lower === undefined || lower === 'authorization' ? undefined : lower
+}
+
 export function createChallengeIssuer(options: {
   terms: Terms
   routes: readonly Route[]
@@ -73,11 +129,10 @@ export function createChallengeIssuer(options: {
     if (route.price !== undefined)
       requests.set(route.index, encodeChallengeRequest(sessionRequest(terms, route)))
   }
-  const canonicalOf = (echoed: EchoedChallenge): string | undefined => {
+  const recovery = encodeChallengeRequest(recoveryRequest(terms))
+  const canonicalOf = (json: unknown): string | undefined => {
     try {
-      return encodeChallengeRequest(
-        JSON.parse(canonicalize(echoed.requestJson)) as Record<string, unknown>,
-      )
+      return encodeChallengeRequest(JSON.parse(canonicalize(json)) as Record<string, unknown>)
     } catch {
       return undefined
     }
@@ -104,39 +159,56 @@ export function createChallengeIssuer(options: {
     })
   }
 
+  /** Whether the echoed request is `expected`, up to encoding (and a session snapshot). */
+  const statesRequest = (echoed: EchoedChallenge, expected: string, offer: OfferName) => {
+    if (echoed.request === expected || canonicalOf(echoed.requestJson) === expected) return true
+    return offer === 'session' && canonicalOf(withoutSnapshot(echoed.requestJson)) === expected
+  }
+
   return {
-    issue(route, now) {
+    issue(route, now, issueOptions = {}) {
+      const offer = offers[issueOptions.offer ?? 'session']
+      const { snapshot } = issueOptions
+      let request: string
+      if (offer.name === 'recovery') request = recovery
+      else if (snapshot === undefined) request = requestOf(route)
+      else request = encodeChallengeRequest(withSnapshot(sessionRequest(terms, route), snapshot))
       const challenge = issueChallenge({
         key: current,
         fields: {
           realm: terms.realm,
-          method: 'tempo',
-          intent: 'session',
-          request: requestOf(route),
+          method: offer.method,
+          intent: offer.intent,
+          request,
           expires: new Date(now + terms.challengeTtlMs).toISOString(),
-          ...(route.description ? { description: route.description } : {}),
+          ...(route.description && offer.name === 'session'
+            ? { description: route.description }
+            : {}),
+          ...(route.credentialHeader ? { header: route.credentialHeader } : {}),
         },
       })
-      return { challenge, header: formatChallenge(challenge) }
+      return { offer, challenge, header: formatChallenge(challenge) }
     },
 
-    verify(route, echoed, now) {
+    verify(route, echoed, now, offerName = 'session') {
+      const offer = offers[offerName]
       const invalid = (detail: string) => new GatewayError('invalid-challenge', detail)
-      if (!bound(echoed, requestOf(route))) {
+      const expected = offer.name === 'recovery' ? recovery : requestOf(route)
+      if (!bound(echoed, expected)) {
         throw invalid('The challenge was not issued by this gateway or was altered.')
       }
       if (
         echoed.realm !== terms.realm ||
-        echoed.method !== 'tempo' ||
-        echoed.intent !== 'session'
+        echoed.method !== offer.method ||
+        echoed.intent !== offer.intent
       ) {
         throw invalid('The challenge is for another realm, method or intent.')
       }
-      const expected = requestOf(route)
-      if (echoed.request !== expected) {
-        if (canonicalOf(echoed) !== expected) {
-          throw invalid('The challenge was issued for other payment terms than this route has.')
-        }
+      if (!statesRequest(echoed, expected, offer.name)) {
+        throw invalid('The challenge was issued for other payment terms than this route has.')
+      }
+      if (headerOf(echoed.header) !== headerOf(route.credentialHeader)) {
+        throw invalid('The challenge names another credential header than this route takes.')
       }
       if (echoed.expires === undefined) throw invalid('The challenge has no expiry.')
       const expires = Date.parse(echoed.expires)
@@ -149,12 +221,40 @@ export function createChallengeIssuer(options: {
     },
 
     routeFor(echoed, preferred) {
-      const priced = options.routes.filter((r) => requests.has(r.index))
+      const header = headerOf(echoed.header)
+      const priced = options.routes.filter(
+        (r) => requests.has(r.index) && headerOf(r.credentialHeader) === header,
+      )
       if (preferred) priced.sort((a, b) => Number(b === preferred) - Number(a === preferred))
       const exact = priced.find((r) => requestOf(r) === echoed.request)
       if (exact) return exact
-      const canonical = canonicalOf(echoed)
-      return priced.find((r) => requestOf(r) === canonical)
+      const canonical = canonicalOf(echoed.requestJson)
+      const found = priced.find((r) => requestOf(r) === canonical)
+      if (found) return found
+      const bare = canonicalOf(withoutSnapshot(echoed.requestJson))
+      return priced.find((r) => requestOf(r) === bare)
     },
   }
+}
+
+/** A session request with `snapshot` as `methodDetails.sessionSnapshot`. */
+function withSnapshot(
+  request: Record<string, unknown>,
+  snapshot: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const details = request.methodDetails as Record<string, unknown>
+  return { ...request, methodDetails: { ...details, sessionSnapshot: snapshot } }
+}
+
+/** A decoded request without `methodDetails.sessionSnapshot` (anything else unchanged). */
+function withoutSnapshot(json: unknown): unknown {
+  if (!isRecord(json) || !isRecord(json.methodDetails)) return json
+  if (!Object.hasOwn(json.methodDetails, 'sessionSnapshot')) return json
+  const details: Record<string, unknown> = { ...json.methodDetails }
+  delete details.sessionSnapshot
+  return { ...json, methodDetails: details }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -22,6 +22,12 @@ export type RouteSpec = {
   readonly charge: ChargePolicy
   /** Upstream statuses that count as served (charged) under `on-success`. */
   readonly servedStatuses: readonly (number | `${1 | 2 | 3 | 4 | 5}xx`)[]
+  /**
+   * Set when the route's upstream takes the client's own `Authorization`
+   * (`clientAuthorization: passthrough`): challenges then ask for the credential in
+   * `Payment-Authorization`. Absent: the credential comes in `Authorization`.
+   */
+  readonly credentialHeader?: 'Payment-Authorization'
 }
 
 export type Route = RouteSpec & {

@@ -300,6 +300,65 @@ describe('interop with mppx 0.11', () => {
   })
 })
 
+describe('the credential header parameter (mppx 0.11 requiresAuth)', () => {
+  const secret = 'interop-secret-0123456789abcdef012345'
+  const request = { amount: '10000', currency: '0x20c0', methodDetails: { chainId: 31337 } }
+  const fields = {
+    realm: 'api.example.local',
+    method: 'tempo',
+    intent: 'session',
+    request: encodeChallengeRequest(request),
+    expires: '2026-11-21T09:13:56.129Z',
+    opaque: encodeChallengeRequest({ _mppx_scope: 'GET /api/data' }),
+  }
+
+  it('is bound in a slot before opaque, sent after expires, and verified by mppx', () => {
+    const issued = issueChallenge({
+      key: challengeKey(secret),
+      fields: { ...fields, header: 'Payment-Authorization' },
+    })
+    const plain = issueChallenge({ key: challengeKey(secret), fields })
+    expect(issued.id).not.toBe(plain.id)
+    const header = formatChallenge(issued)
+    expect(header).toMatch(/expires="[^"]+", header="Payment-Authorization", opaque="/)
+    const parsed = MppxChallenge.deserialize(header)
+    expect(parsed.header).toBe('Payment-Authorization')
+    expect(MppxChallenge.verify(parsed, { secretKey: secret })).toBe(true)
+    expect(MppxChallenge.verify({ ...parsed, header: 'X-Other' }, { secretKey: secret })).toBe(
+      false,
+    )
+  })
+
+  it('verifies a challenge mppx issued with a header, and refuses it without the header', () => {
+    const mppx = MppxChallenge.from({
+      secretKey: secret,
+      realm: fields.realm,
+      method: 'tempo',
+      intent: 'session',
+      request,
+      expires: fields.expires,
+      header: 'Payment-Authorization',
+    })
+    const [params] = parsePaymentChallenges(MppxChallenge.serialize(mppx))
+    const challenge = params as Challenge
+    expect(challenge.header).toBe('Payment-Authorization')
+    expect(verifyChallengeId({ keys: [challengeKey(secret)], challenge })).toBe(true)
+    const without: Challenge = { ...challenge }
+    delete without.header
+    expect(verifyChallengeId({ keys: [challengeKey(secret)], challenge: without })).toBe(false)
+  })
+
+  it('treats Authorization (any case) as no header at all', () => {
+    const issued = issueChallenge({
+      key: challengeKey(secret),
+      fields: { ...fields, header: 'authorization' },
+    })
+    expect(issued.header).toBeUndefined()
+    expect(issued.id).toBe(issueChallenge({ key: challengeKey(secret), fields }).id)
+    expect(formatChallenge(issued)).not.toContain('header=')
+  })
+})
+
 function deeplyNested(): unknown {
   let value: unknown = 0
   for (let i = 0; i < 100_000; i++) value = [value]

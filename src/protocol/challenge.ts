@@ -2,10 +2,12 @@
  * Payment challenges and their HMAC id binding (protocol.md §1.1–1.2).
  *
  * A challenge id is `b64url_nopad(HMAC-SHA256(key, realm|method|intent|request|expires|digest|
- * opaque))`: always seven slots, an absent field is the empty string, the key is the UTF-8 bytes
- * of the server secret. Binding every field into the id keeps the gateway stateless: a client can
- * only echo back a challenge this gateway issued, unchanged, so no store of issued challenges is
- * needed (single use, where wanted, is the ledger's job).
+ * opaque))`: seven slots, an absent field is the empty string, the key is the UTF-8 bytes of the
+ * server secret. A challenge that names a credential header other than `Authorization` (the
+ * `header` parameter, e.g. `Payment-Authorization`) binds it in an eighth slot just before
+ * `opaque`, as mppx 0.11 does. Binding every field into the id keeps the gateway stateless: a
+ * client can only echo back a challenge this gateway issued, unchanged, so no store of issued
+ * challenges is needed (single use, where wanted, is the ledger's job).
  *
  * Invariants:
  * - The issuer MACs the strings exactly as given; `request` must already be `b64url(JCS(json))`
@@ -38,6 +40,11 @@ export type ChallengeFields = {
   digest?: string
   /** `b64url_nopad(JCS(flat string→string JSON))`, echoed verbatim by clients. */
   opaque?: string
+  /**
+   * The request header the credential is to be sent in, when not `Authorization` (an HTTP field
+   * name such as `Payment-Authorization`). Bound into the id.
+   */
+  header?: string
   /** Display text only: not part of the id, never to be trusted. */
   description?: string
 }
@@ -94,7 +101,8 @@ export function issueChallenge(options: { key: Buffer; fields: ChallengeFields }
     hasPipe(fields.request) ||
     hasPipe(fields.expires) ||
     hasPipe(fields.digest) ||
-    hasPipe(fields.opaque)
+    hasPipe(fields.opaque) ||
+    hasPipe(fields.header)
   ) {
     throw new TypeError('A bound challenge field must not contain "|".')
   }
@@ -110,6 +118,7 @@ export function issueChallenge(options: { key: Buffer; fields: ChallengeFields }
   if (fields.digest !== undefined) challenge.digest = fields.digest
   if (fields.opaque !== undefined) challenge.opaque = fields.opaque
   if (fields.description !== undefined) challenge.description = fields.description
+  if (namesHeader(fields.header)) challenge.header = fields.header
   return challenge
 }
 
@@ -136,7 +145,7 @@ export function verifyChallengeId(options: {
 
 /**
  * Formats a challenge as a `WWW-Authenticate` value, in mppx's parameter order: id, realm,
- * method, intent, request, description?, digest?, expires?, opaque?.
+ * method, intent, request, description?, digest?, expires?, header?, opaque?.
  *
  * @throws Error when a value contains CR or LF.
  */
@@ -151,6 +160,7 @@ export function formatChallenge(challenge: Challenge): string {
   if (challenge.description !== undefined) params.push(['description', challenge.description])
   if (challenge.digest !== undefined) params.push(['digest', challenge.digest])
   if (challenge.expires !== undefined) params.push(['expires', challenge.expires])
+  if (namesHeader(challenge.header)) params.push(['header', challenge.header])
   if (challenge.opaque !== undefined) params.push(['opaque', challenge.opaque])
   return formatPaymentChallenge(params)
 }
@@ -160,7 +170,16 @@ function bindingInput(
   request: string,
   opaque: string | undefined,
 ): string {
-  return `${fields.realm}|${fields.method}|${fields.intent}|${request}|${fields.expires ?? ''}|${fields.digest ?? ''}|${opaque ?? ''}`
+  const header = namesHeader(fields.header) ? `${fields.header}|` : ''
+  return `${fields.realm}|${fields.method}|${fields.intent}|${request}|${fields.expires ?? ''}|${fields.digest ?? ''}|${header}${opaque ?? ''}`
+}
+
+/**
+ * Whether a challenge names a credential header of its own. `Authorization` (any case) is the
+ * default and, like an absent parameter, is neither sent nor bound.
+ */
+function namesHeader(header: string | undefined): header is string {
+  return header !== undefined && header.toLowerCase() !== 'authorization'
 }
 
 function echoedBindingInput(fields: ChallengeFields & { requestJson?: unknown }): string {

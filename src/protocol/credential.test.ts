@@ -150,10 +150,16 @@ describe('parseAuthorization', () => {
   })
 
   it('ignores unknown challenge fields and treats a __proto__ member as data', () => {
-    const credential = parseAuthorization(withChallenge({ header: 'X-Pay', extra: 1 }))
+    const credential = parseAuthorization(withChallenge({ hint: 'X-Pay', extra: 1 }))
     expect(credential?.challenge).toEqual({ ...issued, requestJson })
     const bare = '{"challenge":{"__proto__":{"id":"x"}},"payload":{}}'
     expect(parseError(`Payment ${encodeBase64url(bare)}`).message).toMatch(/"id"/)
+  })
+
+  it('keeps the credential header a challenge named (it is bound into the id)', () => {
+    const credential = parseAuthorization(withChallenge({ header: 'Payment-Authorization' }))
+    expect(credential?.challenge.header).toBe('Payment-Authorization')
+    expect(() => parseAuthorization(withChallenge({ header: 7 }))).toThrow(/"header"/)
   })
 
   it("re-encodes mppx's legacy object-valued opaque, so the id still verifies", () => {

@@ -39,7 +39,7 @@ export type Credential = {
 const defaultMaxBytes = 16 * 1024
 const methodName = /^[a-z][a-z0-9:_-]*$/
 const requiredFields = ['id', 'realm', 'method', 'intent', 'request'] as const
-const optionalFields = ['description', 'digest', 'expires'] as const
+const optionalFields = ['description', 'digest', 'expires', 'header'] as const
 
 /**
  * Parses the `Authorization` field values of a request (every line, in order; a single value is
@@ -142,10 +142,12 @@ function parseEchoedChallenge(raw: Record<string, unknown>): EchoedChallenge {
   const description = own(raw, 'description')
   const digest = own(raw, 'digest')
   const expires = own(raw, 'expires')
+  const header = own(raw, 'header')
   const opaque = parseOpaque(own(raw, 'opaque'))
   if (typeof description === 'string') challenge.description = description
   if (typeof digest === 'string') challenge.digest = digest
   if (typeof expires === 'string') challenge.expires = expires
+  if (typeof header === 'string') challenge.header = header
   if (opaque !== undefined) challenge.opaque = opaque
   return challenge
 }

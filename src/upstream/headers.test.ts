@@ -67,6 +67,7 @@ describe('forwardRequestHeaders', () => {
       // prettier-ignore
       rawHeaders: [
         'Authorization', 'Payment eyJjaGFsbGVuZ2UiOnt9fQ',
+        'Payment-Authorization', 'Payment eyJjaGFsbGVuZ2UiOnt9fQ',
         'Payment-Session', 's',
         'payment-session-snapshot', 'snap',
         'Accept-Payment', 'tempo/session',

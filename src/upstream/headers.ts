@@ -19,7 +19,7 @@
  *   `Connection` header names. Transfer-Encoding is re-chosen by each hop; Content-Length is kept.
  * - The upstream never sees the client's payment headers: an `Authorization` line holding a
  *   Payment credential anywhere in it (protocol/authorization.ts; other schemes such as Bearer
- *   pass), Payment-Session, Payment-Session-Snapshot, Accept-Payment, Payment-Receipt. Nor Host
+ *   pass), Payment-Authorization, Payment-Session, Payment-Session-Snapshot, Accept-Payment, Payment-Receipt. Nor Host
  *   (undici sends the upstream's) nor Expect (the gateway answers `100-continue` itself; undici
  *   refuses the header).
  * - The upstream never sees a header that would make it serve another path or method than the
@@ -59,6 +59,7 @@ const requestRules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['connection', 'connection'],
   ['host', 'drop'],
   ['expect', 'drop'],
+  ['payment-authorization', 'drop'],
   ['payment-session', 'drop'],
   ['payment-session-snapshot', 'drop'],
   ['accept-payment', 'drop'],

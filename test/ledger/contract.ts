@@ -3,7 +3,7 @@
  * transition, the invariants of src/ledger/port.ts, and atomicity under concurrency.
  */
 import fc from 'fast-check'
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type {
   AuthorizeInput,
@@ -13,8 +13,11 @@ import type {
 } from '../../src/ledger/port.js'
 
 let counter = 0
-/** A fresh, unique channel for one test. */
-export function newChannel(deposit = 1_000_000n): NewChannel {
+/** A fresh, unique channel for one test (by default of the same payer as every other). */
+export function newChannel(
+  deposit = 1_000_000n,
+  payer: Address = '0x1111111111111111111111111111111111111111',
+): NewChannel {
   counter += 1
   const id: Hex = `0x${(Date.now() * 1000 + counter).toString(16).padStart(64, '0')}`
   return {
@@ -22,7 +25,7 @@ export function newChannel(deposit = 1_000_000n): NewChannel {
     chainId: 31337,
     escrow: '0x4d50500000000000000000000000000000000000',
     descriptor: {
-      payer: '0x1111111111111111111111111111111111111111',
+      payer,
       payee: '0x2222222222222222222222222222222222222222',
       operator: '0x0000000000000000000000000000000000000000',
       token: '0x20c0000000000000000000000000000000000000',
@@ -435,6 +438,44 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       })
       expect((await ledger.commit(id, 'g', now)).kind).not.toBe('committed')
       expect((await ledger.get(id))!.spent).toBe(10n)
+    })
+
+    it("finds a payer's channels that are not finalized, most recently used first", async () => {
+      counter += 1
+      const payer = `0x${counter.toString(16).padStart(4, '0')}${'ab'.repeat(18)}` as Address
+      const [older, newer, closed] = [1, 2, 3].map(() => newChannel(1_000n, payer)) as [
+        NewChannel,
+        NewChannel,
+        NewChannel,
+      ]
+      const other = newChannel(1_000n, '0x2222222222222222222222222222222222222223')
+      await ledger.open(older, now)
+      await ledger.open(newer, now)
+      await ledger.open(closed, now)
+      await ledger.open(other, now)
+      // A voucher on `newer` makes it the most recently used; `closed` is closed for good.
+      await ledger.authorize({
+        ...base,
+        now: now + 5,
+        channelId: newer.channelId,
+        voucher: voucher(10n),
+        amount: 0n,
+        mode: 'none',
+      })
+      await ledger.finalize(closed.channelId, { settled: 0n, txHash: undefined }, now + 6)
+      const ids = (records: { channelId: Hex }[]) => records.map((r) => r.channelId)
+
+      expect(ids(await ledger.channelsOf(payer, 10))).toEqual([newer.channelId, older.channelId])
+      expect(ids(await ledger.channelsOf(payer.toUpperCase() as Address, 1))).toEqual([
+        newer.channelId,
+      ])
+      const [found] = await ledger.channelsOf(payer, 1)
+      expect(found).toEqual(await ledger.get(newer.channelId))
+      expect(await ledger.channelsOf('0x3333333333333333333333333333333333333333', 10)).toEqual([])
+      // A re-sent open changes nothing; a closing channel is still listed (it is not finalized).
+      await ledger.open(older, now + 7)
+      await ledger.markClosing(older.channelId, now + 8)
+      expect(ids(await ledger.channelsOf(payer, 10))).toEqual([older.channelId, newer.channelId])
     })
 
     it('charges exactly once per unit of headroom under concurrency', async () => {

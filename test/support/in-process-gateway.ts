@@ -7,7 +7,12 @@
  */
 import type { ServerType } from '@hono/node-server'
 import { randomBytes } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Address, Hex } from 'viem'
 import { zeroAddress } from 'viem'
@@ -53,6 +58,9 @@ export type InProcessGateway = {
   readonly ledger: LedgerPort
   readonly metrics: Metrics
   readonly channelId: Hex
+  /** The key of the channel's payer. */
+  readonly payerKey: Hex
+  readonly terms: Terms
   readonly lines: Record<string, unknown>[]
   /** Requests the upstream received (whole, body included), by path. */
   readonly seen: string[]
@@ -60,6 +68,8 @@ export type InProcessGateway = {
   readonly received: readonly Received[]
   /** Requests that reached the upstream at all, counted when their head arrived. */
   arrivals(): number
+  /** The headers of each request the upstream received, in the same order as `seen`. */
+  readonly heard: IncomingHttpHeaders[]
   /** The next upstream answers, in order; unscripted requests get 200 `{"ok":true}`. */
   script(...answers: Scripted[]): void
   /** Resolves when the upstream has received its next request. */
@@ -176,6 +186,10 @@ export async function startInProcessGateway(
     route({ path: '/free/:id', price: undefined }),
     route({ method: 'POST', path: '/upload/:id', price: undefined }),
     route({ method: 'POST', path: '/buy/:id', price: prices.paid }),
+    // An upstream that takes the client's own Authorization: the payment comes in
+    // Payment-Authorization.
+    route({ path: '/pass/:id', price: prices.paid, credentialHeader: 'Payment-Authorization' }),
+    route({ method: 'POST', path: '/submit', price: prices.paid }),
   ])
   const upstreams = createUpstreamPools([
     {
@@ -254,10 +268,13 @@ export async function startInProcessGateway(
     ledger,
     metrics,
     channelId,
+    payerKey,
+    terms,
     lines,
     seen: upstream.seen,
     received: upstream.received,
     arrivals: upstream.arrivals,
+    heard: upstream.heard,
     script: upstream.script,
     nextArrival: upstream.nextArrival,
     async credential(path, cumulative) {
@@ -289,6 +306,7 @@ type ScriptedUpstream = {
   readonly seen: string[]
   readonly received: Received[]
   arrivals(): number
+  readonly heard: IncomingHttpHeaders[]
   script(...answers: Scripted[]): void
   nextArrival(): Promise<void>
   close(): Promise<void>
@@ -298,6 +316,7 @@ async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   const seen: string[] = []
   const received: Received[] = []
   let arrived = 0
+  const heard: IncomingHttpHeaders[] = []
   const queue: Scripted[] = []
   const arrivals: (() => void)[] = []
   const handle = (req: IncomingMessage, res: ServerResponse, body: string) => {
@@ -308,6 +327,7 @@ async function startScriptedUpstream(): Promise<ScriptedUpstream> {
       rawHeaders: req.rawHeaders,
       body,
     })
+    heard.push(req.headers)
     arrivals.shift()?.()
     const next = queue.shift() ?? { kind: 'answer', status: 200 }
     const json = (status: number, body: string) => {
@@ -348,6 +368,7 @@ async function startScriptedUpstream(): Promise<ScriptedUpstream> {
     seen,
     received,
     arrivals: () => arrived,
+    heard,
     script: (...answers) => queue.push(...answers),
     nextArrival: () => new Promise((resolve) => arrivals.push(resolve)),
     close: () =>

@@ -12,11 +12,14 @@
  *  - `<prefix>intent:{<channelId>}`  hash: the settlement transaction pending for the channel
  *  - `<prefix>intents`               set: channel ids with an intent — a hint for restarts
  *  - `<prefix>watcher:cursor`        string: the last block the close watcher processed
+ *  - `<prefix>payer:{<payer>}`       set: the ids of the channels a payer (lower-cased address)
+ *                                    opened and that are not known finalized — how a client that
+ *                                    lost its local state finds its channel (payers.ts)
  *
  * The channel id is lower-cased and wrapped in `{…}`, a Redis Cluster hash tag: all keys of one
  * channel hash to one slot, so each script (which touches only keys of one channel) also runs on
- * a cluster. The `unsettled` and `intents` sets and the cursor live on other slots and are never
- * touched by a script.
+ * a cluster. The `unsettled` and `intents` sets, the payer sets and the cursor live on other slots
+ * and are never touched by a script.
  */
 import type { Hex } from 'viem'
 
@@ -31,6 +34,8 @@ export type RedisKeys = {
   intent(channelId: Hex): string
   readonly intents: string
   readonly watcherCursor: string
+  /** The set of a payer's channel ids (the payer's own hash tag). */
+  payer(payer: string): string
 }
 
 /** Escapes Redis glob characters for `SCAN MATCH`. */
@@ -48,5 +53,6 @@ export function redisKeys(keyPrefix: string): RedisKeys {
     intent: (channelId) => `${keyPrefix}intent:{${channelId}}`,
     intents: `${keyPrefix}intents`,
     watcherCursor: `${keyPrefix}watcher:cursor`,
+    payer: (payer) => `${keyPrefix}payer:{${payer.toLowerCase()}}`,
   }
 }

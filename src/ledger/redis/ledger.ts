@@ -26,6 +26,7 @@ import { createRedisClient, type LedgerLogger } from './connection.js'
 import { readDurability, type DurabilityReport } from './durability.js'
 import { ledgerFailure, redisCall } from './errors.js'
 import { redisKeys } from './keys.js'
+import { createRedisPayerIndex } from './payers.js'
 import { amountArg, channelKeyId, decodeRecord, hexArg, integerArg, openArgs } from './record.js'
 import {
   decodeAuthorizeReply,
@@ -98,6 +99,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
   const keys = redisKeys(options.keyPrefix)
   const index = createRedisChannelIndex({ client, keys })
+  const payers = createRedisPayerIndex({ client, keys })
   const ttl = integerArg(options.finalizedTtlSeconds ?? thirtyDays, 'finalizedTtlSeconds')
   const logger = options.logger
   /** Index updates still in flight; `close` waits for them. */
@@ -121,7 +123,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     if (outcome.followUpError) {
       logger?.warn(
         { channelId: id, err: { message: outcome.followUpError.message } },
-        'ledger: unsettled index not updated; the next index scan repairs it',
+        'ledger: index not updated; the next index scan repairs it',
       )
     }
     return outcome.reply
@@ -154,6 +156,26 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
   /** A finalized channel can never be charged again, so dropping it from the index is safe. */
   const dropFromIndex = (id: Hex): ScriptCall['then'] => ['zrem', keys.unsettled, id]
+
+  /**
+   * Drops a channel the transition finalized from its payer's set; like `indexUnsettled`, a hint
+   * the caller does not wait for (a stale entry is pruned when read).
+   */
+  const dropFromPayer = (result: TransitionResult): TransitionResult => {
+    if (result.kind !== 'ok' || result.channel.status !== 'finalized') return result
+    const { channelId, descriptor } = result.channel
+    const pending = payers
+      .drop(descriptor.payer, channelId)
+      .catch((error: unknown) => {
+        logger?.warn(
+          { channelId, err: { message: error instanceof Error ? error.message : '' } },
+          'ledger: payer index not updated; the entry is pruned when read',
+        )
+      })
+      .finally(() => indexing.delete(pending))
+    indexing.add(pending)
+    return result
+  }
 
   const transition = async (
     name: LedgerScriptName,
@@ -190,7 +212,12 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async open(channel, now) {
       const id = channelKeyId(channel.channelId)
-      const reply = decodeRecordReply(await run('open', id, openArgs(channel, now)), 'open')
+      // The payer set is added to after the hash exists, in the same round trip (payers.ts).
+      const addPayer = payers.addCommand(channel.descriptor.payer, id)
+      const reply = decodeRecordReply(
+        await run('open', id, openArgs(channel, now), addPayer),
+        'open',
+      )
       const { kind } = reply
       if ((kind !== 'created' && kind !== 'exists') || !reply.channel) {
         throw new Error(`ledger: unexpected outcome ${kind} of open`)
@@ -259,7 +286,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         ttl,
       ]
       // A zero deposit finalizes the channel (or finds it finalized already): drop its hint.
-      return transition('syncChain', id, args, state.deposit === 0n ? dropFromIndex(id) : undefined)
+      const then = state.deposit === 0n ? dropFromIndex(id) : undefined
+      return dropFromPayer(await transition('syncChain', id, args, then))
     },
 
     async markClosing(channelId, now) {
@@ -278,13 +306,17 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         outcome.txHash === undefined ? '' : hexArg(outcome.txHash, 'txHash'),
         ttl,
       ]
-      return transition('finalize', id, args, dropFromIndex(id))
+      return dropFromPayer(await transition('finalize', id, args, dropFromIndex(id)))
     },
 
     async get(channelId) {
       const id = channelKeyId(channelId)
       const fields = await redisCall('get', () => client.hgetall(keys.channel(id)))
       return Object.keys(fields).length === 0 ? undefined : decodeRecord(fields)
+    },
+
+    async channelsOf(payer, limit) {
+      return payers.channelsOf(payer, limit)
     },
 
     async ping() {

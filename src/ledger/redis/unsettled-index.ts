@@ -10,8 +10,9 @@
  *  - `unsettled()` reads each listed channel's hash and returns only channels that are unsettled
  *    and not finalized; entries that are not are pruned race-free (`prune`);
  *  - `open()` scans every channel hash and re-adds any unsettled channel whose entry a crash lost
- *    (between the script and its `ZADD`). The close watcher runs it periodically, so a lost entry
- *    is repaired within one reconciliation interval.
+ *    (between the script and its `ZADD`), and every open channel to its payer's set
+ *    (redis-payers.ts). The close watcher runs it periodically, so a lost entry is repaired within
+ *    one reconciliation interval.
  */
 import type { Redis } from 'ioredis'
 import type { Hex } from 'viem'
@@ -126,15 +127,17 @@ export function createRedisChannelIndex(options: {
           const ids = batch.map(idOfKey).filter((id): id is Hex => id !== undefined)
           if (ids.length === 0) continue
           const reading = client.pipeline()
-          for (const id of ids) reading.hmget(keys.channel(id), 'status', 'unsettledSince')
+          for (const id of ids) reading.hmget(keys.channel(id), 'status', 'unsettledSince', 'payer')
           const states = (await pipelineReplies(reading)) as (string | null)[][]
           const repairing = client.pipeline()
           ids.forEach((id, i) => {
-            const [status, since] = states[i] ?? []
+            const [status, since, payer] = states[i] ?? []
             if (status == null || status === 'finalized') return
             if (found.size < limit) found.add(id)
             // Re-adds an entry a crash lost; NX keeps an existing entry's first time.
             if (since != null) repairing.zadd(keys.unsettled, 'NX', since, id)
+            // Likewise the payer's set (redis-payers.ts); adding an existing member changes nothing.
+            if (payer != null) repairing.sadd(keys.payer(payer), id)
           })
           if (repairing.length > 0) await pipelineReplies(repairing)
         } while (cursor !== '0' && found.size < limit)
