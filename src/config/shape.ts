@@ -21,8 +21,9 @@ import {
   secret,
   text,
 } from './field-types.js'
+import { corsSchema } from './cors.js'
 import { networkNames } from './networks.js'
-import { reservedPrefixProblem, routePatternProblem } from './route-pattern.js'
+import { reservedPrefixProblem, routePatternProblem, upstreamPathProblem } from './route-pattern.js'
 import { servedStatusesSchema } from './served-statuses.js'
 
 /** An enum whose wrong values are answered with the list of allowed ones. */
@@ -95,6 +96,14 @@ const server = z.strictObject({
     max: 600,
     description: 'Seconds in-flight requests may take to finish at shutdown.',
   }).default(10),
+  shadow: z
+    .boolean()
+    .meta({
+      description:
+        'Shadow mode for every priced route (a route may override it): requests without a Payment credential are forwarded unpaid, answered with the Payment-Shadow-Price they would have paid, and counted.',
+    })
+    .default(false),
+  cors: corsSchema.optional(),
 })
 
 const chain = z.strictObject({
@@ -338,6 +347,11 @@ const route = z.strictObject({
     'Path pattern: literal segments, ":param" for one segment, a final "*" for the rest.',
   ),
   upstream: text('Name of the upstream that serves this route.'),
+  upstreamPath: checkedText(
+    upstreamPathProblem,
+    'Path requested from the upstream instead of the request path, e.g. /v1/execution/:id/results/csv: ' +
+      '":param" is the segment the route path matched, a final "*" the rest of it; the query is kept.',
+  ).optional(),
   price: price('Price per request in currency units as a quoted decimal string ("0.05"), or free.'),
   unitType: z
     .string()
@@ -362,6 +376,10 @@ const route = z.strictObject({
         'Upstream statuses that count as served for on-success, e.g. "2xx" or ["2xx", 304].',
     })
     .prefault('2xx'),
+  shadow: z
+    .boolean()
+    .meta({ description: 'Shadow mode for this priced route (default: server.shadow).' })
+    .optional(),
 })
 
 /** The field-level structure of gateway.yaml, before cross-field rules and amount conversion. */
