@@ -20,7 +20,7 @@ import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
 import type { Admission, Gate } from './gate/gate.js'
 import { asGatewayError } from './gate/gate.js'
-import { writeAccessLine, type AccessEntry } from './http/access-log.js'
+import { loggedPath, routeLabel, writeAccessLine, type AccessEntry } from './http/access-log.js'
 import { gateRequest } from './http/gate-request.js'
 import { mountHealth, type Readiness } from './http/health.js'
 import type { Metrics } from './http/metrics.js'
@@ -52,17 +52,20 @@ export function createApp(deps: AppDeps): Hono<Env> {
       // A client may name its request; the id is echoed into logs, so keep it short.
       requestId: c.req.header('x-request-id')?.slice(0, 128) ?? randomUUID(),
       method: c.req.method,
+      path: loggedPath(c.req.path),
       startedAt: deps.now(),
     }
     c.set('entry', entry)
+    deps.metrics.requestStarted()
     c.env.outgoing.setHeader('x-request-id', entry.requestId)
     // The line is written once the answer is gone AND the handler is done: a charge may be
     // decided after the client left (its release is part of the line).
     let pending = 2
     const done = () => {
       if (--pending > 0) return
-      writeAccessLine(deps.accessLogger, entry, deps.now())
-      deps.metrics.request(entry)
+      const durationMs = deps.now() - entry.startedAt
+      writeAccessLine(deps.accessLogger, entry, durationMs)
+      deps.metrics.request({ ...entry, durationMs })
     }
     c.env.outgoing.once('close', () => {
       entry.status = c.env.outgoing.statusCode
@@ -117,7 +120,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
 function record(entry: AccessEntry, admission: Admission): void {
   const { route } = admission
   if (route) {
-    entry.route = `${route.method} ${route.path}`
+    entry.route = routeLabel(route)
     entry.price = route.price?.toString() ?? 'free'
   }
   const session =

@@ -63,8 +63,9 @@ export async function relay(
       request: incoming,
       response: outgoing,
       method: incoming.method ?? 'GET',
-      // The routed path plus the original query: exactly what was priced, nothing else.
-      path: c.req.path + (query >= 0 ? raw.slice(query) : ''),
+      // The routed path (or the route's upstream path for it) plus the original query: exactly
+      // what was priced, nothing else.
+      path: route.upstreamPathFor(c.req.path) + (query >= 0 ? raw.slice(query) : ''),
       requestId: entry.requestId,
       beforeHead: async (status) => {
         entry.upstreamStatus = status
