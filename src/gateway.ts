@@ -17,7 +17,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
 import { checkFeeBalance } from './chain/fee-balance.js'
-import { createMetrics, type Metrics } from './http/metrics.js'
+import { countChallenges, createMetrics, type Metrics } from './http/metrics.js'
 import { tempoChain } from './chain/networks.js'
 import type { Config } from './config/schema.js'
 import type { Readiness } from './http/health.js'
@@ -25,6 +25,7 @@ import { createMemoryLedger } from './ledger/memory.js'
 import { createRedisLedger } from './ledger/redis.js'
 import { checkDurability } from './ledger/redis-durability.js'
 import type { ChannelIndex, LedgerPort } from './ledger/port.js'
+import { unsettledTotal } from './settlement/exposure.js'
 import { startSettlementService, type SettlementService } from './settlement/service.js'
 import { createMemorySettlementStore, type SettlementStore } from './settlement/store.js'
 import { createRedisSettlementStore } from './settlement/store-redis.js'
@@ -73,6 +74,9 @@ export type StartGatewayOptions = {
   payments?: boolean
 }
 
+/** Most channel records one metrics scrape reads to sum the unsettled exposure. */
+const exposureScanLimit = 10_000
+
 function routeSpecs(config: Config): RouteSpec[] {
   return config.routes.map((r) => ({
     method: r.method,
@@ -83,6 +87,8 @@ function routeSpecs(config: Config): RouteSpec[] {
     description: r.description,
     charge: r.charge,
     servedStatuses: r.servedStatuses,
+    upstreamPath: r.upstreamPath,
+    shadow: r.price.kind === 'paid' && (r.shadow ?? config.server.shadow),
   }))
 }
 
@@ -214,7 +220,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const storage = options.storage ?? (await openStorage({ config, logger, now }))
   const { ledger } = storage
   const owner = `gateway-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
-  const metrics = createMetrics()
+  const metrics = createMetrics({
+    // Bounded like `mpp-gateway channels`: a scrape reads at most this many channel records.
+    exposure: () => unsettledTotal(ledger, storage.index, exposureScanLimit),
+  })
   const submit = submitContext({ config, escrow, storage, logger, now, metrics })
   const terms = termsOf(config)
   const session: SessionContext = {
@@ -235,13 +244,16 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   }
 
   const routes = compileRoutes(routeSpecs(config))
-  const challenges = createChallengeIssuer({
-    terms,
-    routes: routes.routes,
-    keys: [config.server.challengeSecret, ...config.server.previousChallengeSecrets].map(
-      challengeKey,
-    ),
-  })
+  const challenges = countChallenges(
+    createChallengeIssuer({
+      terms,
+      routes: routes.routes,
+      keys: [config.server.challengeSecret, ...config.server.previousChallengeSecrets].map(
+        challengeKey,
+      ),
+    }),
+    metrics,
+  )
   const upstreams = createUpstreamPools(
     Object.entries(config.upstreams).map(([name, u]) => ({ name, ...u })),
   )

@@ -13,6 +13,7 @@ import type { Logger } from 'pino'
 import type { Hex } from 'viem'
 import { closeGracePeriodSeconds } from '../chain/escrow-abi.js'
 import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
+import { failureResult, outcomeResult, type AttemptResult } from './attempts.js'
 import { settlementDue, type SettlementPolicy } from './policy.js'
 import type { SettlementStore } from './store.js'
 import { reconcile, submit, type SubmitContext, type SubmitOutcome } from './submit.js'
@@ -32,6 +33,8 @@ export type SettlerOptions = {
   readonly closeMarginSeconds: number
   readonly logger: Logger
   readonly now: () => number
+  /** Told how every attempt ended (the gateway's metrics). */
+  readonly onAttempt?: (result: AttemptResult) => void
 }
 
 export type Settler = {
@@ -70,6 +73,7 @@ export function createSettler(options: SettlerOptions): Settler {
 
   const note = (channelId: Hex, outcome: SubmitOutcome | undefined) => {
     if (!outcome) return
+    options.onAttempt?.(outcomeResult(outcome))
     switch (outcome.kind) {
       case 'confirmed':
         backoff.delete(channelId)
@@ -154,6 +158,7 @@ export function createSettler(options: SettlerOptions): Settler {
       )
       note(channelId, outcome)
     } catch (error) {
+      options.onAttempt?.(failureResult(error))
       fail(channelId, 'error', error)
     } finally {
       await store.release(lease)
@@ -167,6 +172,7 @@ export function createSettler(options: SettlerOptions): Settler {
       try {
         note(channelId, await reconcile(options.submit, channelId))
       } catch (error) {
+        options.onAttempt?.(failureResult(error))
         fail(channelId, 'reconciliation failed', error)
       } finally {
         await store.release(lease)

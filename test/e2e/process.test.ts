@@ -3,7 +3,6 @@
  * process that stops gracefully on SIGTERM — readiness off, in-flight requests finish, then it
  * exits 0.
  */
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,26 +13,13 @@ import { parseDocument } from 'yaml'
 import { createRedisLedger } from '../../src/ledger/redis.js'
 import type { DevnetInfo } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
-import { testChallengeSecret } from '../support/gateway.js'
+import { cliOutput, runCli } from '../support/cli-process.js'
+import { devnetEnv, testChallengeSecret } from '../support/gateway.js'
 import { startRedisServer } from '../support/redis-server.js'
 import { chargeInput, newChannel } from '../ledger/contract.js'
 
-function run(args: string[], env: Record<string, string> = {}) {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-}
-
-async function output(args: string[], env: Record<string, string> = {}) {
-  const child = run(args, env)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  const [code] = (await once(child, 'exit')) as [number]
-  return { code, stdout, stderr }
-}
+const run = runCli
+const output = cliOutput
 
 describe('the mpp-gateway command', () => {
   let devnet: DevnetInfo
@@ -43,15 +29,7 @@ describe('the mpp-gateway command', () => {
   beforeAll(async () => {
     devnet = inject('devnet')
     upstream = await startExampleUpstream()
-    env = {
-      DEVNET_RPC_URL: devnet.rpcUrl,
-      DEVNET_CHAIN_ID: String(devnet.chainId),
-      DEVNET_PAYEE_ADDRESS: devnet.payee.address,
-      DEVNET_PAYEE_KEY: devnet.payee.privateKey,
-      UPSTREAM_URL: upstream.url,
-      MPP_CHALLENGE_SECRET: testChallengeSecret,
-      GATEWAY_PORT: '0',
-    }
+    env = devnetEnv(devnet, upstream.url)
   })
   afterAll(async () => {
     await upstream.close()

@@ -16,7 +16,7 @@ import { createApp } from '../../src/app.js'
 import type { EscrowClient } from '../../src/chain/escrow.js'
 import { createGate, type Gate } from '../../src/gate/gate.js'
 import { createUnresolvedCharges, type UnresolvedOutcome } from '../../src/gate/unresolved.js'
-import { createMetrics, type Metrics } from '../../src/http/metrics.js'
+import { countChallenges, createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { createMemoryLedger } from '../../src/ledger/memory.js'
 import type { Descriptor, LedgerPort } from '../../src/ledger/port.js'
 import { createChallengeIssuer } from '../../src/pricing/challenges.js'
@@ -27,6 +27,7 @@ import { channelIdOf } from '../../src/session/channel-id.js'
 import type { SessionContext } from '../../src/session/context.js'
 import { createChannelTermsCheck } from '../../src/session/terms.js'
 import { createVoucherVerifier } from '../../src/session/voucher-check.js'
+import { unsettledTotal } from '../../src/settlement/exposure.js'
 import { createUpstreamPools } from '../../src/upstream/pool.js'
 import { memoryLogger, testChallengeSecret } from './gateway.js'
 import { fetchChallenge, voucherSigner } from './vouchers.js'
@@ -82,6 +83,8 @@ export async function startInProcessGateway(
     reservationTtlMs?: number
     headersTimeoutMs?: number
     resolveMs?: number
+    /** The gateway's clock (default `Date.now`); a test may move it to pin durations. */
+    now?: () => number
   } = {},
 ): Promise<InProcessGateway> {
   const payerKey = generatePrivateKey()
@@ -127,7 +130,7 @@ export async function startInProcessGateway(
 
   const upstream = await startScriptedUpstream()
   const { logger, lines } = memoryLogger()
-  const now = () => Date.now()
+  const now = options.now ?? (() => Date.now())
   const absent = (what: string) =>
     new Proxy({} as never, {
       get() {
@@ -165,7 +168,10 @@ export async function startInProcessGateway(
       connections: 16,
     },
   ])
-  const metrics = createMetrics()
+  const metrics = createMetrics({
+    processMetrics: false,
+    exposure: () => unsettledTotal(ledger, memory.index, 1_000),
+  })
   const resolutions: ((outcome: UnresolvedOutcome) => void)[] = []
   const unresolved = createUnresolvedCharges({
     ledger,
@@ -180,11 +186,14 @@ export async function startInProcessGateway(
   })
   const gate = createGate({
     routes,
-    challenges: createChallengeIssuer({
-      terms,
-      routes: routes.routes,
-      keys: [challengeKey(testChallengeSecret)],
-    }),
+    challenges: countChallenges(
+      createChallengeIssuer({
+        terms,
+        routes: routes.routes,
+        keys: [challengeKey(testChallengeSecret)],
+      }),
+      metrics,
+    ),
     session,
     ledger,
     unresolved,
