@@ -3,11 +3,14 @@
  *
  *   1. name it           — X-Request-Id on every answer; one access line when it is done
  *                                                                       (http/access-log.ts)
- *   2. gateway endpoints — `/__gateway/healthz`, `readyz`, `metrics`; never forwarded
+ *   2. CORS preflight    — answered here when `server.cors` is set; never forwarded or charged
+ *                                                                       (http/cors.ts)
+ *   3. gateway endpoints — `/__gateway/healthz`, `readyz`, `metrics`; never forwarded
  *                                                                       (http/health.ts)
- *   3. admit             — route, limits, price; a 402 challenge, a management 204, a problem,
- *                          or a paid request with its price reserved    (gate/gate.ts)
- *   4. forward           — stream to the upstream and back; a paid request's charge is decided
+ *   4. admit             — route, limits, price; a 402 challenge, a management 204, a problem,
+ *                          a shadow request, or a paid request with its price reserved
+ *                                                                       (gate/gate.ts)
+ *   5. forward           — stream to the upstream and back; a paid request's charge is decided
  *                          at the upstream's head and every answer carries the receipt
  *                                                                       (http/relay.ts, gate/charge.ts)
  *
@@ -21,6 +24,7 @@ import { randomUUID } from 'node:crypto'
 import type { Admission, Gate } from './gate/gate.js'
 import { asGatewayError } from './gate/gate.js'
 import { loggedPath, routeLabel, writeAccessLine, type AccessEntry } from './http/access-log.js'
+import { cors, type CorsPolicy } from './http/cors.js'
 import { gateRequest } from './http/gate-request.js'
 import { mountHealth, type Readiness } from './http/health.js'
 import type { Metrics } from './http/metrics.js'
@@ -39,10 +43,15 @@ export type AppDeps = {
   /** Bearer token of the metrics endpoint; without it the endpoint is not mounted. */
   readonly metricsToken: string | undefined
   readonly limits: { readonly reservedPrefix: string }
+  /** Cross-origin rules (`server.cors`); without them no CORS header is added. */
+  readonly cors?: CorsPolicy | undefined
   readonly now: () => number
 }
 
-type Env = { Bindings: HttpBindings; Variables: { entry: AccessEntry } }
+type Env = {
+  Bindings: HttpBindings
+  Variables: { entry: AccessEntry; cors: Record<string, string> }
+}
 
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>()
@@ -56,6 +65,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       startedAt: deps.now(),
     }
     c.set('entry', entry)
+    c.set('cors', {})
     deps.metrics.requestStarted()
     c.env.outgoing.setHeader('x-request-id', entry.requestId)
     // The line is written once the answer is gone AND the handler is done: a charge may be
@@ -83,6 +93,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
   })
 
+  if (deps.cors) app.use('*', cors(deps.cors))
+
   mountHealth(app, deps)
 
   app.all('*', async (c) => {
@@ -101,6 +113,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
         return relay(c, deps, admission.route, undefined)
       case 'paid':
         return relay(c, deps, admission.route, admission.charge)
+      case 'shadow':
+        return relay(c, deps, admission.route, undefined, admission.price)
     }
   })
 

@@ -17,6 +17,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
 import { checkFeeBalance } from './chain/fee-balance.js'
+import { corsPolicy } from './http/cors.js'
 import { countChallenges, createMetrics, type Metrics } from './http/metrics.js'
 import { tempoChain } from './chain/networks.js'
 import type { Config } from './config/schema.js'
@@ -304,6 +305,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     metrics,
     metricsToken: config.server.metricsToken,
     limits: { reservedPrefix: config.server.reservedPrefix },
+    cors: config.server.cors
+      ? corsPolicy(
+          config.server.cors,
+          config.routes.map((route) => route.method),
+        )
+      : undefined,
     now,
     ledger,
     terms,

@@ -54,6 +54,13 @@ export const corsSchema = z
           'Request headers a page may send (answered in preflights); Authorization carries the payment credential.',
       })
       .default([...defaultAllowedHeaders]),
+    exposeHeaders: z
+      .array(headerName)
+      .meta({
+        description:
+          "Further response headers a page may read (the upstream's own), beside Payment-Receipt, WWW-Authenticate, X-Request-Id and Payment-Shadow-Price.",
+      })
+      .default([]),
     maxAgeSeconds: integer({
       min: 0,
       max: 86400,

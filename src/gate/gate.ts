@@ -4,7 +4,7 @@
  *
  *   route    method + path → route; unknown → 404                    (pricing/route-table.ts)
  *   limits   header bytes; a declared body larger than the upstream takes
- *   price    free route (or payments off) → free
+ *   price    free route (or payments off) → free; shadow route without credential → shadow
  *   challenge no credential → 402 with a fresh challenge              (pricing/challenges.ts)
  *   session  credential → open / voucher / topUp / close              (session/dispatch.ts)
  *            management → 204 + receipt; content → paid, price reserved
@@ -24,6 +24,7 @@ import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
 import { createCharge, receiptOf, type Charge } from './charge.js'
 import { isManagementRequest, type GateRequest } from './request.js'
+import { shadowPrice } from './shadow.js'
 import type { UnresolvedCharges } from './unresolved.js'
 
 export type GateDeps = {
@@ -45,6 +46,8 @@ export type GateDeps = {
 
 export type Admission =
   | { readonly kind: 'free'; readonly route: Route }
+  /** Shadow mode: forwarded unpaid; the answer carries `Payment-Shadow-Price` (gate/shadow.ts). */
+  | { readonly kind: 'shadow'; readonly route: Route; readonly price: string }
   | { readonly kind: 'paid'; readonly route: Route; readonly charge: Charge }
   | {
       readonly kind: 'answered'
@@ -91,6 +94,9 @@ export function createGate(deps: GateDeps): Gate {
     if (route.price === undefined || !deps.payments) return { kind: 'free', route }
 
     const credential = target.credential ?? parseAuthorization(request.authorization)
+    if (!credential && route.shadow) {
+      return { kind: 'shadow', route, price: shadowPrice(route, deps.session.terms.currency) }
+    }
     if (!credential) {
       const required = new GatewayError('payment-required', 'Payment is required.', {
         details: { price: route.price.toString(), unitType: route.unitType },

@@ -12,6 +12,9 @@
  * | failed before a head (502/504/413) | withoutHead(err)  | problem + receipt                    |
  * | client gone before a head          | withoutHead()     | nothing (socket gone)                |
  * | client gone after the head         | already decided   | the cut answer                       |
+ *
+ * A shadow-mode request has no charge: the same moments only record what it would have been
+ * charged (gate/shadow.ts), and every answer carries its `Payment-Shadow-Price`.
  */
 import type { HttpBindings } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
@@ -20,6 +23,7 @@ import { GatewayError } from '../errors.js'
 import type { Answer } from '../gate/answer.js'
 import type { Charge } from '../gate/charge.js'
 import type { Gate } from '../gate/gate.js'
+import { shadowCharge, shadowPriceHeader } from '../gate/shadow.js'
 import type { Route } from '../pricing/route-table.js'
 import { forward, type ForwardOutcome } from '../upstream/forward.js'
 import type { UpstreamPools } from '../upstream/pool.js'
@@ -32,7 +36,10 @@ export type RelayDeps = {
   readonly now: () => number
 }
 
-type Env = { Bindings: HttpBindings; Variables: { entry: AccessEntry } }
+type Env = {
+  Bindings: HttpBindings
+  Variables: { entry: AccessEntry; cors: Record<string, string> }
+}
 
 /** The charge refused the answer at its head: the upstream is aborted, `answer` goes out instead. */
 class Refused extends Error {
@@ -46,6 +53,8 @@ export async function relay(
   deps: RelayDeps,
   route: Route,
   charge: Charge | undefined,
+  /** Shadow mode: the `Payment-Shadow-Price` of an unpaid request (gate/shadow.ts). */
+  shadow?: string,
 ): Promise<Response> {
   const entry = c.get('entry')
   const { incoming, outgoing } = c.env
@@ -70,13 +79,17 @@ export async function relay(
       beforeHead: async (status) => {
         entry.upstreamStatus = status
         entry.upstreamMs = deps.now() - started
-        // The gateway's id replaces any the upstream answers with.
-        const requestId = { 'x-request-id': entry.requestId }
-        if (!charge) return requestId
+        // The gateway's id and CORS headers replace any the upstream answers with.
+        const own = { ...c.get('cors'), 'x-request-id': entry.requestId }
+        if (shadow !== undefined) {
+          noteShadow(entry, route, status)
+          return { ...own, [shadowPriceHeader]: shadow }
+        }
+        if (!charge) return own
         const decision = await charge.atHead(status)
         noteCharge(entry, charge)
         if (decision.kind === 'refuse') throw new Refused(decision.answer)
-        return { ...decision.headers, ...requestId }
+        return { ...decision.headers, ...own }
       },
     })
   } catch (error) {
@@ -85,13 +98,16 @@ export async function relay(
     const failure = new GatewayError('internal-error', 'The gateway failed to forward.', {
       cause: error,
     })
-    return answer(entry, await failed(deps, route, charge, entry, failure))
+    return answer(entry, await failed(deps, route, charge, entry, failure), shadow)
   }
 
   switch (outcome.kind) {
     case 'failed':
-      return answer(entry, await failed(deps, route, charge, entry, outcome.error))
+      if (shadow !== undefined) noteShadow(entry, route, undefined)
+      return answer(entry, await failed(deps, route, charge, entry, outcome.error), shadow)
     case 'aborted':
+      if (shadow !== undefined && outcome.upstreamStatus === undefined)
+        noteShadow(entry, route, undefined)
       if (charge && outcome.upstreamStatus === undefined) await charge.withoutHead(undefined)
       if (charge) noteCharge(entry, charge)
       entry.outcome = 'client-aborted'
@@ -115,9 +131,15 @@ async function failed(
   return answer ?? deps.gate.problem(error, route, entry.requestId)
 }
 
-function answer(entry: AccessEntry, answer: Answer): Response {
+function answer(entry: AccessEntry, answer: Answer, shadow?: string): Response {
   entry.outcome = answer.outcome
-  return respond(answer)
+  if (shadow === undefined) return respond(answer)
+  return respond({ ...answer, headers: { ...answer.headers, [shadowPriceHeader]: shadow } })
+}
+
+function noteShadow(entry: AccessEntry, route: Route, upstreamStatus: number | undefined): void {
+  entry.charge = 'shadow'
+  entry.shadowCharge = shadowCharge(route, upstreamStatus).toString()
 }
 
 function noteCharge(entry: AccessEntry, charge: Charge): void {

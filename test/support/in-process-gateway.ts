@@ -4,6 +4,9 @@
  * loopback upstream whose every answer the test scripts. Vouchers are really signed and really
  * verified; only the chain is absent (the channel's on-chain state never changes, so chain reads
  * are not needed). Starts in milliseconds: for suites that walk every exit path of a paid request.
+ *
+ * Routes: `/paid/:id` (on-success), `/always/:id` (always), `/free/:id`, `/shadow/:id` and
+ * `/shadow-always/:id` (shadow mode).
  */
 import { serve, type ServerType } from '@hono/node-server'
 import { randomBytes } from 'node:crypto'
@@ -16,6 +19,7 @@ import { createApp } from '../../src/app.js'
 import type { EscrowClient } from '../../src/chain/escrow.js'
 import { createGate, type Gate } from '../../src/gate/gate.js'
 import { createUnresolvedCharges, type UnresolvedOutcome } from '../../src/gate/unresolved.js'
+import { corsPolicy, type CorsSettings } from '../../src/http/cors.js'
 import { countChallenges, createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { createMemoryLedger } from '../../src/ledger/memory.js'
 import type { Descriptor, LedgerPort } from '../../src/ledger/port.js'
@@ -34,7 +38,12 @@ import { fetchChallenge, voucherSigner } from './vouchers.js'
 
 /** What the scripted upstream does with one request. */
 export type Scripted =
-  | { readonly kind: 'answer'; readonly status: number; readonly body?: string }
+  | {
+      readonly kind: 'answer'
+      readonly status: number
+      readonly body?: string
+      readonly headers?: Readonly<Record<string, string>>
+    }
   /** Answers 200 once `release` resolves (and reports the request's arrival first). */
   | { readonly kind: 'held'; readonly release: Promise<void> }
   /** Never answers; the connection ends when the test's upstream closes. */
@@ -85,6 +94,8 @@ export async function startInProcessGateway(
     resolveMs?: number
     /** The gateway's clock (default `Date.now`); a test may move it to pin durations. */
     now?: () => number
+    /** `server.cors` (off by default). */
+    cors?: CorsSettings
   } = {},
 ): Promise<InProcessGateway> {
   const payerKey = generatePrivateKey()
@@ -155,6 +166,8 @@ export async function startInProcessGateway(
     route({ path: '/paid/:id', price: prices.paid }),
     route({ path: '/always/:id', price: prices.always, charge: 'always' }),
     route({ path: '/free/:id', price: undefined }),
+    route({ path: '/shadow/:id', price: prices.paid, shadow: true }),
+    route({ path: '/shadow-always/:id', price: prices.always, charge: 'always', shadow: true }),
   ])
   const upstreams = createUpstreamPools([
     {
@@ -213,6 +226,12 @@ export async function startInProcessGateway(
     metrics,
     metricsToken: undefined,
     limits: { reservedPrefix: '/__gateway' },
+    cors: options.cors
+      ? corsPolicy(
+          options.cors,
+          routes.routes.map((r) => r.method),
+        )
+      : undefined,
     now,
   })
   const server: ServerType = await new Promise((resolve) => {
@@ -270,13 +289,13 @@ async function startScriptedUpstream(): Promise<ScriptedUpstream> {
     seen.push(req.url ?? '')
     arrivals.shift()?.()
     const next = queue.shift() ?? { kind: 'answer', status: 200 }
-    const json = (status: number, body: string) => {
-      res.writeHead(status, { 'content-type': 'application/json' })
+    const json = (status: number, body: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers })
       res.end(body)
     }
     switch (next.kind) {
       case 'answer':
-        return json(next.status, next.body ?? JSON.stringify({ status: next.status }))
+        return json(next.status, next.body ?? JSON.stringify({ status: next.status }), next.headers)
       case 'held':
         return void next.release.then(() => {
           if (!res.destroyed) json(200, '{"held":true}')
