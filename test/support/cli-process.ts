@@ -8,12 +8,16 @@ import type { Readable } from 'node:stream'
 
 export type CliOutput = { readonly code: number; readonly stdout: string; readonly stderr: string }
 
-/** Starts the command with `args`, the test's environment plus `env`. */
+/**
+ * Starts the command with `args`, the test's environment plus `env`; `entry` is another script
+ * of the package (the container's `src/healthcheck.ts`).
+ */
 export function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
+  entry = 'src/main.ts',
 ): ChildProcessByStdio<null, Readable, Readable> {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+  return spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -23,8 +27,9 @@ export function runCli(
 export async function cliOutput(
   args: readonly string[],
   env: Record<string, string> = {},
+  entry = 'src/main.ts',
 ): Promise<CliOutput> {
-  const child = runCli(args, env)
+  const child = runCli(args, env, entry)
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
