@@ -25,6 +25,7 @@ import { corsSchema } from './cors.js'
 import { networkNames } from './networks.js'
 import { reservedPrefixProblem, routePatternProblem, upstreamPathProblem } from './route-pattern.js'
 import { servedStatusesSchema } from './served-statuses.js'
+import { serverDefaults } from './server-defaults.js'
 
 /** An enum whose wrong values are answered with the list of allowed ones. */
 function oneOf<const T extends readonly [string, ...string[]]>(values: T, description: string) {
@@ -53,12 +54,12 @@ const realmProblem = (value: string) =>
     : 'must be non-empty printable ASCII without `"` or `\\` (it is sent inside a quoted header parameter)'
 
 const server = z.strictObject({
-  host: text('Interface to listen on.').default('0.0.0.0'),
+  host: text('Interface to listen on.').default(serverDefaults.host),
   port: integer({
     min: 0,
     max: 65535,
     description: 'TCP port to listen on (0: any free port).',
-  }).default(8080),
+  }).default(serverDefaults.port),
   realm: checkedText(
     realmProblem,
     'Protection space named in payment challenges, usually the public host name.',
@@ -85,7 +86,7 @@ const server = z.strictObject({
   reservedPrefix: checkedText(
     reservedPrefixProblem,
     "Path prefix of the gateway's own endpoints (healthz, readyz); routes may not use it.",
-  ).default('/__gateway'),
+  ).default(serverDefaults.reservedPrefix),
   maxHeaderBytes: integer({
     min: 1024,
     max: 1048576,
