@@ -220,6 +220,7 @@ describe('defaults and normalisation', () => {
     expect(config.server.cors).toEqual({
       allowedOrigins: ['https://app.example.com', 'http://localhost:5173'],
       allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+      exposeHeaders: [],
       maxAgeSeconds: 600,
     })
     expect(config.routes[1]).toMatchObject({
