@@ -3,12 +3,15 @@
  *
  *   1. name it           — X-Request-Id on every answer; one access line when it is done
  *                                                                       (http/access-log.ts)
- *   2. gateway endpoints — `/__gateway/healthz`, `readyz`, `metrics`, and the discovery
+ *   2. CORS preflight    — answered here when `server.cors` is set; never forwarded or charged
+ *                                                                       (http/cors.ts)
+ *   3. gateway endpoints — `/__gateway/healthz`, `readyz`, `metrics`, and the discovery
  *                          documents (`/openapi.json`, `/llms.txt`); never charged or forwarded
  *                                                                       (http/health.ts, http/discovery.ts)
- *   3. admit             — route, limits, price; a 402 challenge, a management 204, a problem,
- *                          or a paid request with its price reserved    (gate/gate.ts)
- *   4. forward           — stream to the upstream and back; a paid request's charge is decided
+ *   4. admit             — route, limits, price; a 402 challenge, a management 204, a problem,
+ *                          a shadow request, or a paid request with its price reserved
+ *                                                                       (gate/gate.ts)
+ *   5. forward           — stream to the upstream and back; a paid request's charge is decided
  *                          at the upstream's head and every answer carries the receipt
  *                                                                       (http/relay.ts, gate/charge.ts)
  *
@@ -20,7 +23,8 @@ import { Hono } from 'hono'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
 import { asGatewayError, type Gate } from './gate/gate.js'
-import { noteAdmission, writeAccessLine, type AccessEntry } from './http/access-log.js'
+import { loggedPath, noteAdmission, writeAccessLine, type AccessEntry } from './http/access-log.js'
+import { cors, type CorsPolicy } from './http/cors.js'
 import { mountDiscovery } from './http/discovery.js'
 import { gateRequest } from './http/gate-request.js'
 import { mountHealth, type Readiness } from './http/health.js'
@@ -48,10 +52,15 @@ export type AppDeps = {
   readonly trustsPeer: ProxyTrust
   /** The discovery documents to serve; none when absent. */
   readonly discovery?: DiscoveryDocuments | undefined
+  /** Cross-origin rules (`server.cors`); without them no CORS header is added. */
+  readonly cors?: CorsPolicy | undefined
   readonly now: () => number
 }
 
-type Env = { Bindings: HttpBindings; Variables: { entry: AccessEntry } }
+type Env = {
+  Bindings: HttpBindings
+  Variables: { entry: AccessEntry; cors: Record<string, string> }
+}
 
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>()
@@ -61,17 +70,21 @@ export function createApp(deps: AppDeps): Hono<Env> {
       // A client may name its request; the id is echoed into logs, so keep it short.
       requestId: c.req.header('x-request-id')?.slice(0, 128) ?? randomUUID(),
       method: c.req.method,
+      path: loggedPath(c.req.path),
       startedAt: deps.now(),
     }
     c.set('entry', entry)
+    c.set('cors', {})
+    deps.metrics.requestStarted()
     c.env.outgoing.setHeader('x-request-id', entry.requestId)
     // The line is written once the answer is gone AND the handler is done: a charge may be
     // decided after the client left (its release is part of the line).
     let pending = 2
     const done = () => {
       if (--pending > 0) return
-      writeAccessLine(deps.accessLogger, entry, deps.now())
-      deps.metrics.request(entry)
+      const durationMs = deps.now() - entry.startedAt
+      writeAccessLine(deps.accessLogger, entry, durationMs)
+      deps.metrics.request({ ...entry, durationMs })
     }
     c.env.outgoing.once('close', () => {
       entry.status = c.env.outgoing.statusCode
@@ -89,6 +102,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
   })
 
+  if (deps.cors) app.use('*', cors(deps.cors))
+
   mountHealth(app, deps)
   mountDiscovery(app, deps.discovery)
 
@@ -104,6 +119,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
         return relay(c, deps, { ...admission, charge: undefined })
       case 'paid':
         return relay(c, deps, admission)
+      case 'shadow':
+        return relay(c, deps, { ...admission, charge: undefined }, admission.price)
     }
   })
 

@@ -17,7 +17,8 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
 import { checkFeeBalance } from './chain/fee-balance.js'
-import { createMetrics, type Metrics } from './http/metrics.js'
+import { corsPolicy } from './http/cors.js'
+import { countChallenges, createMetrics, type Metrics } from './http/metrics.js'
 import { tempoChain } from './chain/networks.js'
 import { createChainReachability } from './chain/reachability.js'
 import type { Config } from './config/schema.js'
@@ -27,6 +28,7 @@ import { createMemoryLedger } from './ledger/memory.js'
 import { createRedisLedger } from './ledger/redis/ledger.js'
 import { checkDurability } from './ledger/redis/durability.js'
 import type { ChannelIndex, LedgerPort } from './ledger/port.js'
+import { unsettledTotal } from './settlement/exposure.js'
 import { startSettlementService, type SettlementService } from './settlement/service.js'
 import { createMemorySettlementStore, type SettlementStore } from './settlement/store.js'
 import { createRedisSettlementStore } from './ledger/redis/settlement-store.js'
@@ -77,6 +79,9 @@ export type StartGatewayOptions = {
   payments?: boolean
 }
 
+/** Most channel records one metrics scrape reads to sum the unsettled exposure. */
+const exposureScanLimit = 10_000
+
 function routeSpecs(config: Config): RouteSpec[] {
   return config.routes.map((r) => ({
     method: r.method,
@@ -90,6 +95,8 @@ function routeSpecs(config: Config): RouteSpec[] {
     ...(config.upstreams[r.upstream]?.clientAuthorization === 'passthrough'
       ? { credentialHeader: 'Payment-Authorization' as const }
       : {}),
+    upstreamPath: r.upstreamPath,
+    shadow: r.price.kind === 'paid' && (r.shadow ?? config.server.shadow),
   }))
 }
 
@@ -221,7 +228,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const storage = options.storage ?? (await openStorage({ config, logger, now }))
   const { ledger } = storage
   const owner = `gateway-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
-  const metrics = createMetrics()
+  const metrics = createMetrics({
+    // Bounded like `mpp-gateway channels`: a scrape reads at most this many channel records.
+    exposure: () => unsettledTotal(ledger, storage.index, exposureScanLimit),
+  })
   const submit = submitContext({ config, escrow, storage, logger, now, metrics })
   const terms = termsOf(config)
   const reachability = createChainReachability({
@@ -249,13 +259,16 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   }
 
   const routes = compileRoutes(routeSpecs(config))
-  const challenges = createChallengeIssuer({
-    terms,
-    routes: routes.routes,
-    keys: [config.server.challengeSecret, ...config.server.previousChallengeSecrets].map(
-      challengeKey,
-    ),
-  })
+  const challenges = countChallenges(
+    createChallengeIssuer({
+      terms,
+      routes: routes.routes,
+      keys: [config.server.challengeSecret, ...config.server.previousChallengeSecrets].map(
+        challengeKey,
+      ),
+    }),
+    metrics,
+  )
   const upstreams = createUpstreamPools(
     Object.entries(config.upstreams).map(([name, u]) => ({ name, ...u })),
   )
@@ -303,6 +316,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     },
     trustsPeer: proxyTrust(config.server.trustedProxies),
     discovery: discoveryDocuments(config),
+    cors: config.server.cors
+      ? corsPolicy(
+          config.server.cors,
+          config.routes.map((route) => route.method),
+        )
+      : undefined,
     now,
     ledger,
     terms,

@@ -6,13 +6,18 @@
  *   mpp-gateway check --config gateway.yaml    validate a configuration and print a summary
  *   mpp-gateway settle --config gateway.yaml   run only the settler and the close watcher
  *   mpp-gateway channels --config gateway.yaml channels with unsettled value (Redis ledger)
- *   mpp-gateway --help
+ *   mpp-gateway --help | --version
  *
- * This file and the config loader are the only readers of `process.env`. SIGTERM and SIGINT stop
- * the gateway gracefully (readiness off, drain, close pools and ledger) and exit 0. SIGHUP, which
- * would otherwise kill the process at once (no drain; a memory ledger lost), is logged and
- * ignored: reloading the configuration is not supported yet, and a restart is SIGTERM's job.
+ * `--config` defaults to `$MPP_GATEWAY_CONFIG`, else ./gateway.yaml (the container image sets the
+ * variable). A mistyped option is answered with the usage text and exit code 2.
+ *
+ * This file, the config loader and the health check (healthcheck.ts) are the only readers of
+ * `process.env`. SIGTERM and SIGINT stop the gateway gracefully (readiness off, drain, close pools
+ * and ledger) and exit 0. SIGHUP, which would otherwise kill the process at once (no drain; a
+ * memory ledger lost), is logged and ignored: reloading the configuration is not supported yet,
+ * and a restart is SIGTERM's job.
  */
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
 import { formatUnits } from 'viem'
@@ -33,27 +38,70 @@ Usage:
   mpp-gateway channels --config <file> print channels with spent value not yet settled on chain,
                                        largest first, one JSON line each (Redis ledger only)
   mpp-gateway --help                   show this help
+  mpp-gateway --version                print the version
 
 Options:
-  -c, --config <file>   gateway.yaml to use (default: ./gateway.yaml)
+  -c, --config <file>   gateway.yaml to use (default: $MPP_GATEWAY_CONFIG, else ./gateway.yaml)
       --log-level <l>   pino level: fatal, error, warn, info, debug (default: info)
       --limit <n>       channels: how many channels to read at most (default: 1000)
 
 Secrets in the configuration are read from the environment with \${NAME} references.`
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+function parseArguments(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
-      config: { type: 'string', short: 'c', default: 'gateway.yaml' },
+      config: {
+        type: 'string',
+        short: 'c',
+        default: process.env.MPP_GATEWAY_CONFIG ?? 'gateway.yaml',
+      },
       'log-level': { type: 'string', default: 'info' },
       limit: { type: 'string', default: '1000' },
       help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', short: 'v', default: false },
     },
   })
+}
+
+/** What was wrong with the command line, in the words of this command (not Node's). */
+function argumentProblem(error: unknown): string | undefined {
+  if (!(error instanceof Error) || !('code' in error)) return undefined
+  const option = /'(-[^']*)'/.exec(error.message)?.[1] ?? 'an option'
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option}`
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return `option ${/--[\w-]+/.exec(option)?.[0] ?? option} needs a value`
+    default:
+      return undefined
+  }
+}
+
+/** The version in package.json (next to dist/ in a build and in the image, next to src/ here). */
+function version(): string {
+  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8')
+  return (JSON.parse(text) as { version: string }).version
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseArguments>
+  try {
+    parsed = parseArguments(argv)
+  } catch (error) {
+    const problem = argumentProblem(error)
+    if (problem === undefined) throw error
+    console.error(`mpp-gateway: ${problem}\n\n${usage}`)
+    return 2
+  }
+  const { values, positionals } = parsed
   if (values.help) {
     console.log(usage)
+    return 0
+  }
+  if (values.version) {
+    console.log(`mpp-gateway ${version()}`)
     return 0
   }
   const command = positionals[0] ?? 'run'

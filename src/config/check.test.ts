@@ -14,6 +14,7 @@ const env = {
   DUNE_API_KEY: 'dune-key-must-stay-hidden',
   REDIS_PASSWORD: 'redis-password-must-stay-hidden',
   RPC_KEY: 'rpc-key-must-stay-hidden',
+  REDIS_URL: 'redis://:${REDIS_PASSWORD}@127.0.0.1:6379',
 }
 const rootFile = fileURLToPath(new URL('../../gateway.yaml', import.meta.url))
 
@@ -29,9 +30,15 @@ describe('checkConfig', () => {
     expect(result.ok).toBe(true)
     if (!result.ok) return
     expect(result.summary).toContain(
-      'POST  /v1/sql/execute                → dune  0.05 (50000 base units, charged on 2xx)',
+      'POST  /v1/sql/execute                  → dune                                          0.05 (50000 base units, charged on 2xx)',
     )
-    expect(result.summary).toContain('GET   /v1/execution/:id/status       → dune  free')
+    expect(result.summary).toContain(
+      'GET   /v1/execution/:id/status         → dune                                          free',
+    )
+    expect(result.summary).toContain(
+      'GET   /v1/execution/:execution_id/csv  → dune /v1/execution/:execution_id/results/csv  0.01 (10000 base units, charged on 2xx)',
+    )
+    expect(result.summary).toContain('metrics off, CORS off')
     expect(result.summary).toContain('dune  https://api.dune.com/api  headers X-Dune-Api-Key: ***')
     expect(result.summary).toContain('tempo (chain id 4217) via https://rpc.tempo.xyz')
     expect(result.summary).toContain(`signing as ${env.PAYEE_ADDRESS}`)

@@ -31,11 +31,12 @@ function redisTarget(url: string): string {
   return `${parsed.protocol}//${auth}${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`
 }
 
-function priceText(route: RouteConfig): string {
+function priceText(route: RouteConfig, shadowByDefault: boolean): string {
   if (route.price.kind === 'free') return 'free'
   const statuses = route.servedStatuses.join(',')
   const when = route.charge === 'always' ? 'always' : `on ${statuses}`
-  return `${route.price.text} (${route.price.amount} base units, charged ${when})`
+  const shadow = (route.shadow ?? shadowByDefault) ? ', shadow mode: not enforced' : ''
+  return `${route.price.text} (${route.price.amount} base units, charged ${when}${shadow})`
 }
 
 function table(rows: readonly (readonly string[])[]): string[] {
@@ -70,13 +71,14 @@ export function summarizeConfig(config: Config): string {
   const routeRows = config.routes.map((route) => [
     `  ${route.method}`,
     route.path,
-    `→ ${route.upstream}`,
-    priceText(route),
+    `→ ${route.upstream}${route.upstreamPath === undefined ? '' : ` ${route.upstreamPath}`}`,
+    priceText(route, server.shadow),
   ])
   return [
     `server     ${server.host}:${server.port}, realm "${server.realm}", reserved prefix ${server.reservedPrefix}` +
       `, ${1 + server.previousChallengeSecrets.length} challenge secret(s)` +
-      `, metrics ${server.metricsToken === undefined ? 'off' : 'on (bearer token)'}`,
+      `, metrics ${server.metricsToken === undefined ? 'off' : 'on (bearer token)'}` +
+      `, CORS ${server.cors === undefined ? 'off' : `for ${server.cors.allowedOrigins.join(' ')}`}`,
     `chain      ${chain.network} (chain id ${chain.chainId}) via ${originOnly(chain.rpcUrl)}, escrow ${chain.escrow}`,
     `payee      ${payee.address}, signing as ${payee.signerAddress}` +
       (payee.operator === undefined ? '' : `, operator ${payee.operator}`),

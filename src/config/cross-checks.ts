@@ -14,7 +14,7 @@ import { privateKeyToAddress } from 'viem/accounts'
 import type { PathSegment } from './errors.js'
 import { toBaseUnits, type ExactDecimal } from './decimal-amount.js'
 import { publicNetworks } from './networks.js'
-import { isUnderPrefix } from './route-pattern.js'
+import { isUnderPrefix, patternParameters } from './route-pattern.js'
 import type { ConfigShape } from './shape.js'
 
 /** A problem found so far, as far as these rules need to know it. */
@@ -198,6 +198,13 @@ function checkRoutes(rules: Rules): void {
     if (intact(...at('price')) && route.price.kind === 'paid') {
       checkAmount(rules, { path: at('price'), decimal: route.price.decimal })
     }
+    if (intact(...at('path')) && intact(...at('upstreamPath')) && route.upstreamPath) {
+      const problem = upstreamPathParametersProblem(route.path, route.upstreamPath)
+      if (problem !== undefined) report(at('upstreamPath'), problem)
+    }
+    if (intact(...at('price')) && route.shadow === true && route.price.kind === 'free') {
+      report(at('shadow'), 'has no effect on a free route (there is nothing to shadow)')
+    }
     if (intact(...at('method')) && intact(...at('path'))) {
       const key = `${route.method} ${route.path}`
       const first = firstIndex.get(key)
@@ -265,4 +272,19 @@ function checkDiscovery({ config, intact, report }: Rules): void {
       )
     }
   }
+}
+
+/** Why `template` uses what `path` does not match: a parameter it lacks, or the rest (`*`). */
+function upstreamPathParametersProblem(path: string, template: string): string | undefined {
+  const matched = patternParameters(path)
+  const used = patternParameters(template)
+  const unknown = used.names.filter((name) => !matched.names.includes(name))
+  if (unknown.length > 0) {
+    const defined =
+      matched.names.length > 0 ? matched.names.map((name) => `:${name}`).join(', ') : 'none'
+    return `uses ${unknown.map((name) => `:${name}`).join(', ')}, which the route's path does not match (its parameters: ${defined})`
+  }
+  if (used.rest && !matched.rest)
+    return 'ends in "*", but the route\'s path does not (nothing to carry over)'
+  return undefined
 }

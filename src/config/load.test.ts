@@ -22,6 +22,7 @@ const testEnv = {
   DEVNET_PAYEE_ADDRESS: payeeAddress,
   DEVNET_PAYEE_KEY: payeeKey,
   UPSTREAM_URL: 'http://127.0.0.1:9000/',
+  REDIS_URL: 'redis://:redis-password@127.0.0.1:6379',
 }
 
 const rootFile = fileURLToPath(new URL('../../gateway.yaml', import.meta.url))
@@ -103,8 +104,14 @@ describe('the ready-made configuration files', () => {
       ['GET', '/v1/execution/:id/status', 0n],
       ['GET', '/v1/execution/:id/results', 10_000n],
       ['GET', '/v1/execution/:id/results/csv', 10_000n],
+      ['GET', '/v1/execution/:execution_id/csv', 10_000n],
     ])
+    expect(config.routes[4]?.upstreamPath).toBe('/v1/execution/:execution_id/results/csv')
     expect(config.routes[1]?.price.kind).toBe('free')
+    expect(config.ledger).toEqual({
+      type: 'redis',
+      redis: { url: testEnv.REDIS_URL, keyPrefix: 'mppgw:', requireDurable: true },
+    })
     expect(config.payee).toEqual({
       address: payeeAddress,
       signerKey: payeeKey,
@@ -128,7 +135,20 @@ describe('the ready-made configuration files', () => {
     })
     expect(config.session.suggestedDeposit).toEqual({ amount: 100_000n, text: '0.1' })
     expect(config.upstreams.example?.baseUrl).toBe('http://127.0.0.1:9000')
-    expect(config.routes.map((route) => route.price.text)).toEqual(['0.01', 'free', '0.01', '0.01'])
+    expect(config.routes.map((route) => route.price.text)).toEqual([
+      '0.01',
+      'free',
+      '0.01',
+      '0.01',
+      '0.01',
+    ])
+    expect(config.routes.map((route) => route.upstreamPath)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      '/v1/execution/:execution_id/results/csv',
+    ])
     expect(config.ledger).toEqual({ type: 'memory' })
   })
 
@@ -138,6 +158,7 @@ describe('the ready-made configuration files', () => {
       'server.challengeSecret',
       'payee.address',
       'payee.signerKey',
+      'ledger.redis.url',
       'upstreams.dune.headers.X-Dune-Api-Key',
     ])
   })
@@ -160,6 +181,7 @@ describe('defaults and normalisation', () => {
       requestBodyTimeoutMs: 30000,
       bufferedBodyBytes: 65536,
       trustedProxies: [],
+      shadow: false,
     })
     expect(config.chain).toMatchObject({ chainId: 42431, rpcUrl: 'https://rpc.moderato.tempo.xyz' })
     expect(config.currency.feeToken).toBe(config.currency.token)
@@ -189,6 +211,33 @@ describe('defaults and normalisation', () => {
       charge: 'on-success',
       servedStatuses: ['2xx'],
     })
+  })
+
+  it('reads upstream paths, shadow mode and CORS with their defaults', () => {
+    const draft = base()
+    draft.server.shadow = true
+    draft.server.cors = { allowedOrigins: ['https://app.example.com', 'http://localhost:5173'] }
+    draft.routes.push({
+      method: 'GET',
+      path: '/v1/execution/:execution_id/csv',
+      upstreamPath: '/v1/execution/:execution_id/results/csv',
+      upstream: 'dune',
+      price: '0.01',
+      shadow: false,
+    })
+    const config = parse(draft)
+    expect(config.server.shadow).toBe(true)
+    expect(config.server.cors).toEqual({
+      allowedOrigins: ['https://app.example.com', 'http://localhost:5173'],
+      allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+      exposeHeaders: [],
+      maxAgeSeconds: 600,
+    })
+    expect(config.routes[1]).toMatchObject({
+      upstreamPath: '/v1/execution/:execution_id/results/csv',
+      shadow: false,
+    })
+    expect(config.routes[0]?.shadow).toBeUndefined()
   })
 
   it('checksums addresses, accepts them unquoted, and strips a trailing "/" from base URLs', () => {
@@ -564,6 +613,44 @@ describe('problems are reported with their YAML path', () => {
       'zero key',
       (c) => (c.payee.signerKey = `0x${'0'.repeat(64)}`),
       'payee.signerKey: is not a valid secp256k1 private key',
+    ],
+    [
+      'upstream path with a parameter the path lacks',
+      (c) => (
+        (c.routes[0]!.path = '/v1/execution/:execution_id/csv'),
+        (c.routes[0]!.upstreamPath = '/v1/execution/:id/results/csv')
+      ),
+      "routes[0].upstreamPath: uses :id, which the route's path does not match (its parameters: :execution_id)",
+    ],
+    [
+      'upstream path carrying a rest the path lacks',
+      (c) => (c.routes[0]!.upstreamPath = '/v2/*'),
+      'routes[0].upstreamPath: ends in "*", but the route\'s path does not (nothing to carry over)',
+    ],
+    [
+      'upstream path grammar',
+      (c) => (c.routes[0]!.upstreamPath = '/v1/sql?x=1'),
+      'routes[0].upstreamPath: segment "sql?x=1" has characters that are not allowed here ("*" must be a whole segment; no "?", "#" or spaces)',
+    ],
+    [
+      'shadow on a free route',
+      (c) => ((c.routes[0]!.price = 'free'), (c.routes[0]!.shadow = true)),
+      'routes[0].shadow: has no effect on a free route (there is nothing to shadow)',
+    ],
+    [
+      'CORS origin with a path',
+      (c) => (c.server.cors = { allowedOrigins: ['https://app.example.com/'] }),
+      'server.cors.allowedOrigins[0]: must be "*" or an origin as browsers send it, e.g. https://app.example.com (scheme, host and port only, lower case, without a path or trailing "/"; here: https://app.example.com)',
+    ],
+    [
+      'CORS origin that is no URL',
+      (c) => (c.server.cors = { allowedOrigins: ['app.example.com'] }),
+      'server.cors.allowedOrigins[0]: must be "*" or an origin as browsers send it, e.g. https://app.example.com',
+    ],
+    [
+      'CORS without origins',
+      (c) => (c.server.cors = { allowedOrigins: [] }),
+      'server.cors.allowedOrigins: name at least one origin, or "*"',
     ],
     [
       'short secret',

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { isUnderPrefix, reservedPrefixProblem, routePatternProblem } from './route-pattern.js'
+import {
+  isUnderPrefix,
+  patternParameters,
+  reservedPrefixProblem,
+  routePatternProblem,
+  upstreamPathProblem,
+} from './route-pattern.js'
 
 describe('routePatternProblem', () => {
   it.each([
@@ -51,5 +57,21 @@ describe('isUnderPrefix', () => {
     expect(isUnderPrefix('/__gateway/healthz', '/__gateway')).toBe(true)
     expect(isUnderPrefix('/__gatewayx', '/__gateway')).toBe(false)
     expect(isUnderPrefix('/v1/__gateway', '/__gateway')).toBe(false)
+  })
+})
+
+describe('upstreamPathProblem', () => {
+  it('takes the pattern grammar, where a parameter may repeat', () => {
+    expect(upstreamPathProblem('/v1/execution/:id/results/csv')).toBeUndefined()
+    expect(upstreamPathProblem('/:id/copy/:id')).toBeUndefined()
+    expect(upstreamPathProblem('/storage/*')).toBeUndefined()
+    expect(upstreamPathProblem('/:id/:id/a?b')).toContain('characters that are not allowed')
+    expect(upstreamPathProblem('v1/x')).toContain('must start with "/"')
+    expect(upstreamPathProblem('/x/*/y')).toContain('"*" may only be the last segment')
+  })
+
+  it('lists parameters and the rest', () => {
+    expect(patternParameters('/a/:x/b/:y/*')).toEqual({ names: ['x', 'y'], rest: true })
+    expect(patternParameters('/')).toEqual({ names: [], rest: false })
   })
 })

@@ -17,6 +17,13 @@ const literal = /^[A-Za-z0-9\-._~!$&'()+,;=:@%]+$/
 
 /** Why `pattern` is not a valid route path pattern, or `undefined` when it is. */
 export function routePatternProblem(pattern: string): string | undefined {
+  return patternProblem(pattern, { repeatedParameters: false })
+}
+
+function patternProblem(
+  pattern: string,
+  options: { readonly repeatedParameters: boolean },
+): string | undefined {
   if (!pattern.startsWith('/')) return 'must start with "/"'
   if (pattern === '/') return undefined
   const segments = pattern.slice(1).split('/')
@@ -31,7 +38,9 @@ export function routePatternProblem(pattern: string): string | undefined {
       if (!parameter.test(segment)) {
         return `segment "${segment}": ":" must be followed by a parameter name (letters, digits, "_")`
       }
-      if (names.has(segment)) return `parameter "${segment}" appears twice`
+      if (names.has(segment) && !options.repeatedParameters) {
+        return `parameter "${segment}" appears twice`
+      }
       names.add(segment)
       continue
     }
@@ -57,4 +66,22 @@ export function reservedPrefixProblem(prefix: string): string | undefined {
 /** Whether `pattern` lies inside the path `prefix`, comparing whole segments. */
 export function isUnderPrefix(pattern: string, prefix: string): boolean {
   return pattern === prefix || pattern.startsWith(`${prefix}/`)
+}
+
+/**
+ * Why `template` cannot be a route's `upstreamPath`: the same grammar as a pattern (literal
+ * segments, `:name`, a final `*`), except that a parameter may appear more than once. Which
+ * parameters it may use depends on the route's own path (cross-checks.ts).
+ */
+export function upstreamPathProblem(template: string): string | undefined {
+  return patternProblem(template, { repeatedParameters: true })
+}
+
+/** The `:name` parameters of a pattern or template (without ":"), and whether it ends in `*`. */
+export function patternParameters(pattern: string): { names: string[]; rest: boolean } {
+  const segments = pattern.split('/').filter((segment) => segment !== '')
+  return {
+    names: segments.filter((s) => s.startsWith(':')).map((s) => s.slice(1)),
+    rest: segments.at(-1) === '*',
+  }
 }

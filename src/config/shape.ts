@@ -22,9 +22,11 @@ import {
   secret,
   text,
 } from './field-types.js'
+import { corsSchema } from './cors.js'
 import { networkNames } from './networks.js'
-import { reservedPrefixProblem, routePatternProblem } from './route-pattern.js'
+import { reservedPrefixProblem, routePatternProblem, upstreamPathProblem } from './route-pattern.js'
 import { servedStatusesSchema } from './served-statuses.js'
+import { serverDefaults } from './server-defaults.js'
 
 /** An enum whose wrong values are answered with the list of allowed ones. */
 function oneOf<const T extends readonly [string, ...string[]]>(values: T, description: string) {
@@ -53,12 +55,12 @@ const realmProblem = (value: string) =>
     : 'must be non-empty printable ASCII without `"` or `\\` (it is sent inside a quoted header parameter)'
 
 const server = z.strictObject({
-  host: text('Interface to listen on.').default('0.0.0.0'),
+  host: text('Interface to listen on.').default(serverDefaults.host),
   port: integer({
     min: 0,
     max: 65535,
     description: 'TCP port to listen on (0: any free port).',
-  }).default(8080),
+  }).default(serverDefaults.port),
   realm: checkedText(
     realmProblem,
     'Protection space named in payment challenges, usually the public host name.',
@@ -85,7 +87,7 @@ const server = z.strictObject({
   reservedPrefix: checkedText(
     reservedPrefixProblem,
     "Path prefix of the gateway's own endpoints (healthz, readyz); routes may not use it.",
-  ).default('/__gateway'),
+  ).default(serverDefaults.reservedPrefix),
   maxHeaderBytes: integer({
     min: 1024,
     max: 1048576,
@@ -125,6 +127,14 @@ const server = z.strictObject({
         'Proxies whose Forwarded, X-Forwarded-* and X-Real-IP headers are passed to the upstream (X-Forwarded-For appended to). From any other peer these headers are dropped and the gateway states its own observation.',
     })
     .default([]),
+  shadow: z
+    .boolean()
+    .meta({
+      description:
+        'Shadow mode for every priced route (a route may override it): requests without a Payment credential are forwarded unpaid, answered with the Payment-Shadow-Price they would have paid, and counted.',
+    })
+    .default(false),
+  cors: corsSchema.optional(),
 })
 
 const chain = z.strictObject({
@@ -399,6 +409,11 @@ const route = z.strictObject({
     'Path pattern: literal segments, ":param" for one segment, a final "*" for the rest.',
   ),
   upstream: text('Name of the upstream that serves this route.'),
+  upstreamPath: checkedText(
+    upstreamPathProblem,
+    'Path requested from the upstream instead of the request path, e.g. /v1/execution/:id/results/csv: ' +
+      '":param" is the segment the route path matched, a final "*" the rest of it; the query is kept.',
+  ).optional(),
   price: price('Price per request in currency units as a quoted decimal string ("0.05"), or free.'),
   unitType: z
     .string()
@@ -423,6 +438,10 @@ const route = z.strictObject({
         'Upstream statuses that count as served for on-success, e.g. "2xx" or ["2xx", 304].',
     })
     .prefault('2xx'),
+  shadow: z
+    .boolean()
+    .meta({ description: 'Shadow mode for this priced route (default: server.shadow).' })
+    .optional(),
 })
 
 /** A discovery document's path, or `false` to serve none. */

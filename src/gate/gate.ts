@@ -6,7 +6,7 @@
  *   route    method + decoded path → route; unknown → 404            (pricing/route-table.ts)
  *   credentials  a Payment credential beside another one → 400 (protocol/authorization.ts)
  *   limits   header bytes; a declared body larger than the upstream takes
- *   price    free route (or payments off) → free
+ *   price    free route (or payments off) → free; shadow route without credential → shadow
  *   challenge no credential → 402 with the offers the client accepts   (gate/offers.ts)
  *            (Accept-Payment), or 406 when it accepts none
  *   recovery a recovery proof → 204 with the payer's open channel     (gate/recovery.ts)
@@ -33,6 +33,7 @@ import { recover } from './recovery.js'
 import { refuseOutdatedClose, snapshotChallenge } from './snapshots.js'
 import { isManagementRequest, readCredential, type GateRequest } from './request.js'
 import type { RequestTarget } from './target.js'
+import { shadowPrice } from './shadow.js'
 import type { UnresolvedCharges } from './unresolved.js'
 
 export type GateDeps = {
@@ -57,6 +58,8 @@ type Forward = { readonly route: Route; readonly target: string }
 
 export type Admission =
   | ({ readonly kind: 'free' } & Forward)
+  /** Shadow mode: forwarded unpaid; the answer carries `Payment-Shadow-Price` (gate/shadow.ts). */
+  | ({ readonly kind: 'shadow'; readonly price: string } & Forward)
   | ({ readonly kind: 'paid'; readonly charge: Charge } & Forward)
   | {
       readonly kind: 'answered'
@@ -117,10 +120,13 @@ export function createGate(deps: GateDeps): Gate {
       throw multipleCredentials()
     }
     checkLimits(request, deps.maxHeaderBytes, deps.maxBodyBytes(route))
-    const forward = { route, target: origin.target }
+    const forward = { route, target: upstreamTarget(route, origin) }
     if (route.price === undefined || !deps.payments) return { kind: 'free', ...forward }
 
     const credential = found.credential ?? readCredential(request)
+    if (!credential && route.shadow) {
+      return { kind: 'shadow', ...forward, price: shadowPrice(route, deps.session.terms.currency) }
+    }
     if (!credential) {
       if (negotiate(request).length === 0) throw unacceptable(request)
       const required = new GatewayError('payment-required', 'Payment is required.', {
@@ -282,6 +288,17 @@ function routeOf(deps: GateDeps, request: GateRequest): Route | undefined {
   } catch {
     return deps.routes.match(request.method, path)?.route
   }
+}
+
+/**
+ * What the upstream receives after its base path: the client's own target, byte for byte (minus a
+ * fragment), or — for a route with an `upstreamPath` — that path for the matched parameters
+ * (percent-encoded again) with the client's query.
+ */
+function upstreamTarget(route: Route, origin: Extract<RequestTarget, { kind: 'origin' }>): string {
+  if (route.upstreamPath === undefined) return origin.target
+  const query = origin.target.indexOf('?')
+  return route.upstreamPathFor(origin.path) + (query >= 0 ? origin.target.slice(query) : '')
 }
 
 /** The parsed target, or `400 bad-request-target` (never routed, never forwarded). */

@@ -1,42 +1,60 @@
 /**
- * One structured access line per request, written when the response is done: route, price,
- * outcome code, channel, upstream status, timings. Never a header value, credential or query
- * string: the path logged is the route pattern when one matched.
+ * One structured access line per request, written when the response is done: route, request
+ * path, price, outcome code, channel, upstream status, timings. Never a header value, credential
+ * or query string: the path is the routed path without its query, cut to {@link maxLoggedPath}
+ * characters (a client chooses it, and it lands in every log pipeline downstream).
  */
 import type { Logger } from 'pino'
 import type { Admission } from '../gate/gate.js'
 
+/** Longest request path an access line records; a longer one is cut and marked with "…". */
+export const maxLoggedPath = 256
+
 export type AccessEntry = {
   readonly requestId: string
   readonly method: string
+  /** The request path without its query, at most {@link maxLoggedPath} characters. */
+  readonly path: string
   readonly startedAt: number
   route?: string
   price?: string
   /**
-   * Stable outcome: `forwarded`, `challenge`, `management`, `top-up`, `close`, `gateway` (the
-   * gateway's own endpoints), or an error code.
+   * Stable outcome: `forwarded`, `challenge`, `management`, `top-up`, `close`, `preflight`,
+   * `gateway` (the gateway's own endpoints), or an error code.
    */
   outcome?: string
   action?: string
   channelId?: string
-  /** How the charge was decided: `committed`, `released`, `unknown`, `refused`. */
+  /** How the charge was decided: `committed`, `released`, `unknown`, `refused`, `shadow`. */
   charge?: string
   /** Value charged for this request, base units (absent while unknown). */
   charged?: string
+  /** What a shadow-mode request would have been charged, base units. */
+  shadowCharge?: string
   upstreamStatus?: number
   upstreamMs?: number
   status?: number
 }
 
-export function writeAccessLine(logger: Logger, entry: AccessEntry, now: number): void {
-  logger.info({ ...entry, durationMs: now - entry.startedAt, startedAt: undefined }, 'request')
+/** The path an access line records for `path` (already without its query). */
+export function loggedPath(path: string): string {
+  return path.length <= maxLoggedPath ? path : `${path.slice(0, maxLoggedPath - 1)}…`
+}
+
+/** How routes are named in access lines and metrics labels: `GET /v1/execution/:id/results`. */
+export function routeLabel(route: { readonly method: string; readonly path: string }): string {
+  return `${route.method} ${route.path}`
+}
+
+export function writeAccessLine(logger: Logger, entry: AccessEntry, durationMs: number): void {
+  logger.info({ ...entry, durationMs, startedAt: undefined }, 'request')
 }
 
 /** What the access line records of an admission. */
 export function noteAdmission(entry: AccessEntry, admission: Admission): void {
   const { route } = admission
   if (route) {
-    entry.route = `${route.method} ${route.path}`
+    entry.route = routeLabel(route)
     entry.price = route.price?.toString() ?? 'free'
   }
   const session =

@@ -95,13 +95,14 @@ export function mountHealth<V extends object>(
   })
   const token = deps.metricsToken
   if (token === undefined) return
-  at(`${prefix}/metrics`, (c) => {
+  at(`${prefix}/metrics`, async (c) => {
     c.header('cache-control', 'no-store')
     if (!presentsToken(c, token)) {
       c.header('www-authenticate', 'Bearer realm="metrics"')
       return c.body(null, 401)
     }
-    c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
-    return c.body(deps.metrics.render())
+    const text = await deps.metrics.render()
+    c.header('content-type', deps.metrics.contentType)
+    return c.body(text)
   })
 }

@@ -16,6 +16,9 @@
  * A `failed` outcome includes a body that came too late (408) and a wait for an upstream
  * connection that ran out (503 `upstream-busy`): the upstream never answered, so under `charge:
  * on-success` nothing is charged.
+ *
+ * A shadow-mode request has no charge: the same moments only record what it would have been
+ * charged (gate/shadow.ts), and every answer carries its `Payment-Shadow-Price`.
  */
 import type { HttpBindings } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
@@ -24,6 +27,7 @@ import { GatewayError } from '../errors.js'
 import type { Answer } from '../gate/answer.js'
 import type { Charge } from '../gate/charge.js'
 import type { Gate } from '../gate/gate.js'
+import { shadowCharge, shadowPriceHeader } from '../gate/shadow.js'
 import type { Route } from '../pricing/route-table.js'
 import { forward, type ForwardOutcome } from '../upstream/forward.js'
 import type { UpstreamPools } from '../upstream/pool.js'
@@ -42,7 +46,10 @@ export type RelayDeps = {
   readonly trustsPeer: ProxyTrust
 }
 
-type Env = { Bindings: HttpBindings; Variables: { entry: AccessEntry } }
+type Env = {
+  Bindings: HttpBindings
+  Variables: { entry: AccessEntry; cors: Record<string, string> }
+}
 
 /** The charge refused the answer at its head: the upstream is aborted, `answer` goes out instead. */
 class Refused extends Error {
@@ -62,6 +69,8 @@ export async function relay(
   c: Context<Env>,
   deps: RelayDeps,
   { route, target, charge }: Admitted,
+  /** Shadow mode: the `Payment-Shadow-Price` of an unpaid request (gate/shadow.ts). */
+  shadow?: string,
 ): Promise<Response> {
   const entry = c.get('entry')
   const { incoming, outgoing } = c.env
@@ -77,7 +86,8 @@ export async function relay(
       request: incoming,
       response: outgoing,
       method: incoming.method ?? 'GET',
-      // The target as the client wrote it (minus a fragment): exactly what was priced.
+      // The target as the client wrote it (minus a fragment), or the route's upstream path for
+      // it with the client's query (gate/gate.ts): exactly what was priced.
       path: target,
       requestId: entry.requestId,
       requestBody: deps.requestBody,
@@ -86,13 +96,17 @@ export async function relay(
       beforeHead: async (status) => {
         entry.upstreamStatus = status
         entry.upstreamMs = deps.now() - started
-        // The gateway's id replaces any the upstream answers with.
-        const requestId = { 'x-request-id': entry.requestId }
-        if (!charge) return requestId
+        // The gateway's id and CORS headers replace any the upstream answers with.
+        const own = { ...c.get('cors'), 'x-request-id': entry.requestId }
+        if (shadow !== undefined) {
+          noteShadow(entry, route, status)
+          return { ...own, [shadowPriceHeader]: shadow }
+        }
+        if (!charge) return own
         const decision = await charge.atHead(status)
         noteCharge(entry, charge)
         if (decision.kind === 'refuse') throw new Refused(decision.answer)
-        return { ...decision.headers, ...requestId }
+        return { ...decision.headers, ...own }
       },
     })
   } catch (error) {
@@ -101,13 +115,16 @@ export async function relay(
     const failure = new GatewayError('internal-error', 'The gateway failed to forward.', {
       cause: error,
     })
-    return answer(entry, await failed(deps, route, charge, entry, failure))
+    return answer(entry, await failed(deps, route, charge, entry, failure), shadow)
   }
 
   switch (outcome.kind) {
     case 'failed':
-      return answer(entry, await failed(deps, route, charge, entry, outcome.error))
+      if (shadow !== undefined) noteShadow(entry, route, undefined)
+      return answer(entry, await failed(deps, route, charge, entry, outcome.error), shadow)
     case 'aborted':
+      if (shadow !== undefined && outcome.upstreamStatus === undefined)
+        noteShadow(entry, route, undefined)
       if (charge && outcome.upstreamStatus === undefined) await charge.withoutHead(undefined)
       if (charge) noteCharge(entry, charge)
       entry.outcome = 'client-aborted'
@@ -131,15 +148,20 @@ async function failed(
   return answer ?? deps.gate.problem(error, route, entry.requestId)
 }
 
-function answer(entry: AccessEntry, answer: Answer): Response {
+function answer(entry: AccessEntry, answer: Answer, shadow?: string): Response {
   entry.outcome = answer.outcome
   // A body left unread (refused as too large or too late) ends the connection: the client's
   // next bytes would be the rest of it, not a request.
   const code = answer.error?.code
-  if (code === 'request-timeout' || code === 'body-too-large') {
-    return respond({ ...answer, headers: { ...answer.headers, connection: 'close' } })
-  }
-  return respond(answer)
+  const headers: Record<string, string> = { ...answer.headers }
+  if (code === 'request-timeout' || code === 'body-too-large') headers.connection = 'close'
+  if (shadow !== undefined) headers[shadowPriceHeader] = shadow
+  return respond({ ...answer, headers })
+}
+
+function noteShadow(entry: AccessEntry, route: Route, upstreamStatus: number | undefined): void {
+  entry.charge = 'shadow'
+  entry.shadowCharge = shadowCharge(route, upstreamStatus).toString()
 }
 
 function noteCharge(entry: AccessEntry, charge: Charge): void {

@@ -65,4 +65,41 @@ describe('route table', () => {
     expect([200, 204, 299, 304].map(route.served)).toEqual([true, true, true, true])
     expect([199, 300, 404, 500, 503].map(route.served)).toEqual([false, false, false, false, false])
   })
+
+  it('builds the upstream path from the route template, carrying parameters and the rest over', () => {
+    const routes = compileRoutes([
+      {
+        ...spec('GET', '/v1/execution/:execution_id/csv', 1n),
+        upstreamPath: '/v1/execution/:execution_id/results/csv',
+      },
+      { ...spec('GET', '/a/:x/b/:y', 1n), upstreamPath: '/:y/:x/:y' },
+      { ...spec('*', '/files/:bucket/*', 1n), upstreamPath: '/storage/:bucket/objects/*' },
+      { ...spec('GET', '/root', 1n), upstreamPath: '/' },
+      spec('GET', '/same/:id', 1n),
+    ])
+    const upstreamPath = (method: string, path: string) =>
+      routes.match(method, path)?.route.upstreamPathFor(path)
+    expect(upstreamPath('GET', '/v1/execution/01HXYZ/csv')).toBe('/v1/execution/01HXYZ/results/csv')
+    expect(upstreamPath('GET', '/a/1/b/2')).toBe('/2/1/2')
+    expect(upstreamPath('PUT', '/files/logs/2026/12/03.txt')).toBe(
+      '/storage/logs/objects/2026/12/03.txt',
+    )
+    // "*" also matches nothing at all.
+    expect(upstreamPath('PUT', '/files/logs')).toBe('/storage/logs/objects')
+    expect(upstreamPath('PUT', '/files/logs/')).toBe('/storage/logs/objects')
+    expect(upstreamPath('GET', '/root')).toBe('/')
+    // The matched (decoded) parameters are percent-encoded again; without a template the path goes
+    // as it came.
+    expect(upstreamPath('GET', '/same/a%20b')).toBe('/same/a%20b')
+    expect(upstreamPath('GET', '/v1/execution/a b/csv')).toBe('/v1/execution/a%20b/results/csv')
+    expect(upstreamPath('GET', '/v1/execution/€?#/csv')).toBe(
+      '/v1/execution/%E2%82%AC%3F%23/results/csv',
+    )
+  })
+
+  it('refuses to build an upstream path for a path the route does not match', () => {
+    const route = compileRoutes([{ ...spec('GET', '/x/:id', 1n), upstreamPath: '/y/:id' }])
+      .routes[0]!
+    expect(() => route.upstreamPathFor('/z/1')).toThrow('does not match')
+  })
 })

@@ -6,6 +6,12 @@
  * upstream might normalise into a different route — dot segments (`..;` too), encoded slashes,
  * dots or backslashes — match nothing, so a cheap route can never be used to reach a priced one.
  * The path matched is the decoded one (gate/target.ts); the upstream gets the client's raw bytes.
+ *
+ * A route may name another path on its upstream (`upstreamPath`, e.g. Dune's guide path
+ * `/v1/execution/:execution_id/csv` served by `/v1/execution/:execution_id/results/csv`): its
+ * `:param`s take the segments the request matched, a final `*` the rest. The upstream receives
+ * only what was matched and priced, rearranged, each parameter percent-encoded; the query is the
+ * caller's to append.
  */
 
 export type ChargePolicy = 'on-success' | 'always'
@@ -28,6 +34,10 @@ export type RouteSpec = {
    * `Payment-Authorization`. Absent: the credential comes in `Authorization`.
    */
   readonly credentialHeader?: 'Payment-Authorization'
+  /** Path template requested from the upstream; absent: the request's own path. */
+  readonly upstreamPath?: string | undefined
+  /** Shadow mode: requests without a credential are forwarded unpaid (priced routes only). */
+  readonly shadow?: boolean | undefined
 }
 
 export type Route = RouteSpec & {
@@ -35,6 +45,8 @@ export type Route = RouteSpec & {
   readonly index: number
   /** Whether an upstream status counts as served. */
   readonly served: (status: number) => boolean
+  /** The path to request from the upstream for a request path this route matched (no query). */
+  readonly upstreamPathFor: (requestPath: string) => string
 }
 
 export type RouteMatch = {
@@ -84,14 +96,17 @@ function pathSegments(path: string): string[] | undefined {
   return path.split('/').filter((s) => s.length > 0)
 }
 
+/** What a pattern matched: its parameters, and the segments a final `*` took. */
+type Matched = { readonly params: Record<string, string>; readonly rest: readonly string[] }
+
 function matchSegments(
   pattern: readonly Segment[],
   segments: readonly string[],
-): Record<string, string> | undefined {
+): Matched | undefined {
   const params: Record<string, string> = {}
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i]!
-    if (p.kind === 'rest') return params
+    if (p.kind === 'rest') return { params, rest: segments.slice(i) }
     const s = segments[i]
     if (s === undefined) return undefined
     if (p.kind === 'literal') {
@@ -100,7 +115,34 @@ function matchSegments(
       params[p.name] = s
     }
   }
-  return segments.length === pattern.length ? params : undefined
+  return segments.length === pattern.length ? { params, rest: [] } : undefined
+}
+
+/**
+ * The upstream path of a request, from its route's template: literal segments as written,
+ * parameters and the rest as the request matched them (decoded), percent-encoded again.
+ */
+function upstreamPathOf(
+  template: readonly Segment[] | undefined,
+  pattern: readonly Segment[],
+  requestPath: string,
+): string {
+  if (!template) return requestPath
+  const segments = pathSegments(requestPath)
+  const matched = segments && matchSegments(pattern, segments)
+  // Only called for a path this route matched; anything else is a defect in the caller.
+  if (!matched) throw new Error(`the path does not match the route it was admitted for`)
+  const out = template.flatMap((segment) => {
+    switch (segment.kind) {
+      case 'literal':
+        return [segment.value]
+      case 'param':
+        return [encodeURIComponent(matched.params[segment.name]!)]
+      case 'rest':
+        return matched.rest.map(encodeURIComponent)
+    }
+  })
+  return `/${out.join('/')}`
 }
 
 /** A route's method admits a request's; HEAD is served by GET routes, as HTTP intends. */
@@ -111,22 +153,25 @@ function methodMatches(routeMethod: string, method: string): boolean {
 }
 
 export function compileRoutes(specs: readonly RouteSpec[]): RouteTable {
-  const compiled = specs.map((spec, index) => ({
-    route: {
+  const compiled = specs.map((spec, index) => {
+    const segments = compilePattern(spec.path)
+    const template = spec.upstreamPath === undefined ? undefined : compilePattern(spec.upstreamPath)
+    const route: Route = {
       ...spec,
       method: spec.method.toUpperCase(),
       index,
       served: servedPredicate(spec.servedStatuses),
-    },
-    segments: compilePattern(spec.path),
-  }))
+      upstreamPathFor: (requestPath) => upstreamPathOf(template, segments, requestPath),
+    }
+    return { route, segments }
+  })
   const find = (method: string | undefined, path: string): RouteMatch | undefined => {
     const segments = pathSegments(path)
     if (!segments) return undefined
     for (const { route, segments: pattern } of compiled) {
       if (method !== undefined && !methodMatches(route.method, method)) continue
-      const params = matchSegments(pattern, segments)
-      if (params) return { route, params }
+      const matched = matchSegments(pattern, segments)
+      if (matched) return { route, params: matched.params }
     }
     return undefined
   }

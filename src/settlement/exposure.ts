@@ -51,3 +51,16 @@ export async function unsettledChannels(
   }
   return rows.sort((a, b) => (a.unsettled === b.unsettled ? 0 : a.unsettled > b.unsettled ? -1 : 1))
 }
+
+/**
+ * The sum of {@link unsettledChannels}: the figure `mpp-gateway channels` prints as its total and
+ * the metrics report as the unsettled exposure, in base units.
+ */
+export async function unsettledTotal(
+  ledger: LedgerPort,
+  index: ChannelIndex,
+  limit: number,
+): Promise<{ readonly total: bigint; readonly channels: number }> {
+  const rows = await unsettledChannels(ledger, index, limit)
+  return { total: rows.reduce((sum, row) => sum + row.unsettled, 0n), channels: rows.length }
+}

@@ -47,6 +47,7 @@ export function startSettlementService(options: {
     closeMarginSeconds: s.closeMarginSeconds,
     logger,
     now: options.now,
+    onAttempt: (result) => options.submit.metrics?.settlementAttempt(result),
   })
   const watcher = createCloseWatcher({
     escrow: options.submit.escrow,

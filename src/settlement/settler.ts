@@ -16,6 +16,7 @@ import type { Hex } from 'viem'
 import { closeGracePeriodSeconds } from '../chain/escrow-abi.js'
 import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
 import { createOutageLog } from './outage-log.js'
+import { failureResult, outcomeResult, type AttemptResult } from './attempts.js'
 import { settlementDue, type SettlementPolicy } from './policy.js'
 import type { Lease, SettlementStore } from './store.js'
 import { reconcile, submit, type SubmitContext, type SubmitOutcome } from './submit.js'
@@ -35,6 +36,8 @@ export type SettlerOptions = {
   readonly closeMarginSeconds: number
   readonly logger: Logger
   readonly now: () => number
+  /** Told how every attempt ended (the gateway's metrics). */
+  readonly onAttempt?: (result: AttemptResult) => void
 }
 
 export type Settler = {
@@ -88,6 +91,7 @@ export function createSettler(options: SettlerOptions): Settler {
 
   const note = (channelId: Hex, outcome: SubmitOutcome | undefined) => {
     if (!outcome) return
+    options.onAttempt?.(outcomeResult(outcome))
     switch (outcome.kind) {
       case 'confirmed':
         backoff.delete(channelId)
@@ -172,6 +176,7 @@ export function createSettler(options: SettlerOptions): Settler {
       )
       note(channelId, outcome)
     } catch (error) {
+      options.onAttempt?.(failureResult(error))
       fail(channelId, 'error', error)
     } finally {
       await release(lease)
@@ -185,6 +190,7 @@ export function createSettler(options: SettlerOptions): Settler {
       try {
         note(channelId, await reconcile(options.submit, channelId))
       } catch (error) {
+        options.onAttempt?.(failureResult(error))
         fail(channelId, 'reconciliation failed', error)
       } finally {
         await release(lease)

@@ -28,8 +28,8 @@ export type SubmitContext = {
   readonly now: () => number
   /** Longest wait for a receipt before the outcome counts as unknown. */
   readonly receiptTimeoutMs: number
-  /** Counts the transactions that landed (the gateway's Prometheus metrics). */
-  readonly metrics?: Pick<Metrics, 'settlement'>
+  /** Counts the transactions that landed and every attempt (the gateway's Prometheus metrics). */
+  readonly metrics?: Pick<Metrics, 'settlement' | 'settlementAttempt'>
 }
 
 export type SubmitOutcome =

@@ -10,20 +10,11 @@ import type { DevnetClient, DevnetKey } from '../devnet/devnet.js'
 import type { ExampleUpstream } from '../support/example-upstream.js'
 import { startDevnetGateway, type DevnetGateway } from '../support/devnet-gateway.js'
 import { devnetConfig, memoryLogger, startTestGateway } from '../support/gateway.js'
+import { samples, scrape } from '../support/scrape.js'
+import { until } from '../support/wait.js'
 
 const token = 'metrics-token-for-tests-at-least-32-bytes'
 const route = 'GET /v1/execution/:id/results'
-
-/** The sample lines of a scrape, as `name{labels}` → value. */
-function samples(text: string): Map<string, string> {
-  const out = new Map<string, string>()
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const at = line.lastIndexOf(' ')
-    out.set(line.slice(0, at), line.slice(at + 1))
-  }
-  return out
-}
 
 describe('metrics endpoint', () => {
   let devnet: DevnetClient
@@ -49,16 +40,16 @@ describe('metrics endpoint', () => {
     await setup.stop()
   })
 
-  const scrape = (url: string, authorization?: string) =>
-    fetch(`${url}/__gateway/metrics`, authorization ? { headers: { authorization } } : {})
-
   it('answers only the configured Bearer token, and does not exist without one', async () => {
     expect((await scrape(gateway.url)).status).toBe(401)
-    const wrong = await scrape(gateway.url, `Bearer ${token.slice(0, -1)}x`)
+    const wrong = await scrape(gateway.url, `${token.slice(0, -1)}x`)
     expect(wrong.status).toBe(401)
     expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="metrics"')
-    expect((await scrape(gateway.url, `Basic ${token}`)).status).toBe(401)
-    expect((await scrape(plain.url, `Bearer ${token}`)).status).toBe(404)
+    const basic = await fetch(`${gateway.url}/__gateway/metrics`, {
+      headers: { authorization: `Basic ${token}` },
+    })
+    expect(basic.status).toBe(401)
+    expect((await scrape(plain.url, token)).status).toBe(404)
   })
 
   it('counts paid requests, their value, challenges and the close transaction exactly', async () => {
@@ -71,11 +62,15 @@ describe('metrics endpoint', () => {
       expect((await session.fetch(`${gateway.url}/v1/execution/${i}/results`)).status).toBe(200)
     expect((await fetch(`${gateway.url}/v1/execution/1/status`)).status).toBe(200)
     await session.close()
+    // The close's answer can reach the client a moment before its access line is written.
+    await until('the access line of the close', async () =>
+      lines.find((l) => l.msg === 'request' && l.outcome === 'close'),
+    )
 
     const metricsLines = () =>
       lines.filter((l) => l.msg === 'request' && l.route === 'GET /__gateway/metrics').length
     const scrapedBefore = metricsLines()
-    const response = await scrape(gateway.url, `Bearer ${token}`)
+    const response = await scrape(gateway.url, token)
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
     const values = samples(await response.text())
@@ -89,10 +84,26 @@ describe('metrics endpoint', () => {
     expect(values.get(`mppgw_requests_total{route="${route}",outcome="challenge"}`)).toBe(
       String(challenges.length),
     )
-    expect(values.get(`mppgw_requests_total{route="${route}",outcome="close"}`)).toBe('1')
+    expect(values.get(`mppgw_challenges_issued_total{route="${route}"}`)).toBe(
+      String(challenges.length),
+    )
+    // mppx posts its close to the URL it last paid; the gateway counts it under the first route
+    // with the terms of the close's challenge (several routes here share them).
+    const closes = [...values].filter(
+      ([name]) => name.startsWith('mppgw_requests_total{') && name.endsWith(',outcome="close"}'),
+    )
+    expect(closes.map(([, value]) => value)).toEqual(['1'])
     expect(values.get('mppgw_settlement_transactions_total{kind="close",result="confirmed"}')).toBe(
       '1',
     )
+    // The close settled everything: nothing is exposed any more.
+    expect(values.get('mppgw_unsettled_exposure_base_units')).toBe('0')
+    expect(
+      values.get(`mppgw_request_duration_seconds_count{route="${route}",outcome="forwarded"}`),
+    ).toBe('3')
+    // The scrape itself is the one request in flight.
+    expect(values.get('mppgw_requests_in_flight')).toBe('1')
+    expect(values.has('process_resident_memory_bytes')).toBe(true)
     // Scrapes are requests too (this one counts once it is done).
     expect(
       values.get('mppgw_requests_total{route="GET /__gateway/metrics",outcome="gateway"}') ?? '0',

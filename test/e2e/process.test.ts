@@ -3,7 +3,6 @@
  * process that stops gracefully on SIGTERM — readiness off, in-flight requests finish, then it
  * exits 0.
  */
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,25 +13,26 @@ import { parseDocument } from 'yaml'
 import { createRedisLedger } from '../../src/ledger/redis/ledger.js'
 import type { DevnetInfo } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
-import { testChallengeSecret } from '../support/gateway.js'
-import { startRedisServer } from '../support/redis-server.js'
+import { cliOutput, runCli } from '../support/cli-process.js'
+import { devnetEnv, testChallengeSecret } from '../support/gateway.js'
+import { freePort, startRedisServer } from '../support/redis-server.js'
 import { chargeInput, newChannel } from '../ledger/contract.js'
 
-function run(args: string[], env: Record<string, string> = {}) {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-}
+const run = runCli
+const output = cliOutput
 
-async function output(args: string[], env: Record<string, string> = {}) {
-  const child = run(args, env)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  const [code] = (await once(child, 'exit')) as [number]
-  return { code, stdout, stderr }
+/** Resolves with the gateway's URL once the process logs that it listens, and its log lines. */
+async function listening(child: ReturnType<typeof runCli>) {
+  const lines = createInterface({ input: child.stdout })
+  const logged: Record<string, unknown>[] = []
+  const url = await new Promise<string>((resolve) => {
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>
+      logged.push(entry)
+      if (entry.msg === 'gateway listening') resolve(entry.url as string)
+    })
+  })
+  return { url, logged }
 }
 
 describe('the mpp-gateway command', () => {
@@ -43,15 +43,7 @@ describe('the mpp-gateway command', () => {
   beforeAll(async () => {
     devnet = inject('devnet')
     upstream = await startExampleUpstream()
-    env = {
-      DEVNET_RPC_URL: devnet.rpcUrl,
-      DEVNET_CHAIN_ID: String(devnet.chainId),
-      DEVNET_PAYEE_ADDRESS: devnet.payee.address,
-      DEVNET_PAYEE_KEY: devnet.payee.privateKey,
-      UPSTREAM_URL: upstream.url,
-      MPP_CHALLENGE_SECRET: testChallengeSecret,
-      GATEWAY_PORT: '0',
-    }
+    env = devnetEnv(devnet, upstream.url)
   })
   afterAll(async () => {
     await upstream.close()
@@ -62,6 +54,43 @@ describe('the mpp-gateway command', () => {
     expect(code).toBe(0)
     expect(stdout).toContain('mpp-gateway check --config <file>')
   })
+
+  it('--version prints the version; a mistyped option gets the usage and exit code 2', async () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
+    const [printed, unknown, missing] = await Promise.all([
+      output(['--version']),
+      output(['--bogus']),
+      output(['check', '--config']),
+    ])
+    expect(printed).toEqual({ code: 0, stdout: `mpp-gateway ${version}\n`, stderr: '' })
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/^mpp-gateway: unknown option --bogus\n\nmpp-gateway — /)
+    expect(unknown.stderr).toContain('mpp-gateway check --config <file>')
+    expect(unknown.stderr).not.toContain('To specify a positional argument')
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/^mpp-gateway: option --config needs a value\n/)
+  }, 120_000)
+
+  it('the container health check follows the configured port', async () => {
+    const [port, other] = [await freePort(), await freePort()]
+    // The image sets MPP_GATEWAY_CONFIG; both the gateway and its health check read it.
+    const portEnv = { ...env, GATEWAY_PORT: String(port), MPP_GATEWAY_CONFIG: 'config/devnet.yaml' }
+    const check = (extra: Record<string, string> = {}) =>
+      output([], { ...portEnv, ...extra }, 'src/healthcheck.ts')
+    const child = run([], portEnv)
+    const exited = once(child, 'exit')
+    const { url } = await listening(child)
+    expect(url).toBe(`http://127.0.0.1:${port}`)
+    expect(await check()).toMatchObject({ code: 0, stderr: '' })
+    const elsewhere = await check({ GATEWAY_PORT: String(other) })
+    expect(elsewhere.code).toBe(1)
+    expect(elsewhere.stderr).toBe(
+      `unhealthy: http://127.0.0.1:${other}/__gateway/readyz: ECONNREFUSED\n`,
+    )
+    child.kill('SIGTERM')
+    await exited
+    expect((await check()).code).toBe(1)
+  }, 120_000)
 
   it('check validates a configuration and never prints a secret', async () => {
     const ok = await output(['check', '--config', 'config/devnet.yaml'], env)
@@ -81,15 +110,7 @@ describe('the mpp-gateway command', () => {
 
   it('stops gracefully on SIGTERM: readiness off, in-flight requests finish, exit 0', async () => {
     const child = run(['--config', 'config/devnet.yaml'], env)
-    const lines = createInterface({ input: child.stdout })
-    const logged: Record<string, unknown>[] = []
-    const url = await new Promise<string>((resolve) => {
-      lines.on('line', (line) => {
-        const entry = JSON.parse(line) as Record<string, unknown>
-        logged.push(entry)
-        if (entry.msg === 'gateway listening') resolve(entry.url as string)
-      })
-    })
+    const { url, logged } = await listening(child)
     expect((await fetch(`${url}/__gateway/readyz`)).status).toBe(200)
 
     upstream.delayNext(1, 700)

@@ -234,7 +234,9 @@ describe('every exit of a paid request', () => {
       commits.setDown(false)
       expect(await resolved).toBe('committed')
       expect(await record()).toMatchObject({ spent: prices.paid, units: 1, reserved: 0n })
-      expect(gw.metrics.render()).toContain('mppgw_unresolved_charges_total{outcome="committed"} 1')
+      expect(await gw.metrics.render()).toContain(
+        'mppgw_unresolved_charges_total{outcome="committed"} 1',
+      )
       const line = gw.lines.find((l) => l.msg === 'request' && l.charge === 'unknown')
       expect(line).toMatchObject({ status: 200, outcome: 'forwarded' })
     })

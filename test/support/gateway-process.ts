@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { parseDocument } from 'yaml'
 import { leash } from '../devnet/anvil.js'
 import type { DevnetInfo } from '../devnet/devnet.js'
-import { testChallengeSecret } from './gateway.js'
+import { devnetEnv } from './gateway.js'
 
 export type GatewayProcess = {
   readonly url: string
@@ -57,13 +57,7 @@ export async function startGatewayProcess(spec: GatewayProcessSpec): Promise<Gat
   const child = spawn(process.execPath, args, {
     env: {
       ...process.env,
-      DEVNET_RPC_URL: spec.devnet.rpcUrl,
-      DEVNET_CHAIN_ID: String(spec.devnet.chainId),
-      DEVNET_PAYEE_ADDRESS: spec.devnet.payee.address,
-      DEVNET_PAYEE_KEY: spec.devnet.payee.privateKey,
-      UPSTREAM_URL: spec.upstreamUrl,
-      MPP_CHALLENGE_SECRET: testChallengeSecret,
-      GATEWAY_HOST: '127.0.0.1',
+      ...devnetEnv(spec.devnet, spec.upstreamUrl),
       GATEWAY_PORT: String(spec.port ?? 0),
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,18 +27,22 @@ export function devnetConfig(options: {
   return parseConfig({
     text: doc.toString(),
     source: 'config/devnet.yaml',
-    env: {
-      DEVNET_RPC_URL: options.devnet.rpcUrl,
-      DEVNET_CHAIN_ID: String(options.devnet.chainId),
-      DEVNET_PAYEE_ADDRESS: options.devnet.payee.address,
-      DEVNET_PAYEE_KEY: options.devnet.payee.privateKey,
-      UPSTREAM_URL: options.upstreamUrl,
-      MPP_CHALLENGE_SECRET: testChallengeSecret,
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_PORT: '0',
-      ...options.extraEnv,
-    },
+    env: { ...devnetEnv(options.devnet, options.upstreamUrl), ...options.extraEnv },
   })
+}
+
+/** The variables config/devnet.yaml references, for a devnet and an upstream (port 0). */
+export function devnetEnv(devnet: DevnetInfo, upstreamUrl: string): Record<string, string> {
+  return {
+    DEVNET_RPC_URL: devnet.rpcUrl,
+    DEVNET_CHAIN_ID: String(devnet.chainId),
+    DEVNET_PAYEE_ADDRESS: devnet.payee.address,
+    DEVNET_PAYEE_KEY: devnet.payee.privateKey,
+    UPSTREAM_URL: upstreamUrl,
+    MPP_CHALLENGE_SECRET: testChallengeSecret,
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_PORT: '0',
+  }
 }
 
 /** A logger that keeps lines in memory (tests may assert on them) and prints nothing. */

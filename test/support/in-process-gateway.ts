@@ -4,6 +4,9 @@
  * loopback upstream whose every answer the test scripts. Vouchers are really signed and really
  * verified; only the chain is absent (the channel's on-chain state never changes, so chain reads
  * are not needed). Starts in milliseconds: for suites that walk every exit path of a paid request.
+ *
+ * Routes: `/paid/:id` (on-success), `/always/:id` (always), `/free/:id`, `/shadow/:id` and
+ * `/shadow-always/:id` (shadow mode).
  */
 import type { ServerType } from '@hono/node-server'
 import { randomBytes } from 'node:crypto'
@@ -21,8 +24,9 @@ import { createApp } from '../../src/app.js'
 import type { EscrowClient } from '../../src/chain/escrow.js'
 import { createGate, type Gate } from '../../src/gate/gate.js'
 import { createUnresolvedCharges, type UnresolvedOutcome } from '../../src/gate/unresolved.js'
-import { createMetrics, type Metrics } from '../../src/http/metrics.js'
+import { countChallenges, createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { startServer } from '../../src/http/serve.js'
+import { corsPolicy, type CorsSettings } from '../../src/http/cors.js'
 import { createMemoryLedger } from '../../src/ledger/memory.js'
 import type { Descriptor, LedgerPort } from '../../src/ledger/port.js'
 import { createChallengeIssuer } from '../../src/pricing/challenges.js'
@@ -33,6 +37,7 @@ import { channelIdOf } from '../../src/session/channel-id.js'
 import type { SessionContext } from '../../src/session/context.js'
 import { createChannelTermsCheck } from '../../src/session/terms.js'
 import { createVoucherVerifier } from '../../src/session/voucher-check.js'
+import { unsettledTotal } from '../../src/settlement/exposure.js'
 import { createUpstreamPools, type UpstreamSpec } from '../../src/upstream/pool.js'
 import { proxyTrust } from '../../src/upstream/trusted-proxies.js'
 import { memoryLogger, testChallengeSecret } from './gateway.js'
@@ -40,7 +45,12 @@ import { fetchChallenge, voucherSigner } from './vouchers.js'
 
 /** What the scripted upstream does with one request. */
 export type Scripted =
-  | { readonly kind: 'answer'; readonly status: number; readonly body?: string }
+  | {
+      readonly kind: 'answer'
+      readonly status: number
+      readonly body?: string
+      readonly headers?: Readonly<Record<string, string>>
+    }
   /** Answers 200 once `release` resolves (and reports the request's arrival first). */
   | { readonly kind: 'held'; readonly release: Promise<void> }
   /** Never answers; the connection ends when the test's upstream closes. */
@@ -113,6 +123,10 @@ export async function startInProcessGateway(
     /** `server.requestBodyTimeoutMs` and `server.bufferedBodyBytes`. */
     requestBody?: { timeoutMs: number; bufferBytes: number }
     trustedProxies?: readonly string[]
+    /** The gateway's clock (default `Date.now`); a test may move it to pin durations. */
+    now?: () => number
+    /** `server.cors` (off by default). */
+    cors?: CorsSettings
   } = {},
 ): Promise<InProcessGateway> {
   const payerKey = generatePrivateKey()
@@ -158,7 +172,7 @@ export async function startInProcessGateway(
 
   const upstream = await startScriptedUpstream()
   const { logger, lines } = memoryLogger()
-  const now = () => Date.now()
+  const now = options.now ?? (() => Date.now())
   const absent = (what: string) =>
     new Proxy({} as never, {
       get() {
@@ -190,6 +204,8 @@ export async function startInProcessGateway(
     // Payment-Authorization.
     route({ path: '/pass/:id', price: prices.paid, credentialHeader: 'Payment-Authorization' }),
     route({ method: 'POST', path: '/submit', price: prices.paid }),
+    route({ path: '/shadow/:id', price: prices.paid, shadow: true }),
+    route({ path: '/shadow-always/:id', price: prices.always, charge: 'always', shadow: true }),
   ])
   const upstreams = createUpstreamPools([
     {
@@ -207,7 +223,10 @@ export async function startInProcessGateway(
     },
   ])
   const requestBody = options.requestBody ?? { timeoutMs: 10_000, bufferBytes: 64 * 1024 }
-  const metrics = createMetrics()
+  const metrics = createMetrics({
+    processMetrics: false,
+    exposure: () => unsettledTotal(ledger, memory.index, 1_000),
+  })
   const resolutions: ((outcome: UnresolvedOutcome) => void)[] = []
   const unresolved = createUnresolvedCharges({
     ledger,
@@ -222,11 +241,14 @@ export async function startInProcessGateway(
   })
   const gate = createGate({
     routes,
-    challenges: createChallengeIssuer({
-      terms,
-      routes: routes.routes,
-      keys: [challengeKey(testChallengeSecret)],
-    }),
+    challenges: countChallenges(
+      createChallengeIssuer({
+        terms,
+        routes: routes.routes,
+        keys: [challengeKey(testChallengeSecret)],
+      }),
+      metrics,
+    ),
     session,
     ledger,
     unresolved,
@@ -248,6 +270,12 @@ export async function startInProcessGateway(
     limits: { reservedPrefix: '/__gateway' },
     requestBody,
     trustsPeer: proxyTrust(options.trustedProxies ?? []),
+    cors: options.cors
+      ? corsPolicy(
+          options.cors,
+          routes.routes.map((r) => r.method),
+        )
+      : undefined,
     now,
   })
   const server: ServerType = await startServer({
@@ -330,13 +358,13 @@ async function startScriptedUpstream(): Promise<ScriptedUpstream> {
     heard.push(req.headers)
     arrivals.shift()?.()
     const next = queue.shift() ?? { kind: 'answer', status: 200 }
-    const json = (status: number, body: string) => {
-      res.writeHead(status, { 'content-type': 'application/json' })
+    const json = (status: number, body: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers })
       res.end(body)
     }
     switch (next.kind) {
       case 'answer':
-        return json(next.status, next.body ?? JSON.stringify({ status: next.status }))
+        return json(next.status, next.body ?? JSON.stringify({ status: next.status }), next.headers)
       case 'held':
         return void next.release.then(() => {
           if (!res.destroyed) json(200, '{"held":true}')
