@@ -110,11 +110,7 @@ async function record(
     // (a close of a channel already gone reverts), so it captured what it asked for.
     settled = intent.capture ?? intent.cumulative
   }
-  await ctx.ledger.finalize(
-    intent.channelId,
-    { settled, txHash: receipt.transactionHash },
-    now,
-  )
+  await ctx.ledger.finalize(intent.channelId, { settled, txHash: receipt.transactionHash }, now)
   await ctx.store.clearIntent(intent.channelId, intent.txHash)
   return settled
 }

@@ -34,7 +34,7 @@ import {
   decodeRecordReply,
 } from './replies.js'
 import { createScriptRunner, type ScriptCall } from './script-runner.js'
-import type { LedgerScriptName } from './scripts.js'
+import { ledgerScripts, type LedgerScriptName } from './scripts.js'
 import { createRedisChannelIndex, type RedisChannelIndex } from './unsettled-index.js'
 
 export type RedisLedgerOptions = {
@@ -104,7 +104,10 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
   const indexing = new Set<Promise<void>>()
   let closed = false
 
-  /** Runs a ledger script on the channel's two keys; resolves with its raw reply. */
+  /**
+   * Runs a ledger script on the channel's keys (its hash and reservations, plus its settlement
+   * fence for the scripts that finalize: scripts.ts); resolves with its raw reply.
+   */
   const run = async (
     name: LedgerScriptName,
     id: Hex,
@@ -113,7 +116,10 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
   ): Promise<unknown> => {
     const call: ScriptCall = {
       name,
-      keys: [keys.channel(id), keys.reservations(id)],
+      keys:
+        ledgerScripts[name].keys === 3
+          ? [keys.channel(id), keys.reservations(id), keys.fence(id)]
+          : [keys.channel(id), keys.reservations(id)],
       args,
       ...(then ? { then } : {}),
     }
