@@ -5,7 +5,6 @@
  * pending, which decides the channel's fate instead.
  */
 import { tempo } from 'mppx/client'
-import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
 import { createMemoryLedger } from '../../src/ledger/memory.js'
@@ -78,7 +77,7 @@ describe('a channel left closing', () => {
       kind: 'close',
       cumulative: 10_000n,
       capture: 10_000n,
-      txHash: `0x${'cd'.repeat(32)}` as Hex,
+      txHash: `0x${'cd'.repeat(32)}`,
       rawTransaction: '0x76c0',
       validBefore: Math.floor(Date.now() / 1000) + 3600,
       fence: lease.fence,
