@@ -269,12 +269,18 @@ async function main(options: Options, cleanup: Cleanup): Promise<boolean> {
   for (const line of summaryLines(samples)) console.log(line)
   const last = samples.at(-1)!
   const first = samples[0]!
+  const deltas = [...counts.settleDeltas].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  const units = (x: bigint | undefined) =>
+    x === undefined ? '-' : formatUnits(x, config.currency.decimals)
+  const belowThreshold = deltas.filter((d) => d < thresholdUnits).length
   const [oneEnd, fiveEnd] = loadavg()
   console.log(
     `\nerror-level lines ${counts.errors}, warnings ${counts.warnings}, outcomes unknown ` +
       `${counts.unknownOutcomes}, receipts without their event ${counts.noEvent}` +
       `\nsettlements ${counts.settled} (voucher channels' spent implies at most ${implied} at ` +
       `${threshold}), closes ${closesOk}/${load.closes.length} answered with a transaction` +
+      `\nsettlement amounts: min ${units(deltas[0])}, median ${units(deltas[Math.floor(deltas.length / 2)])}, ` +
+      `max ${units(deltas.at(-1))}; ${belowThreshold} below the threshold` +
       `\ncharged ${formatUnits(spent, config.currency.decimals)} units in ${channelKeys.length} ` +
       `channels (paid 200s: ${paid200}); settled on chain ${formatUnits(settledTotal, config.currency.decimals)}` +
       `\nheap at idle ${last.heapUsedMb.toFixed(1)} MB vs ${first.heapUsedMb.toFixed(1)} MB at start; ` +

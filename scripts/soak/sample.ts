@@ -103,6 +103,8 @@ export type LogCounts = {
   noEvent: number
   /** The first error-level lines, for the report. */
   readonly errorSamples: string[]
+  /** Amount of each settlement (base units): its cumulative minus the channel's previous one. */
+  readonly settleDeltas: bigint[]
 }
 
 /** Reads a growing pino log file from where it left off; returns the running counts. */
@@ -115,14 +117,16 @@ export function createLogTail(path: string): { read(): LogCounts } {
     unknownOutcomes: 0,
     noEvent: 0,
     errorSamples: [],
+    settleDeltas: [],
   }
+  const lastSettled = new Map<string, bigint>()
   let offset = 0
   let partial = ''
   const buffer = Buffer.alloc(1 << 20)
   const take = (line: string) => {
-    let entry: { level?: number; msg?: string }
+    let entry: { level?: number; msg?: string; kind?: string; channelId?: string; amount?: string }
     try {
-      entry = JSON.parse(line) as { level?: number; msg?: string }
+      entry = JSON.parse(line) as typeof entry
     } catch {
       return
     }
@@ -131,7 +135,14 @@ export function createLogTail(path: string): { read(): LogCounts } {
       counts.errors += 1
       if (counts.errorSamples.length < 5) counts.errorSamples.push(line.slice(0, 400))
     } else if ((entry.level ?? 0) >= 40) counts.warnings += 1
-    if (msg === 'channel settled') counts.settled += 1
+    if (msg === 'channel settled') {
+      counts.settled += 1
+      if (entry.channelId !== undefined && entry.amount !== undefined) {
+        const amount = BigInt(entry.amount)
+        counts.settleDeltas.push(amount - (lastSettled.get(entry.channelId) ?? 0n))
+        lastSettled.set(entry.channelId, amount)
+      }
+    }
     if (msg === 'channel closed') counts.closed += 1
     if (msg.includes('outcome unknown')) counts.unknownOutcomes += 1
     if (msg.includes('without the expected event') || msg.includes('carried no'))
