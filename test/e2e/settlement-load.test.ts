@@ -136,8 +136,14 @@ describe('settlement with many payee transactions in flight', () => {
     await devnet.setAutomine(false)
     try {
       const round = settler.runOnce({ shuttingDown: true })
-      await until('20 settle transactions in the pool', async () =>
-        escrowTransactions(devnet, 'settle').size === 20 ? true : undefined,
+      await until(
+        '20 settle transactions in the pool',
+        async () => {
+          const failed = settlerLog.lines.filter((l) => Number(l.level) >= 40)
+          if (failed.length > 0) throw new Error(`settler failed: ${JSON.stringify(failed[0])}`)
+          return escrowTransactions(devnet, 'settle').size === 20 ? true : undefined
+        },
+        60_000,
       )
       await devnet.mine()
       await round

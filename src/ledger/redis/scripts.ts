@@ -223,8 +223,8 @@ put(c, 'updatedAt', ARGV[1])
 )
 
 /**
- * KEYS: channel, reservations, fence. ARGV: now, deposit, settled, closeRequestedAt,
- * finalizedTtlSeconds.
+ * KEYS: channel, reservations, and the fence when the deposit is 0 (the only case that touches
+ * it). ARGV: now, deposit, settled, closeRequestedAt, finalizedTtlSeconds.
  * Reply: {'ok', fields} | {'not-found'} | {'finalized'}.
  */
 const syncChain = script(
