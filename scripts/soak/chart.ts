@@ -1,6 +1,7 @@
 /**
- * The soak's chart: four panels over time (memory; Redis keys by family; answered req/s and paid
- * p99 latency; settlements and closes), one shared time axis, a rule where traffic stopped.
+ * The soak's chart: five panels over time (memory; Redis keys by family and those without a TTL;
+ * answered req/s by status class; paid p99 and event-loop p99 latency; settlements, closes, error
+ * lines and unknown outcomes), one shared time axis, a dashed rule where traffic stopped.
  * A Vega-Lite spec compiled and rendered to SVG headless by `vega` (pure JavaScript: no canvas,
  * no browser, no native build).
  */
@@ -64,19 +65,31 @@ export async function writeChart(path: string, samples: readonly Sample[], title
         stoppedAt,
       ),
       panel(
-        'Redis keys by family',
+        'Redis keys by family (closed channels keep theirs with a TTL)',
         'keys',
-        series(Object.fromEntries(families.map((f) => [f, (s: Sample) => s.keys[f]]))),
+        series({
+          ...Object.fromEntries(families.map((f) => [f, (s: Sample) => s.keys[f]])),
+          'all without TTL': (s) => s.persistentKeys,
+        }),
         stoppedAt,
       ),
       panel(
-        'Traffic',
-        'req/s · ms',
+        'Answered requests',
+        'req/s',
         series({
-          'answered req/s': (s) => s.reqPerSec,
-          'paid p99 (ms)': (s) => s.paidP99Ms,
-          'event-loop p99 (ms)': (s) => s.loopP99Ms,
-          '5xx per s': (s) => s.status5xx,
+          all: (s) => s.reqPerSec,
+          '2xx': (s) => s.status2xx,
+          '4xx (402 challenges)': (s) => s.status4xx,
+          '5xx': (s) => s.status5xx,
+        }),
+        stoppedAt,
+      ),
+      panel(
+        'Latency',
+        'ms',
+        series({
+          'paid p99': (s) => s.paidP99Ms,
+          'gateway event-loop delay p99': (s) => s.loopP99Ms,
         }),
         stoppedAt,
       ),
