@@ -6,7 +6,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { isCpuAnswer, isReadyLine, type CpuQuery } from './child-protocol.js'
+import {
+  isCpuAnswer,
+  isReadyLine,
+  isStatsAnswer,
+  type CpuQuery,
+  type StatsAnswer,
+  type StatsQuery,
+} from './child-protocol.js'
 
 /** A running server child. */
 export type Child = {
@@ -15,6 +22,8 @@ export type Child = {
   readonly pid: number
   /** User + system CPU time the child has used so far, in microseconds. */
   cpuMicros(): Promise<number>
+  /** Memory and event-loop delay since the previous call (child-protocol.ts). */
+  stats(): Promise<StatsAnswer>
 }
 
 /** The children of one bench run. */
@@ -65,6 +74,7 @@ export function createChildSet(): ChildSet {
         url,
         pid,
         cpuMicros: () => cpuOf(child),
+        stats: () => ask(child, { type: 'stats' } satisfies StatsQuery, isStatsAnswer),
       }
     },
     async stopAll() {
@@ -113,23 +123,28 @@ function readyUrl(child: ChildProcess, name: string): Promise<string> {
 }
 
 function cpuOf(child: ChildProcess): Promise<number> {
+  const query: CpuQuery = { type: 'cpu' }
+  return ask(child, query, isCpuAnswer).then((answer) => answer.usage.user + answer.usage.system)
+}
+
+/** Sends `query` over IPC and resolves with the first message `accept` recognizes. */
+function ask<T>(child: ChildProcess, query: object, accept: (m: unknown) => m is T): Promise<T> {
   return new Promise((resolve, reject) => {
     const done = () => {
       child.off('message', onMessage)
       child.off('exit', onExit)
     }
     const onMessage = (message: unknown) => {
-      if (!isCpuAnswer(message)) return
+      if (!accept(message)) return
       done()
-      resolve(message.usage.user + message.usage.system)
+      resolve(message)
     }
     const onExit = () => {
       done()
-      reject(new Error('the child exited before it reported its CPU time'))
+      reject(new Error('the child exited before it answered'))
     }
     child.on('message', onMessage)
     child.once('exit', onExit)
-    const query: CpuQuery = { type: 'cpu' }
     child.send(query, (error) => {
       if (error) {
         done()

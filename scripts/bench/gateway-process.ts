@@ -22,7 +22,11 @@ const modules = await importGateway(spec.runtime)
 // `mpp-gateway` sets them up (src/main.ts).
 const destination = pino.destination({ dest: spec.logFile, sync: true })
 const logger = modules.logger.createLogger({ level: 'info', destination })
-const accessLogger = modules.logger.createLogger({ level: 'info', destination, redact: false })
+const accessLogger = modules.logger.createLogger({
+  level: spec.accessLog === false ? 'silent' : 'info',
+  destination,
+  redact: false,
+})
 const gateway = await modules.gateway.startGateway({
   config: spec.config,
   logger,

@@ -21,6 +21,8 @@ export type GatewaySpec = {
   readonly runtime: GatewayRuntime
   /** File the gateway's pino lines go to (`/dev/null` to drop them). */
   readonly logFile: string
+  /** Write one access line per request (default); a soak keeps only the operational lines. */
+  readonly accessLog?: boolean
 }
 
 type TaggedBigint = { $bigint: string }

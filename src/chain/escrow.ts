@@ -7,6 +7,9 @@
  * before it is broadcast (the settlement machinery records it first). Client transactions (open,
  * topUp) are broadcast as the client signed them. A transaction counts only once its receipt is in
  * and successful.
+ *
+ * Receipts are awaited by hash only, all in-flight transactions polled together in one JSON-RPC
+ * batch per poll (receipts.ts says why nonce-based waiting misreads expiring-nonce transactions).
  */
 import {
   createPublicClient,
@@ -25,6 +28,7 @@ import {
 } from 'viem'
 import type { ChainState, Descriptor } from '../ledger/port.js'
 import { escrowAbi } from './escrow-abi.js'
+import { createReceiptPoller, type FetchReceipts } from './receipts.js'
 
 export type EscrowEvent<N extends 'ChannelOpened' | 'TopUp' | 'ChannelClosed' | 'Settled'> =
   ReturnType<typeof parseEventLogs<typeof escrowAbi, true, N>>[number]
@@ -51,7 +55,10 @@ export type EscrowClient = {
   sendRaw(rawTransaction: Hex): Promise<Hex>
   /** The receipt of a transaction, or undefined when it is not (yet) included. */
   receipt(hash: Hex): Promise<TransactionReceipt | undefined>
-  /** Waits for a receipt; rejects on time-out (the outcome is then unknown). */
+  /**
+   * Waits for the receipt of exactly this hash (polled with every other one in flight, in one
+   * batch); rejects on time-out (the outcome is then unknown).
+   */
   waitForReceipt(hash: Hex, timeoutMs: number): Promise<TransactionReceipt>
   /** The chain's clock: the later of the latest block's timestamp and wall time, in seconds. */
   chainTime(): Promise<number>
@@ -110,10 +117,23 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
   const publicClient = createPublicClient({ chain: options.chain, transport }) as PublicClient
   const wallet = createWalletClient({ account: options.account, chain: options.chain, transport })
   const receiptTimeout = options.receiptTimeoutMs ?? 30_000
-  const pollingInterval = 100
-
-  const waitFor = async (hash: Hex) =>
-    publicClient.waitForTransactionReceipt({ hash, pollingInterval, timeout: receiptTimeout })
+  // A client of its own for receipts: calls made in one tick go out as one JSON-RPC batch.
+  const batchClient = createPublicClient({
+    chain: options.chain,
+    transport: http(options.rpcUrl, { retryCount: 0, timeout: 15_000, batch: { batchSize: 100 } }),
+  }) as PublicClient
+  const receiptOf = async (client: PublicClient, hash: Hex) => {
+    try {
+      return await client.getTransactionReceipt({ hash })
+    } catch (error) {
+      if (error instanceof TransactionReceiptNotFoundError) return undefined
+      throw error
+    }
+  }
+  const fetchReceipts: FetchReceipts = (hashes) =>
+    Promise.all(hashes.map((hash) => receiptOf(batchClient, hash)))
+  const receipts = createReceiptPoller({ fetch: fetchReceipts, intervalMs: 100, batchSize: 100 })
+  const waitFor = (hash: Hex) => receipts.wait(hash, receiptTimeout)
 
   const chainTime = async () => {
     const block = await publicClient.getBlock()
@@ -184,16 +204,11 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
     sendRaw(rawTransaction) {
       return publicClient.sendRawTransaction({ serializedTransaction: rawTransaction })
     },
-    async receipt(hash) {
-      try {
-        return await publicClient.getTransactionReceipt({ hash })
-      } catch (error) {
-        if (error instanceof TransactionReceiptNotFoundError) return undefined
-        throw error
-      }
+    receipt(hash) {
+      return receiptOf(publicClient, hash)
     },
     waitForReceipt(hash, timeoutMs) {
-      return publicClient.waitForTransactionReceipt({ hash, pollingInterval, timeout: timeoutMs })
+      return receipts.wait(hash, timeoutMs)
     },
     chainTime,
     events(receipt, eventName, channelId) {

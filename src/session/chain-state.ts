@@ -38,6 +38,21 @@ export function createChainStateCache(options: {
   const maxStaleMs = options.maxStaleMs ?? 300_000
   const lastRead = new Map<Hex, number>()
   const inflight = new Map<Hex, Promise<ChainState>>()
+  /**
+   * Notes a read. The map is kept in read order and entries older than both the TTL and
+   * `maxStaleMs` are dropped: for such a channel a read is due and a failed one refused either
+   * way, so forgetting it changes nothing but one ledger lookup, and the map holds only channels
+   * read recently instead of every channel ever seen.
+   */
+  const noteRead = (channelId: Hex, at: number) => {
+    lastRead.delete(channelId)
+    lastRead.set(channelId, at)
+    const horizon = Math.max(options.ttlMs, maxStaleMs)
+    for (const [id, t] of lastRead) {
+      if (at - t <= horizon) break
+      lastRead.delete(id)
+    }
+  }
 
   const refresh = (channelId: Hex): Promise<ChainState> => {
     const running = inflight.get(channelId)
@@ -46,7 +61,7 @@ export function createChainStateCache(options: {
       try {
         const state = await reachability.read(() => options.escrow.readState(channelId))
         await options.ledger.syncChain(channelId, state, options.now())
-        lastRead.set(channelId, options.now())
+        noteRead(channelId, options.now())
         return state
       } finally {
         inflight.delete(channelId)
@@ -59,7 +74,7 @@ export function createChainStateCache(options: {
   return {
     refresh,
     touch(channelId) {
-      lastRead.set(channelId, options.now())
+      noteRead(channelId, options.now())
     },
     reachable: () => reachability.reachable(),
     async ensureFresh(channelId) {

@@ -13,7 +13,9 @@
  * the close goes through with the stored voucher and the payer gets `deposit − capture` back, the
  * same refund a close at exactly `spent` would give.
  *
- * Before reading `spent` the channel is marked closing (no new charges) and
+ * A settlement in flight never makes a close fail: the close waits for the channel's lock (bounded
+ * by the lock's TTL) and supersedes a settle still undecided (see below). Before reading `spent`
+ * the channel is marked closing (no new charges) and
  * in-flight reservations get a short, bounded time to resolve. The transaction goes through the
  * settlement machinery (lock, intent persisted before broadcast, reconciliation), so a crash or an
  * RPC failure mid-close is recovered by the settler, never doubled. If the transaction fails, the
@@ -25,7 +27,7 @@ import { GatewayError } from '../errors.js'
 import type { ChannelRecord, ChannelSnapshot } from '../ledger/port.js'
 import { snapshotOf } from '../ledger/port.js'
 import type { Lease } from '../settlement/store.js'
-import { reconcile, submit } from '../settlement/submit.js'
+import { inspect, reconcile, submit } from '../settlement/submit.js'
 import type { SessionContext } from './context.js'
 import type { VoucherPayload } from './payload.js'
 import { knownChannel } from './known-channel.js'
@@ -77,9 +79,27 @@ export async function closeChannel(
   }
   const lease = await acquire(ctx, channelId)
   try {
-    // A settlement of this channel may be in flight or undecided: settle that question first.
-    const pending = await reconcile(ctx.settlement.submit, channelId)
-    if (pending?.kind === 'pending') throw busy()
+    // A transaction of this channel may be in flight or undecided. Why a pending `settle` is
+    // superseded rather than waited for: the close captures max(spent, settled) ≥ any settle
+    // voucher (≤ spent), so it lands whether the settle lands before it, after it (then the settle
+    // reverts) or never; the close's intent replaces the settle's. A pending `close` (an earlier
+    // attempt) is waited for instead: two closes would race, and the first already does the job.
+    let pending = await inspect(ctx.settlement.submit, channelId)
+    if (pending?.kind === 'pending' && pending.intent.kind === 'close') {
+      pending = await reconcile(ctx.settlement.submit, channelId)
+      if (pending?.kind === 'pending') throw busy(pending.intent.txHash)
+    }
+    if (pending?.kind === 'confirmed' && pending.intent.kind === 'close') {
+      // An earlier close of this channel landed: that is this close's answer.
+      const final = await ctx.ledger.get(channelId)
+      if (final) {
+        return {
+          snapshot: snapshotOf(final),
+          txHash: pending.receipt.transactionHash,
+          voucherAmount: pending.intent.cumulative,
+        }
+      }
+    }
 
     const marked = await ctx.ledger.markClosing(channelId, ctx.now())
     if (marked.kind !== 'ok') throw new GatewayError('channel-finalized', 'The channel is closed.')
@@ -163,12 +183,17 @@ function busy(txHash?: Hex): GatewayError {
   })
 }
 
-/** Takes the channel's settlement lock, waiting briefly for a settlement in progress. */
+/**
+ * Takes the channel's settlement lock, waiting for a settlement in progress. Bounded by the lock's
+ * TTL: a holder (a settler waiting for its receipt) gives the channel back when its transaction is
+ * recorded, and no lease outlives its TTL; only a channel taken again and again for that long is
+ * answered `channel-busy`.
+ */
 async function acquire(ctx: SessionContext, channelId: Hex): Promise<Lease> {
   // A lock owner may take its own lock again, so each close is an owner of its own: it must wait
   // for this process's settler (and other closes) rather than take the channel from under them.
   const owner = `${ctx.settlement.owner}/close/${randomUUID()}`
-  const deadline = ctx.now() + drainTimeoutMs
+  const deadline = ctx.now() + ctx.settlement.lockTtlMs
   for (;;) {
     const lease = await ctx.settlement.submit.store.acquire(
       channelId,
@@ -177,6 +202,6 @@ async function acquire(ctx: SessionContext, channelId: Hex): Promise<Lease> {
     )
     if (lease) return lease
     if (ctx.now() >= deadline) throw busy()
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((r) => setTimeout(r, 25))
   }
 }

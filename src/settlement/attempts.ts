@@ -14,6 +14,7 @@
  *  - `error` — anything else (the ledger or the settlement store failed).
  */
 import { BaseError, TimeoutError, WaitForTransactionReceiptTimeoutError } from 'viem'
+import { ReceiptTimeoutError } from '../chain/receipts.js'
 import type { SubmitOutcome } from './submit.js'
 
 export const attemptResults = [
@@ -44,6 +45,8 @@ export function outcomeResult(outcome: SubmitOutcome): AttemptResult {
 
 /** The result of an attempt that failed with `error`. */
 export function failureResult(error: unknown): AttemptResult {
+  // The gateway's own receipt poller (chain/receipts.ts) gave up waiting: the outcome is unknown.
+  if (error instanceof ReceiptTimeoutError) return 'timeout'
   if (!(error instanceof BaseError)) return 'error'
   const timedOut = error.walk(
     (cause) =>

@@ -59,6 +59,10 @@ export function startSettlementService(options: {
     pollIntervalMs: s.pollIntervalMs,
     reconcileIntervalMs: s.reconcileIntervalSeconds * 1000,
     onCloseRequested: () => settler.nudge(),
+    owner: `${options.owner}/watcher`,
+    lockTtlMs: s.lockTtlMs,
+    // Longer than any close can run while holding the lock, and at least two reconciliations.
+    staleClosingMs: Math.max(2 * s.lockTtlMs, 2 * s.reconcileIntervalSeconds * 1000),
   })
   settler.start()
   watcher.start()

@@ -4,8 +4,9 @@
  *
  * Each round it first reconciles intents left pending by earlier rounds or other processes (a
  * crash between broadcast and record is repaired here), then looks at channels with unsettled
- * value and settles those the policy says are due. Every settlement holds the channel's lock (one
- * writer across instances) and goes through `submit` (intent persisted before broadcast). Failures
+ * value and settles those the policy says are due, up to 32 channels at a time (their receipts are
+ * awaited together). Every settlement holds the channel's lock (one writer across instances) and
+ * goes through `submit` (intent persisted before broadcast). Failures
  * back off exponentially with jitter per channel; an unknown outcome is never "retried" with a new
  * transaction, only reconciled. While the ledger is down (`ledger-unavailable`) rounds fail early
  * and harmlessly; the outage is logged once (outage-log.ts) and settlement picks up where it left
@@ -54,6 +55,32 @@ type Backoff = { attempts: number; notBefore: number }
 
 const baseDelayMs = 500
 const maxDelayMs = 60_000
+/**
+ * Channels worked on at once in a round. Why in parallel: each settlement waits for its receipt
+ * (a block or more), and all receipts in flight are polled in one batch (chain/receipts.ts), so
+ * settling channels one after the other would make a round last a block per due channel. Why
+ * bounded: each settlement costs a few RPC calls to sign and one lock in Redis.
+ */
+const parallelChannels = 32
+
+/**
+ * Runs `work` over `items`, at most {@link parallelChannels} at a time. A failure stops its lane
+ * only; the call settles once every lane has, then rejects with the first failure (so a round
+ * never ends while some of its work still runs).
+ */
+async function inParallel<T>(items: readonly T[], work: (item: T) => Promise<void>) {
+  let next = 0
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next] as T
+      next += 1
+      await work(item)
+    }
+  }
+  const lanes = Array.from({ length: Math.min(parallelChannels, items.length) }, lane)
+  const failed = (await Promise.allSettled(lanes)).find((r) => r.status === 'rejected')
+  if (failed) throw failed.reason
+}
 
 export function createSettler(options: SettlerOptions): Settler {
   const { ledger, store, logger, now } = options
@@ -183,23 +210,33 @@ export function createSettler(options: SettlerOptions): Settler {
     }
   }
 
-  const round = async (shuttingDown: boolean) => {
-    for (const channelId of await store.pendingIntents()) {
-      const lease = await store.acquire(channelId, options.owner, options.lockTtlMs)
-      if (!lease) continue
-      try {
-        note(channelId, await reconcile(options.submit, channelId))
-      } catch (error) {
-        options.onAttempt?.(failureResult(error))
-        fail(channelId, 'reconciliation failed', error)
-      } finally {
-        await release(lease)
-      }
+  const reconcileChannel = async (channelId: Hex) => {
+    const lease = await store.acquire(channelId, options.owner, options.lockTtlMs)
+    if (!lease) return
+    try {
+      note(channelId, await reconcile(options.submit, channelId))
+    } catch (error) {
+      options.onAttempt?.(failureResult(error))
+      fail(channelId, 'reconciliation failed', error)
+    } finally {
+      await release(lease)
     }
-    for (const { channelId, since } of await options.index.unsettled(1_000)) {
+  }
+
+  const round = async (shuttingDown: boolean) => {
+    const pending = await store.pendingIntents()
+    await inParallel(pending, reconcileChannel)
+    const unsettled = await options.index.unsettled(1_000)
+    await inParallel(unsettled, async ({ channelId, since }) => {
       if (stopped && !shuttingDown) return
       await settleChannel(channelId, since, shuttingDown)
-    }
+    })
+    // Back-off and first-seen times matter only for channels still listed; a channel that was
+    // settled, closed or finalized (by this process or any other) drops out of both lists, so
+    // the maps stay as large as the channels with work left.
+    const listed = new Set<Hex>([...pending, ...unsettled.map((u) => u.channelId)])
+    for (const id of backoff.keys()) if (!listed.has(id)) backoff.delete(id)
+    for (const id of firstSeen.keys()) if (!listed.has(id)) firstSeen.delete(id)
   }
 
   const runOnce = (opts: { shuttingDown?: boolean } = {}): Promise<void> => {

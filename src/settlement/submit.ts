@@ -39,6 +39,10 @@ export type SubmitOutcome =
       readonly receipt: TransactionReceipt
       readonly settled: bigint
     }
+  /**
+   * Reverted, or landed without effect on the channel (its receipt lacks the event and the chain
+   * state shows nothing of it): the intent was cleared, a new transaction may be planned.
+   */
   | {
       readonly kind: 'reverted'
       readonly intent: SettlementIntent
@@ -52,9 +56,17 @@ export type SubmitOutcome =
   | { readonly kind: 'lost-lease' }
 
 /**
- * Applies a confirmed receipt to the ledger and clears the intent. Returns the amount now settled
- * for the payee (from the escrow's own event), or undefined when the receipt does not carry the
- * expected event (then nothing is recorded and the intent stays for a human to look at).
+ * Applies a successful receipt to the ledger and clears the intent. Returns the amount now settled
+ * for the payee, read from the escrow's own event in this receipt (logs of the escrow address
+ * naming this channel), or undefined when the transaction changed nothing (then the intent is
+ * cleared: the same bytes can never land twice).
+ *
+ * Why a receipt without the event is checked against chain state rather than retried: the receipt
+ * is the one of this exact hash (receipts.ts), so a missing event is not a misread; it is what the
+ * transaction did. The channel's state on chain says whether the value is there anyway (another
+ * settlement or close got there first) — then it is recorded as it stands — or not — then the
+ * settlement simply did not happen and a new one may be planned. Either way the intent is done
+ * with; nothing is left for a human, nothing is retried blindly.
  */
 async function record(
   ctx: SubmitContext,
@@ -64,21 +76,44 @@ async function record(
   const now = ctx.now()
   if (intent.kind === 'settle') {
     const [event] = ctx.escrow.events(receipt, 'Settled', intent.channelId)
-    if (!event || event.args.newSettled !== intent.cumulative) return undefined
-    const state = await ctx.escrow.readState(intent.channelId, receipt.blockNumber)
+    // The latest state, not the receipt block's: a node that prunes history may no longer have it,
+    // and every figure folded in only grows (or finalizes a channel that is gone).
+    const state = await ctx.escrow.readState(intent.channelId)
     await ctx.ledger.syncChain(intent.channelId, state, now)
     await ctx.store.clearIntent(intent.channelId, intent.txHash)
-    return event.args.newSettled
+    if (event && event.args.newSettled === intent.cumulative) return event.args.newSettled
+    ctx.logger.warn(
+      {
+        channelId: intent.channelId,
+        txHash: intent.txHash,
+        settledOnChain: state.settled.toString(),
+        cumulative: intent.cumulative.toString(),
+      },
+      'settle transaction carried no Settled event for its channel; recorded the chain state',
+    )
+    return state.settled >= intent.cumulative ? state.settled : undefined
   }
   const [event] = ctx.escrow.events(receipt, 'ChannelClosed', intent.channelId)
-  if (!event) return undefined
-  await ctx.ledger.finalize(
-    intent.channelId,
-    { settled: event.args.settledToPayee, txHash: receipt.transactionHash },
-    now,
-  )
+  let settled = event?.args.settledToPayee
+  if (settled === undefined) {
+    const state = await ctx.escrow.readState(intent.channelId)
+    ctx.logger.warn(
+      { channelId: intent.channelId, txHash: intent.txHash, depositOnChain: `${state.deposit}` },
+      'close transaction carried no ChannelClosed event for its channel; checked the chain state',
+    )
+    if (state.deposit !== 0n) {
+      // Still open on chain: this close did nothing. Fold the state in and let the caller decide.
+      await ctx.ledger.syncChain(intent.channelId, state, now)
+      await ctx.store.clearIntent(intent.channelId, intent.txHash)
+      return undefined
+    }
+    // Gone from chain after a successful close of ours: only this transaction can have closed it
+    // (a close of a channel already gone reverts), so it captured what it asked for.
+    settled = intent.capture ?? intent.cumulative
+  }
+  await ctx.ledger.finalize(intent.channelId, { settled, txHash: receipt.transactionHash }, now)
   await ctx.store.clearIntent(intent.channelId, intent.txHash)
-  return event.args.settledToPayee
+  return settled
 }
 
 async function outcomeOf(
@@ -93,11 +128,9 @@ async function outcomeOf(
   }
   const settled = await record(ctx, intent, receipt)
   if (settled === undefined) {
-    ctx.logger.error(
-      { channelId: intent.channelId, txHash: intent.txHash },
-      'escrow transaction succeeded without the expected event',
-    )
-    return { kind: 'pending', intent, error: new Error('missing escrow event') }
+    // Landed without effect on the channel (and the intent is cleared): a failed attempt.
+    ctx.metrics?.settlement(intent.kind, 'reverted')
+    return { kind: 'reverted', intent, receipt }
   }
   ctx.logger.info(
     {
@@ -157,10 +190,10 @@ export async function submit(
 }
 
 /**
- * Finds out what became of a channel's pending intent: included (record it), still able to land
- * (broadcast the same bytes again and wait), or expired unincluded (drop it).
+ * Looks once at a channel's pending intent without sending anything: included (recorded now),
+ * expired unincluded (dropped), or still able to land (`pending`, with no error).
  */
-export async function reconcile(
+export async function inspect(
   ctx: SubmitContext,
   channelId: Hex,
 ): Promise<SubmitOutcome | undefined> {
@@ -168,7 +201,9 @@ export async function reconcile(
   if (!intent) return undefined
   const receipt = await ctx.escrow.receipt(intent.txHash)
   if (receipt) return outcomeOf(ctx, intent, receipt)
-  if ((await ctx.escrow.chainTime()) < intent.validBefore) return broadcastAndWait(ctx, intent)
+  if ((await ctx.escrow.chainTime()) < intent.validBefore) {
+    return { kind: 'pending', intent, error: undefined }
+  }
   // Past validBefore: look once more (a block could have landed meanwhile), then drop it.
   const late = await ctx.escrow.receipt(intent.txHash)
   if (late) return outcomeOf(ctx, intent, late)
@@ -178,4 +213,16 @@ export async function reconcile(
     'escrow transaction expired without being included',
   )
   return { kind: 'expired', intent }
+}
+
+/**
+ * Finds out what became of a channel's pending intent: included (record it), still able to land
+ * (broadcast the same bytes again and wait), or expired unincluded (drop it).
+ */
+export async function reconcile(
+  ctx: SubmitContext,
+  channelId: Hex,
+): Promise<SubmitOutcome | undefined> {
+  const seen = await inspect(ctx, channelId)
+  return seen?.kind === 'pending' ? broadcastAndWait(ctx, seen.intent) : seen
 }

@@ -12,6 +12,12 @@
  * before moving its cursor, so the next round after Redis returns covers the same blocks; the
  * outage is logged once (outage-log.ts); any other failing round (the chain RPC down) when it
  * starts, at most once a minute while it lasts, and when it ends, as a one-line summary.
+ *
+ * Reconciliation also reopens a channel left `closing` by a cooperative close that failed and
+ * could not reopen it itself (Redis went down between the two): a channel seen closing for at
+ * least `staleClosingMs`, whose lock is free (no close is running: a close holds it from marking
+ * the channel to its end), with no pending intent and still open on chain, is given back to its
+ * payer. Without this, every later voucher on it would be refused `410` until a forced close.
  */
 import type { Logger } from 'pino'
 import { getAbiItem, type Hex } from 'viem'
@@ -35,6 +41,11 @@ export type CloseWatcherOptions = {
   readonly onCloseRequested: (channelId: Hex) => void
   /** Most blocks asked for in one `eth_getLogs`. */
   readonly maxBlockRange?: number
+  /** The lock owner id this watcher uses when it reopens a channel left closing. */
+  readonly owner: string
+  readonly lockTtlMs: number
+  /** How long a channel must have been seen closing before it counts as left so. */
+  readonly staleClosingMs: number
 }
 
 export type CloseWatcher = {
@@ -63,6 +74,8 @@ export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
   })
   const maxRange = BigInt(options.maxBlockRange ?? 2_000)
   let lastReconcile = 0
+  /** Channels seen closing by reconciliation, with when first seen (pruned every pass). */
+  const closingSince = new Map<Hex, number>()
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
   let stopped = false
@@ -103,16 +116,42 @@ export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
     if (cursor === undefined && from > latest) await store.setCursor(latest)
   }
 
+  /** Reopens a channel left closing, under its lock, when nothing is in flight for it. */
+  const reopenIfStale = async (channelId: Hex) => {
+    const lease = await store.acquire(channelId, options.owner, options.lockTtlMs)
+    if (!lease) return
+    try {
+      if (await store.intent(channelId)) return
+      const state = await escrow.readState(channelId)
+      if (state.deposit === 0n) return
+      const record = await ledger.get(channelId)
+      if (record?.status !== 'closing') return
+      await ledger.cancelClosing(channelId, options.now())
+      closingSince.delete(channelId)
+      logger.warn({ channelId }, 'reopened a channel left closing by a close that did not finish')
+    } finally {
+      await store.release(lease).catch(() => undefined)
+    }
+  }
+
   const reconcileAll = async () => {
     const ids = await options.index.open(10_000)
+    const closing = new Set<Hex>()
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200)
       const states = await escrow.readStates(chunk)
       for (const [k, state] of states.entries()) {
         const channelId = chunk[k]!
-        await ledger.syncChain(channelId, state, options.now())
+        const synced = await ledger.syncChain(channelId, state, options.now())
         if (state.closeRequestedAt !== 0) options.onCloseRequested(channelId)
+        if (synced.kind === 'ok' && synced.channel.status === 'closing') closing.add(channelId)
       }
+    }
+    for (const id of closingSince.keys()) if (!closing.has(id)) closingSince.delete(id)
+    for (const channelId of closing) {
+      const since = closingSince.get(channelId)
+      if (since === undefined) closingSince.set(channelId, options.now())
+      else if (options.now() - since >= options.staleClosingMs) await reopenIfStale(channelId)
     }
     lastReconcile = options.now()
   }

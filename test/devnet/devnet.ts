@@ -81,8 +81,8 @@ export type DevnetClient = DevnetInfo & {
   ): Promise<TransactionReceipt>
   /** A viem client acting as `key` on this devnet (what an mppx client is given). */
   clientFor(key: Hex): Client
-  /** Gives an address fee-token funds (to pay for the transactions it sends). */
-  fundFees(address: Address): Promise<void>
+  /** Gives an address fee-token funds (to pay for the transactions it sends); 100 units by default. */
+  fundFees(address: Address, amount?: bigint): Promise<void>
   /** Token balance of an address in base units (session token by default). */
   balance(address: Address, token?: Address): Promise<bigint>
 }
@@ -104,6 +104,13 @@ export type Devnet = DevnetClient & {
    * time, so the gap also holds however long the test took in between.
    */
   mineAt(timestamp: number): Promise<void>
+  /**
+   * Turns anvil's automine off (transactions wait in the pool until {@link Devnet.mine}) or back
+   * on. Only on a devnet of one's own: with automine off, nothing anyone sends lands by itself.
+   */
+  setAutomine(enabled: boolean): Promise<void>
+  /** Mines one block with whatever waits in the pool. */
+  mine(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -115,6 +122,8 @@ export type StartDevnetOptions = {
   /** Session token given to payers; pathUSD by default. */
   token?: Address
   feeToken?: Address
+  /** Bounded anvil memory for long runs (see `StartAnvilOptions.retain`). */
+  retain?: { readonly states: number; readonly blocks: number }
 }
 
 const tip20Abi = parseAbi([
@@ -190,7 +199,8 @@ export function connectDevnet(info: DevnetInfo): DevnetClient {
     args: [Address, bigint],
   ) => write(key, { address: token, abi: tip20Abi, functionName, args }).then(() => undefined)
 
-  const fundFees = (to: Address) => call(faucetKey, info.feeToken, 'transfer', [to, feeFunds])
+  const fundFees = (to: Address, amount = feeFunds) =>
+    call(faucetKey, info.feeToken, 'transfer', [to, amount])
 
   return {
     ...info,
@@ -229,6 +239,7 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
   const anvil: Anvil = await startAnvil({
     ...(options.port !== undefined ? { port: options.port } : {}),
     chainId: options.chainId ?? defaultDevnetChainId,
+    ...(options.retain ? { retain: options.retain } : {}),
   })
   let proxy: RpcProxy | undefined
   try {
@@ -248,7 +259,12 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
     // A non-zero placeholder lets gas estimation of `open` succeed before the proxy seeds the
     // real hash for the transaction itself.
     await rpc('anvil_setStorageAt', [escrow, nonceHashSlot, toHex(1n, { size: 32 })])
-    proxy = await startRpcProxy({ upstream: anvil.url, escrow, nonceHashSlot })
+    proxy = await startRpcProxy({
+      upstream: anvil.url,
+      escrow,
+      nonceHashSlot,
+      ...(options.retain ? { maxCalls: 10_000 } : {}),
+    })
 
     const info: DevnetInfo = {
       rpcUrl: proxy.url,
@@ -278,6 +294,12 @@ export async function startDevnet(options: StartDevnetOptions = {}): Promise<Dev
       },
       async mineAt(timestamp) {
         await rpc('evm_mine', [timestamp])
+      },
+      async setAutomine(enabled) {
+        await rpc('evm_setAutomine', [enabled])
+      },
+      async mine() {
+        await rpc('evm_mine', [])
       },
       async stop() {
         await ownedProxy.close()

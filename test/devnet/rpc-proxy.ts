@@ -40,8 +40,13 @@ export type FaultRule = {
 
 export type RpcProxy = {
   readonly url: string
-  /** Every method called through the proxy, in order (`eth_sendRawTransaction*` with tx hash). */
+  /**
+   * Every method called through the proxy, in order (`eth_sendRawTransaction*` with the raw
+   * transaction); the latest `maxCalls` only.
+   */
   readonly calls: readonly { method: string; rawTx?: Hex.Hex }[]
+  /** The methods of every JSON-RPC batch (an array body) received, in order; bounded likewise. */
+  readonly batches: readonly (readonly string[])[]
   injectFault(rule: FaultRule): void
   clearFaults(): void
   close(): Promise<void>
@@ -53,6 +58,8 @@ export type RpcProxyOptions = {
   /** Storage slot of the stand-in that holds the open transaction's expiring nonce hash. */
   nonceHashSlot: Hex.Hex
   port?: number
+  /** How many calls and batches to remember (a long run must not grow without bound). */
+  maxCalls?: number
 }
 
 const openSelector = toFunctionSelector(
@@ -66,6 +73,12 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
   /** Calls held by a `hang` fault; `close` lets them go at once. */
   const holds = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>()
   const calls: { method: string; rawTx?: Hex.Hex }[] = []
+  const batches: string[][] = []
+  const maxCalls = options.maxCalls ?? Number.POSITIVE_INFINITY
+  /** Drops the oldest entries once a list holds twice the bound (amortized, in place). */
+  const trim = (list: unknown[]) => {
+    if (list.length > 2 * maxCalls) list.splice(0, list.length - maxCalls)
+  }
   let submitQueue: Promise<unknown> = Promise.resolve()
   let nextId = 1
 
@@ -130,6 +143,7 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
     const params = call.params ?? []
     const rawTx = rawSubmitMethods.has(call.method) ? (params[0] as Hex.Hex) : undefined
     calls.push(rawTx ? { method: call.method, rawTx } : { method: call.method })
+    trim(calls)
 
     const fault = faults.find((rule) => rule.left > 0 && rule.methods.includes(call.method))
     if (fault) {
@@ -201,6 +215,10 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
           return
         }
         try {
+          if (Array.isArray(body)) {
+            batches.push((body as RpcRequest[]).map((c) => c.method))
+            trim(batches)
+          }
           const answer = Array.isArray(body)
             ? await Promise.all((body as RpcRequest[]).map(handle))
             : await handle(body as RpcRequest)
@@ -231,6 +249,7 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
+    batches,
     injectFault(rule) {
       faults.push({ ...rule, left: rule.times })
     },

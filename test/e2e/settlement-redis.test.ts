@@ -154,11 +154,18 @@ describe('settlement on a shared Redis', () => {
       const amounts = events.map((e) => e.args.newSettled!)
       expect([...amounts].sort((x, y) => (x < y ? -1 : 1))).toEqual(amounts)
       expect(new Set(amounts).size).toBe(amounts.length)
-      const byProcess = [a, b].map(
-        (p) =>
-          p.lines.filter((l) => l.msg === 'channel settled' && l.channelId === channelId).length,
+      // A settler writes the ledger before its log line: wait for the lines, not just the ledger.
+      const logged = () =>
+        [a, b].reduce(
+          (sum, p) =>
+            sum +
+            p.lines.filter((l) => l.msg === 'channel settled' && l.channelId === channelId).length,
+          0,
+        )
+      await until(`the settlement lines of ${channelId}`, async () =>
+        logged() >= events.length ? true : undefined,
       )
-      expect(byProcess[0]! + byProcess[1]!).toBe(events.length)
+      expect(logged()).toBe(events.length)
     }
   }, 90_000)
 })

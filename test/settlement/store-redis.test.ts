@@ -1,7 +1,8 @@
 /**
  * The settlement store on a real redis-server: the shared contract, and what every call does
  * while Redis is down — reject with `ledger-unavailable` (503, `Retry-After: 1`), exactly like
- * the ledger — and that the store works again, its state intact, once Redis is back.
+ * the ledger — and that the store works again, its state intact, once Redis is back; and that a
+ * channel's fence key lives exactly as long as the channel (and always longer than its leases).
  */
 import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -10,6 +11,7 @@ import { createRedisClient } from '../../src/ledger/redis/connection.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
 import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
 import type { SettlementIntent, SettlementStore } from '../../src/settlement/store.js'
+import { newChannel } from '../ledger/contract.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { until } from '../support/wait.js'
 import { describeSettlementStoreContract } from './store-contract.js'
@@ -104,5 +106,71 @@ describe('settlement store on Redis while Redis is down', () => {
     expect(await store.acquire(channelId, 'settler-b', 60_000)).toMatchObject({
       fence: lease.fence + 1,
     })
+  })
+})
+
+describe('fence keys on Redis live as long as their channel', () => {
+  let server: RedisServer
+  let ledger: RedisLedger
+  let store: SettlementStore
+  const prefix = 'fence:'
+  const fenceKey = (id: Hex) => `${prefix}fence:{${id.toLowerCase()}}`
+
+  beforeAll(async () => {
+    server = await startRedisServer()
+    ledger = await createRedisLedger({ url: server.url, keyPrefix: prefix, finalizedTtlSeconds: 2 })
+    store = createRedisSettlementStore({ client: ledger.client, keyPrefix: prefix })
+  })
+  afterAll(async () => {
+    await ledger.close()
+    await server.stop()
+  })
+
+  it('a live channel keeps its fence; a finalized channel’s fence expires with it', async () => {
+    const channel = newChannel()
+    await ledger.open(channel, Date.now())
+    const lease = (await store.acquire(channel.channelId, 'closer', 10_000))!
+    await store.release(lease)
+    expect(await ledger.client.pttl(fenceKey(channel.channelId))).toBe(-1)
+
+    await ledger.finalize(channel.channelId, { settled: 0n, txHash: undefined }, Date.now())
+    const ttl = await ledger.client.pttl(fenceKey(channel.channelId))
+    expect(ttl).toBeGreaterThan(0)
+    expect(ttl).toBeLessThanOrEqual(2_000)
+    await until('the fence key to expire', async () =>
+      (await ledger.client.exists(fenceKey(channel.channelId))) === 0 ? true : undefined,
+    )
+  })
+
+  it('a channel found gone on chain takes its fence along; so does one locked only after it was finalized', async () => {
+    const gone = newChannel()
+    await ledger.open(gone, Date.now())
+    await store.release((await store.acquire(gone.channelId, 'settler', 10_000))!)
+    await ledger.syncChain(gone.channelId, { deposit: 0n, settled: 0n, closeRequestedAt: 0 }, 1)
+    expect(await ledger.client.pttl(fenceKey(gone.channelId))).toBeGreaterThan(0)
+
+    // Finalized before any lease: the first lease gives the fence the channel's remaining life,
+    // at least the lease's own plus a margin (a fence must never restart under a live lease).
+    const late = newChannel()
+    await ledger.open(late, Date.now())
+    await ledger.finalize(late.channelId, { settled: 0n, txHash: undefined }, Date.now())
+    const lease = (await store.acquire(late.channelId, 'reconciler', 10_000))!
+    const ttl = await ledger.client.pttl(fenceKey(late.channelId))
+    expect(ttl).toBeGreaterThan(10_000)
+    expect(ttl).toBeLessThanOrEqual(70_000)
+    await store.release(lease)
+  })
+
+  it('a lease on a channel the ledger no longer holds leaves a fence that outlives it, then goes', async () => {
+    const id: Hex = `0x${'ab'.repeat(32)}`
+    const first = (await store.acquire(id, 'a', 5_000))!
+    const ttl = await ledger.client.pttl(fenceKey(id))
+    expect(ttl).toBeGreaterThan(5_000)
+    // A later lease extends it: the fence always outlives the newest lease.
+    await store.release(first)
+    const second = (await store.acquire(id, 'b', 100_000))!
+    expect(second.fence).toBeGreaterThan(first.fence)
+    expect(await ledger.client.pttl(fenceKey(id))).toBeGreaterThan(100_000)
+    await store.release(second)
   })
 })

@@ -8,7 +8,8 @@
  *                                    unsettled — a hint for the settler (unsettled-index.ts)
  *  - `<prefix>lock:{<channelId>}`    string "<owner>|<fence>" with a PX time-to-live: the
  *                                    channel's settlement lock (settlement-store.ts)
- *  - `<prefix>fence:{<channelId>}`   integer: the channel's last fencing number
+ *  - `<prefix>fence:{<channelId>}`   integer: the channel's last fencing number; expires with the
+ *                                    finalized channel (scripts.ts, settlement-scripts.ts)
  *  - `<prefix>intent:{<channelId>}`  hash: the settlement transaction pending for the channel
  *  - `<prefix>intents`               set: channel ids with an intent — a hint for restarts
  *  - `<prefix>watcher:cursor`        string: the last block the close watcher processed

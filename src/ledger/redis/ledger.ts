@@ -106,16 +106,24 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
   const indexing = new Set<Promise<void>>()
   let closed = false
 
-  /** Runs a ledger script on the channel's two keys; resolves with its raw reply. */
+  /**
+   * Runs a ledger script on the channel's keys — its hash and reservations, plus its settlement
+   * fence when the call may finalize the channel (scripts.ts `expireFinalized`; named only then,
+   * so a key ACL limited to the channel keys still allows every other step); resolves with its raw
+   * reply.
+   */
   const run = async (
     name: LedgerScriptName,
     id: Hex,
     args: string[],
     then?: ScriptCall['then'],
+    finalizes = false,
   ): Promise<unknown> => {
     const call: ScriptCall = {
       name,
-      keys: [keys.channel(id), keys.reservations(id)],
+      keys: finalizes
+        ? [keys.channel(id), keys.reservations(id), keys.fence(id)]
+        : [keys.channel(id), keys.reservations(id)],
       args,
       ...(then ? { then } : {}),
     }
@@ -183,7 +191,9 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     args: string[],
     then?: ScriptCall['then'],
   ): Promise<TransitionResult> => {
-    const { kind, channel } = decodeRecordReply(await run(name, id, args, then), name)
+    // The two ways a channel is finalized: `finalize`, and `syncChain` with a zero deposit (ARGV[2]).
+    const finalizes = name === 'finalize' || (name === 'syncChain' && args[1] === '0')
+    const { kind, channel } = decodeRecordReply(await run(name, id, args, then, finalizes), name)
     if (kind === 'ok' && channel) return { kind, channel }
     if (kind === 'not-found' || kind === 'finalized') return { kind }
     throw new Error(`ledger: unexpected outcome ${kind} of ${name}`)

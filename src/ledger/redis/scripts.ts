@@ -7,8 +7,9 @@
  * Every script
  *  - starts with the `#!lua` shebang (Redis ≥ 7): Redis then refuses the whole script up front
  *    when it is out of memory, instead of failing a write half-way through a transition;
- *  - touches only KEYS[1] (the channel hash) and KEYS[2] (its reservations), which share the
- *    channel's hash tag, so it also runs unchanged on a Redis Cluster;
+ *  - touches only KEYS[1] (the channel hash), KEYS[2] (its reservations) and, for the two that
+ *    can finalize a channel, KEYS[3] (its settlement fence), which share the channel's hash tag,
+ *    so it also runs unchanged on a Redis Cluster;
  *  - reads, decides, then writes (see lua-channel.ts), and replies with plain strings: the
  *    outcome kind first, then figures as decimal strings.
  *
@@ -20,9 +21,9 @@ import { luaChannel } from './lua-channel.js'
 /** A script's source and how many keys it takes (the ledger's and the settlement store's). */
 export type RedisScript = { readonly source: string; readonly keys: number }
 
-const script = (body: string): RedisScript => ({
+const script = (body: string, keys = 2): RedisScript => ({
   source: `#!lua\n${luaChannel}\n${body}`,
-  keys: 2,
+  keys,
 })
 
 /**
@@ -195,11 +196,17 @@ save_channel(c)
 return { 'ok', redis.call('HGETALL', KEYS[1]) }
 `
 
-/** Keeps a finalized channel for `ttlSeconds` (ARGV name given by the caller), then lets it go. */
+/**
+ * Keeps a finalized channel for `ttlSeconds` (ARGV name given by the caller), then lets it go —
+ * with its settlement fence (KEYS[3]). Why the fence may go now: it must only outlive every lease
+ * of the channel, and a lease lives `settlement.lockTtlMs` (seconds to minutes) while the channel
+ * is kept for days; a lease taken later still (settlement-scripts.ts) extends the fence itself.
+ */
 const expireFinalized = (ttlArg: string) => String.raw`
 if tonumber(${ttlArg}) > 0 then
   redis.call('EXPIRE', KEYS[1], ${ttlArg})
   redis.call('EXPIRE', KEYS[2], ${ttlArg})
+  redis.call('EXPIRE', KEYS[3], ${ttlArg})
 end
 `
 
@@ -216,7 +223,8 @@ put(c, 'updatedAt', ARGV[1])
 )
 
 /**
- * ARGV: now, deposit, settled, closeRequestedAt, finalizedTtlSeconds.
+ * KEYS: channel, reservations, and the fence when the deposit is 0 (the only case that touches
+ * it). ARGV: now, deposit, settled, closeRequestedAt, finalizedTtlSeconds.
  * Reply: {'ok', fields} | {'not-found'} | {'finalized'}.
  */
 const syncChain = script(
@@ -244,6 +252,7 @@ if c.f.unsettledSince ~= nil and dcmp(c.f.spent, c.f.settled) <= 0 then
 end
 ` +
     okReply,
+  3,
 )
 
 /** ARGV: now. Reply: {'ok', fields} | {'not-found'} | {'finalized'}. */
@@ -271,7 +280,8 @@ end
 )
 
 /**
- * ARGV: now, settled, closeTxHash ('' for none), finalizedTtlSeconds.
+ * KEYS: channel, reservations, fence. ARGV: now, settled, closeTxHash ('' for none),
+ * finalizedTtlSeconds.
  * Reply: {'ok', fields} | {'not-found'}. Finalizing a finalized channel is allowed (transitions.ts).
  */
 const finalize = script(
@@ -287,6 +297,7 @@ save_channel(c)
     String.raw`
 return { 'ok', redis.call('HGETALL', KEYS[1]) }
 `,
+  3,
 )
 
 /** Every ledger script by the port operation it implements. */

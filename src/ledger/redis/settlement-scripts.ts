@@ -16,11 +16,18 @@ import type { RedisScript } from './scripts.js'
 const script = (keys: number, body: string): RedisScript => ({ source: `#!lua\n${body}`, keys })
 
 /**
- * KEYS: lock, fence. ARGV: owner, ttlMs.
+ * KEYS: lock, fence, channel hash. ARGV: owner, ttlMs.
  * Reply: {'acquired', fence} | {'held'}. The owner may take its own lock again (a new fence).
+ *
+ * The fence lives as long as its channel: no TTL while the channel is live, the finalized
+ * channel's lifetime once it is finalized (the ledger's finalize sets it, scripts.ts). `INCR`
+ * keeps a key's TTL, so a lease taken on a finalized channel (reconciling a late intent) or on
+ * one whose hash is gone makes sure here that the fence outlives this lease by a margin — a
+ * fence that expired while a lease was alive would start again at 1, and a later lease could
+ * carry a number an earlier one still holds.
  */
 const acquireLock = script(
-  2,
+  3,
   String.raw`
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -29,6 +36,16 @@ if current then
 end
 local fence = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'PX', ARGV[2])
+local status = redis.call('HGET', KEYS[3], 'status')
+if status == false or status == 'finalized' then
+  local channelTtl = redis.call('PTTL', KEYS[3])
+  if not (status == 'finalized' and channelTtl == -1) then
+    local keep = tonumber(ARGV[2]) + 60000
+    if channelTtl > keep then keep = channelTtl end
+    local fenceTtl = redis.call('PTTL', KEYS[2])
+    if fenceTtl < keep then redis.call('PEXPIRE', KEYS[2], keep) end
+  end
+end
 return { 'acquired', tostring(fence) }
 `,
 )

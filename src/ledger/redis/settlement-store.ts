@@ -98,7 +98,7 @@ export function createRedisSettlementStore(options: RedisSettlementStoreOptions)
       const id = channelKeyId(channelId)
       const reply = await run({
         name: 'acquireLock',
-        keys: [keys.lock(id), keys.fence(id)],
+        keys: [keys.lock(id), keys.fence(id), keys.channel(id)],
         args: [owner, integerArg(ttlMs, 'lock ttlMs')],
       })
       const outcome = decodeAcquireReply(reply)
