@@ -238,29 +238,40 @@ describe('the Redis ledger under real gateways', () => {
       let next = record.accepted.cumulative
       const statuses: number[] = []
       const answered: bigint[] = []
-      const deadline = Date.now() + 6_000
+      const deadline = Date.now() + 20_000
+      // The load loop signals the two moments the test waits on: some vouchers answered before the
+      // crash, and the first 503 of the outage. Redis is restarted only after the outage was seen.
+      let warmedUp!: () => void
+      let outageSeen!: () => void
+      const warm = new Promise<void>((r) => (warmedUp = r))
+      const outage = new Promise<void>((r) => (outageSeen = r))
       let crashed = false
       const load = (async () => {
-        while (Date.now() < deadline && statuses.length < 400) {
+        while (Date.now() < deadline && statuses.length < 5_000) {
           next += price
           const r = await pay(gateway.url, await signer.credential(next))
           statuses.push(r.status)
           if (r.status === 200)
             answered.push(BigInt(decodeReceipt(r.receipt!).acceptedCumulative as string))
+          if (answered.length === 20) warmedUp()
+          if (crashed && r.status === 503) outageSeen()
           if (crashed && r.status === 200 && statuses.includes(503)) return
         }
+        warmedUp()
+        outageSeen()
       })()
-      await new Promise((r) => setTimeout(r, 500))
+      await warm
       const beforeCrash = answered.length
       await redis.kill9()
       crashed = true
-      await new Promise((r) => setTimeout(r, 300))
+      await outage
       await redis.restart()
       await load
 
       expect(beforeCrash).toBeGreaterThan(0)
       expect(statuses).toContain(503)
       expect(statuses.every((s) => s === 200 || s === 503)).toBe(true)
+      expect(statuses.at(-1)).toBe(200)
       const after = await readAfterReconnect(record.channelId)
       expect(after.accepted.cumulative).toBeGreaterThanOrEqual(answered.at(-1)!)
       expect(after.spent).toBeGreaterThanOrEqual(record.spent + BigInt(answered.length) * price)
