@@ -26,6 +26,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { formatUnits } from 'viem'
+import { redisKeys } from '../src/ledger/redis/keys.js'
 import { startDevnet, type Devnet } from '../test/devnet/devnet.js'
 import { devnetConfig } from '../test/support/gateway.js'
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.js'
@@ -229,7 +230,7 @@ async function main(options: Options, cleanup: Cleanup): Promise<boolean> {
   }
 
   // Money and settlement figures from the ledger itself.
-  const channelKeys = (await admin.keys(`${keyPrefix}ch:{*}`)).filter((k) => !k.endsWith(':res'))
+  const channelKeys = await admin.keys(redisKeys(keyPrefix).channelPattern)
   const records = await Promise.all(
     channelKeys.map((k) => admin.hmget(k, 'spent', 'settled', 'status')),
   )

@@ -27,6 +27,7 @@ import { startServer } from './http/serve.js'
 import { createMemoryLedger } from './ledger/memory.js'
 import { createRedisLedger } from './ledger/redis/ledger.js'
 import { checkDurability } from './ledger/redis/durability.js'
+import type { RedisTarget } from './ledger/redis/connection.js'
 import type { ChannelIndex, LedgerPort } from './ledger/port.js'
 import { unsettledTotal } from './settlement/exposure.js'
 import { startSettlementService, type SettlementService } from './settlement/service.js'
@@ -121,10 +122,15 @@ export async function openStorage(options: {
     return { ledger, index: ledger.index, store: createMemorySettlementStore(options.now) }
   }
   const logger = options.logger.child({ component: 'ledger' })
+  const { url, cluster, sentinel, keyPrefix, minReplicas, minReplicasTimeoutMs } = settings.redis
+  // The config check guarantees exactly one of the three.
+  const target: RedisTarget = cluster ? { cluster } : sentinel ? { sentinel } : { url: url ?? '' }
   const ledger = await createRedisLedger({
-    url: settings.redis.url,
-    keyPrefix: settings.redis.keyPrefix,
+    ...target,
+    keyPrefix,
     logger,
+    minReplicas,
+    minReplicasTimeoutMs,
   })
   try {
     checkDurability(await ledger.durability(), {

@@ -7,6 +7,8 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs'
 import type { Redis } from 'ioredis'
+import type { Hex } from 'viem'
+import { redisKeys } from '../../src/ledger/redis/keys.js'
 
 /** RSS in bytes and open file descriptors of a process; zeros when it is gone. */
 export function processFigures(pid: number): { rss: number; fds: number } {
@@ -32,15 +34,13 @@ export const families = [
 ] as const
 export type Family = (typeof families)[number] | 'other'
 
+/** The family of a key, given as the text after `{<prefix>` (keys.ts). */
 function familyOf(rest: string): { family: Family; channel?: string } {
-  const tagged = /^(ch|lock|fence|intent):\{(0x[0-9a-f]{64})\}(:res)?$/.exec(rest)
-  if (tagged) {
-    const family = tagged[3] ? 'res' : (tagged[1] as Family)
-    return { family, channel: tagged[2]! }
-  }
-  if (rest === 'unsettled') return { family: 'unsettled' }
-  if (rest === 'intents') return { family: 'intents' }
-  if (rest === 'watcher:cursor') return { family: 'cursor' }
+  const tagged = /^(0x[0-9a-f]{64})\}:(ch|res|lock|fence|intent)$/.exec(rest)
+  if (tagged) return { family: tagged[2] as Family, channel: tagged[1]! }
+  if (/^unsettled:\d+\}$/.test(rest)) return { family: 'unsettled' }
+  if (/^intents:\d+\}$/.test(rest)) return { family: 'intents' }
+  if (rest === 'watcher}:cursor') return { family: 'cursor' }
   return { family: 'other' }
 }
 
@@ -60,7 +60,7 @@ export async function redisFigures(client: Redis, prefix: string): Promise<Redis
   const names: string[] = []
   let cursor = '0'
   do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    const [next, batch] = await client.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000)
     cursor = next
     names.push(...batch)
   } while (cursor !== '0')
@@ -71,10 +71,10 @@ export async function redisFigures(client: Redis, prefix: string): Promise<Redis
     Object.fromEntries([...families, 'other'].map((f) => [f, 0])) as Record<Family, number>
   const keys = zero()
   const persistent = zero()
-  const parsed = names.map((name) => familyOf(name.slice(prefix.length)))
+  const parsed = names.map((name) => familyOf(name.slice(prefix.length + 1)))
   const channels = [...new Set(parsed.flatMap((p) => (p.channel ? [p.channel] : [])))]
   const statusReading = client.pipeline()
-  for (const id of channels) statusReading.hget(`${prefix}ch:{${id}}`, 'status')
+  for (const id of channels) statusReading.hget(redisKeys(prefix).channel(id as Hex), 'status')
   const statuses = new Map(
     ((await statusReading.exec()) ?? []).map(([, status], i) => [
       channels[i]!,

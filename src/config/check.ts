@@ -31,6 +31,18 @@ function redisTarget(url: string): string {
   return `${parsed.protocol}//${auth}${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`
 }
 
+function redisTargets(redis: {
+  url?: string | undefined
+  cluster?: { nodes: readonly string[] } | undefined
+  sentinel?: { name: string; nodes: readonly string[] } | undefined
+}): string {
+  if (redis.cluster) return `cluster ${redis.cluster.nodes.map(redisTarget).join(', ')}`
+  if (redis.sentinel) {
+    return `sentinel "${redis.sentinel.name}" via ${redis.sentinel.nodes.map(redisTarget).join(', ')}`
+  }
+  return redisTarget(redis.url ?? '')
+}
+
 function priceText(route: RouteConfig, shadowByDefault: boolean): string {
   if (route.price.kind === 'free') return 'free'
   const statuses = route.servedStatuses.join(',')
@@ -60,7 +72,7 @@ export function summarizeConfig(config: Config): string {
   const token = currency.token
   const ledgerText =
     ledger.type === 'redis'
-      ? `redis ${redisTarget(ledger.redis.url)} (key prefix "${ledger.redis.keyPrefix}"${ledger.redis.requireDurable ? ', durable required' : ''})`
+      ? `redis ${redisTargets(ledger.redis)} (key prefix "${ledger.redis.keyPrefix}"${ledger.redis.requireDurable ? ', durable required' : ''}${ledger.redis.minReplicas > 0 ? `, ${ledger.redis.minReplicas} replica(s) acknowledge each voucher` : ''})`
       : 'memory (single process; state is lost on restart)'
   const upstreamRows = Object.entries(config.upstreams).map(([name, upstream]) => {
     const headers = Object.keys(upstream.headers)

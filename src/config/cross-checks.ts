@@ -112,6 +112,12 @@ function checkLedger({ config, intact, report }: Rules): void {
   if (intact('ledger', 'type') && type === 'memory' && redis !== undefined) {
     report(['ledger', 'redis'], 'is only allowed when ledger.type is redis')
   }
+  if (redis !== undefined && intact('ledger', 'redis')) {
+    const targets = [redis.url, redis.cluster, redis.sentinel].filter((t) => t !== undefined)
+    if (targets.length !== 1) {
+      report(['ledger', 'redis'], 'needs exactly one of url, cluster and sentinel')
+    }
+  }
 }
 
 /** Reports why an amount does not fit the currency; returns its base units when it does. */

@@ -10,6 +10,7 @@ const payeeAddress = privateKeyToAddress(payeeKey)
 const otherKey = `0x${'22'.repeat(32)}` as const
 const challengeSecret = 'challenge-secret-0123456789-abcdefghij'
 const duneKey = 'dune-api-key-do-not-print'
+const replicaDefaults = { minReplicas: 0, minReplicasTimeoutMs: 500 } as const
 
 /** Everything the ready-made files reference. */
 const testEnv = {
@@ -110,7 +111,12 @@ describe('the ready-made configuration files', () => {
     expect(config.routes[1]?.price.kind).toBe('free')
     expect(config.ledger).toEqual({
       type: 'redis',
-      redis: { url: testEnv.REDIS_URL, keyPrefix: 'mppgw:', requireDurable: true },
+      redis: {
+        url: testEnv.REDIS_URL,
+        keyPrefix: 'mppgw:',
+        requireDurable: true,
+        ...replicaDefaults,
+      },
     })
     expect(config.payee).toEqual({
       address: payeeAddress,
@@ -289,7 +295,37 @@ describe('defaults and normalisation', () => {
     )
     expect(config.ledger).toEqual({
       type: 'redis',
-      redis: { url: 'rediss://:pw@redis:6380/0', keyPrefix: 'mppgw:', requireDurable: false },
+      redis: {
+        url: 'rediss://:pw@redis:6380/0',
+        keyPrefix: 'mppgw:',
+        requireDurable: false,
+        ...replicaDefaults,
+      },
+    })
+  })
+
+  it('builds a redis ledger on a cluster with replicas acknowledging every voucher', () => {
+    const config = parse(
+      change(
+        (c) =>
+          (c.ledger = {
+            type: 'redis',
+            redis: {
+              cluster: { nodes: ['redis://:pw@10.0.0.1:7000', 'redis://10.0.0.2:7000'] },
+              minReplicas: 1,
+            },
+          }),
+      ),
+    )
+    expect(config.ledger).toEqual({
+      type: 'redis',
+      redis: {
+        cluster: { nodes: ['redis://:pw@10.0.0.1:7000', 'redis://10.0.0.2:7000'] },
+        keyPrefix: 'mppgw:',
+        requireDurable: false,
+        minReplicas: 1,
+        minReplicasTimeoutMs: 500,
+      },
     })
   })
 
@@ -582,6 +618,31 @@ describe('problems are reported with their YAML path', () => {
       'ledger.redis.url: must be a redis:// or rediss:// URL',
     ],
     [
+      'redis without a target',
+      (c) => (c.ledger = { type: 'redis', redis: { keyPrefix: 'x:' } }),
+      'ledger.redis: needs exactly one of url, cluster and sentinel',
+    ],
+    [
+      'redis with two targets',
+      (c) =>
+        (c.ledger = {
+          type: 'redis',
+          redis: { url: 'redis://x', cluster: { nodes: ['redis://a:7000'] } },
+        }),
+      'ledger.redis: needs exactly one of url, cluster and sentinel',
+    ],
+    [
+      'redis key prefix with a hash tag',
+      (c) => (c.ledger = { type: 'redis', redis: { url: 'redis://x', keyPrefix: '{gw}:' } }),
+      'ledger.redis.keyPrefix: may not contain { or } (Cluster hash tags)',
+    ],
+    [
+      'redis replica wait too long',
+      (c) =>
+        (c.ledger = { type: 'redis', redis: { url: 'redis://x', minReplicasTimeoutMs: 5000 } }),
+      'ledger.redis.minReplicasTimeoutMs: must be at most 1500',
+    ],
+    [
       'tempo chain id',
       (c) => (c.chain = { network: 'tempo', chainId: 42431 }),
       'chain.chainId: tempo is chain 4217; set chainId to 4217 or remove it',
@@ -861,7 +922,7 @@ describe('environment references', () => {
     expect(parsed.chain).toMatchObject({ rpcUrl: 'http://127.0.0.1:8545', chainId: 1337 })
     expect(parsed.ledger).toEqual({
       type: 'redis',
-      redis: { url: 'redis://r', keyPrefix: 'mppgw:', requireDurable: true },
+      redis: { url: 'redis://r', keyPrefix: 'mppgw:', requireDurable: true, ...replicaDefaults },
     })
 
     // Quoted by hand: still an error. Expanded but not a number: an error that does not echo it.

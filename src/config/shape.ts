@@ -225,15 +225,57 @@ const ledger = z.strictObject({
   ).default('memory'),
   redis: z
     .strictObject({
-      url: redisUrl('redis:// or rediss:// URL, may carry credentials. Use ${ENV}.'),
+      url: redisUrl(
+        'One Redis server: redis:// or rediss:// URL, may carry credentials. Use ${ENV}. Exactly one of url, cluster, sentinel.',
+      ).optional(),
+      cluster: z
+        .strictObject({
+          nodes: z
+            .array(redisUrl('A seed node of the cluster, redis:// or rediss:// URL.'))
+            .min(1)
+            .meta({
+              description:
+                'Seed nodes; the first one’s credentials and scheme apply to every node. Use ${ENV}.',
+            }),
+        })
+        .meta({ description: 'A Redis Cluster.' })
+        .optional(),
+      sentinel: z
+        .strictObject({
+          name: z.string().min(1).meta({ description: 'The primary’s name in the Sentinels.' }),
+          nodes: z
+            .array(redisUrl('A Sentinel, redis://[:password@]host:port.'))
+            .min(1)
+            .meta({ description: 'The Sentinels; the first one’s credentials apply to all.' }),
+          username: z.string().meta({ description: 'User of the primary.' }).optional(),
+          password: z
+            .string()
+            .meta({ description: 'Password of the primary. Use ${ENV}.' })
+            .optional(),
+          tls: z.boolean().meta({ description: 'Connect to the primary with TLS.' }).default(false),
+        })
+        .meta({ description: 'A primary watched by Redis Sentinel (failover followed).' })
+        .optional(),
       keyPrefix: z
         .string()
+        .refine((value) => !/[{}]/.test(value), 'may not contain { or } (Cluster hash tags)')
         .meta({ description: 'Prefix of every key the gateway writes.' })
         .default('mppgw:'),
       requireDurable: z
         .boolean()
         .meta({ description: 'Refuse to start unless Redis persists writes (appendonly).' })
         .default(false),
+      minReplicas: integer({
+        min: 0,
+        max: 16,
+        description:
+          'Replicas that must acknowledge an accepted voucher (WAIT) before the paid request is forwarded; if fewer do in time, 503 ledger-unavailable. 0: do not wait.',
+      }).default(0),
+      minReplicasTimeoutMs: integer({
+        min: 1,
+        max: 1500,
+        description: 'How long to wait for minReplicas, in ms.',
+      }).default(500),
     })
     .optional(),
 })

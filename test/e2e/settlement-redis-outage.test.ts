@@ -167,7 +167,13 @@ describe('Redis down during a close and a settlement', () => {
     // and updates the channel, then fails exactly at the store's lock.
     const acl = (...rules: string[]) => ledger.client.call('ACL', 'SETUSER', 'default', ...rules)
     await closeThrough({
-      breakRedis: () => acl('resetkeys', `~${keyPrefix}ch:*`, `~${keyPrefix}unsettled`),
+      breakRedis: () =>
+        acl(
+          'resetkeys',
+          `~{${keyPrefix}0x*}:ch`,
+          `~{${keyPrefix}0x*}:res`,
+          `~{${keyPrefix}unsettled:*}`,
+        ),
       mendRedis: () => acl('allkeys'),
     })
   })

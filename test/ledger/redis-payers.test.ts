@@ -1,5 +1,5 @@
 /**
- * The payer index (`<prefix>payer:{<payer>}`): the channels a payer opened, for session recovery.
+ * The payer index (`{<prefix>payer:<payer>}`): the channels a payer opened, for session recovery.
  * A hint beside the channel hashes (the payer's own cluster slot): added with each open in the
  * same round trip, dropped when the channel is finalized, pruned when read, repaired by the
  * periodic `index.open()` scan. The contract suite pins what `channelsOf` returns; this suite
@@ -7,6 +7,7 @@
  */
 import type { Address } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { redisKeys } from '../../src/ledger/redis/keys.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { newChannel } from './contract.js'
@@ -31,8 +32,7 @@ describe('redis ledger: payer index', () => {
     payers += 1
     return `0x${'Ab'.repeat(18)}${payers.toString(16).padStart(4, '0')}`
   }
-  const members = (payer: Address) =>
-    ledger.client.smembers(`${prefix}payer:{${payer.toLowerCase()}}`)
+  const members = (payer: Address) => ledger.client.smembers(redisKeys(prefix).payer(payer))
 
   it('lists each open channel under its lower-cased payer, and drops it when finalized', async () => {
     const payer = freshPayer()
@@ -54,7 +54,7 @@ describe('redis ledger: payer index', () => {
     const [kept, gone] = [newChannel(1_000n, payer), newChannel(1_000n, payer)]
     await ledger.open(kept, t0)
     await ledger.open(gone, t0)
-    await ledger.client.del(`${prefix}ch:{${gone.channelId}}`)
+    await ledger.client.del(redisKeys(prefix).channel(gone.channelId))
     expect((await ledger.channelsOf(payer, 10)).map((r) => r.channelId)).toEqual([kept.channelId])
     expect(await members(payer)).toEqual([kept.channelId])
   })
@@ -63,7 +63,7 @@ describe('redis ledger: payer index', () => {
     const payer = freshPayer()
     const channel = newChannel(1_000n, payer)
     await ledger.open(channel, t0)
-    await ledger.client.del(`${prefix}payer:{${payer.toLowerCase()}}`)
+    await ledger.client.del(redisKeys(prefix).payer(payer))
     expect(await ledger.channelsOf(payer, 10)).toEqual([])
     expect(await ledger.index.open(10_000)).toContain(channel.channelId)
     expect((await ledger.channelsOf(payer, 10)).map((r) => r.channelId)).toEqual([

@@ -1,11 +1,12 @@
 /**
- * The unsettled index (`<prefix>unsettled`): which channels hold value the settler should claim.
+ * The unsettled index (`{<prefix>unsettled:<bucket>}`): which channels hold value the settler should claim.
  * It is a hint kept beside the channel hashes (another cluster slot): added once when a charge
  * first makes `spent > settled`, never for a channel that was not charged, removed when the
  * channel is finalized, checked and pruned by `index.unsettled()`, repaired by `index.open()`.
  */
 import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { redisKeys } from '../../src/ledger/redis/keys.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { newChannel, voucher } from './contract.js'
@@ -25,9 +26,9 @@ describe('redis ledger: unsettled index', () => {
     await server.stop()
   })
 
-  const score = async (id: Hex) => ledger.client.zscore(`${prefix}unsettled`, id)
+  const score = async (id: Hex) => ledger.client.zscore(redisKeys(prefix).unsettled(id), id)
   const unsettledSince = async (id: Hex) =>
-    ledger.client.hget(`${prefix}ch:{${id}}`, 'unsettledSince')
+    ledger.client.hget(redisKeys(prefix).channel(id), 'unsettledSince')
 
   async function opened(): Promise<Hex> {
     const channel = newChannel()
@@ -141,7 +142,7 @@ describe('redis ledger: unsettled index', () => {
       now: t0,
     })
     // As if the process died between the script and its ZADD.
-    await ledger.client.zrem(`${prefix}unsettled`, a)
+    await ledger.client.zrem(redisKeys(prefix).unsettled(a), a)
     expect(await unsettledSince(a)).toBe(String(t0))
     await ledger.syncChain(a, { deposit: 1_000_000n, settled: 10n, closeRequestedAt: 0 }, t0 + 1)
     await ledger.authorize({
@@ -172,7 +173,7 @@ describe('redis ledger: unsettled index', () => {
     await ledger.syncChain(b, { deposit: 1_000_000n, settled: 10n, closeRequestedAt: 0 }, t0 + 103)
     // As if an index scan re-added c just after it was finalized.
     await ledger.finalize(c, { settled: 0n, txHash: undefined }, t0 + 104)
-    await ledger.client.zadd(`${prefix}unsettled`, t0 + 102, c)
+    await ledger.client.zadd(redisKeys(prefix).unsettled(c), t0 + 102, c)
 
     const due = (await ledger.index.unsettled(1_000)).filter((d) => [a, b, c].includes(d.channelId))
     expect(due).toEqual([{ channelId: a, since: t0 + 100 }])
@@ -203,14 +204,16 @@ describe('redis ledger: unsettled index', () => {
       })
       await other.markClosing(closing, t0)
       await other.finalize(finalized, { settled: 0n, txHash: undefined }, t0)
-      await other.client.del('scan[*]:unsettled')
-      // Under an unescaped pattern `scan[*]:ch:{*}` this other prefix's channel would match too.
-      await other.client.hset(`scan*:ch:{${newChannel().channelId}}`, 'status', 'open')
+      await other.client.del(...redisKeys('scan[*]:').unsettledBuckets)
+      // Under an unescaped pattern `{scan[*]:0x*}:ch` this other prefix's channel would match too.
+      await other.client.hset(redisKeys('scan*:').channel(newChannel().channelId), 'status', 'open')
 
       const open = await other.index.open(1_000)
       expect(new Set(open)).toEqual(new Set(ids.filter((id) => id !== finalized)))
       expect(await other.listUnsettled(10)).toEqual([charged])
-      expect(await other.client.zscore('scan[*]:unsettled', charged)).toBe(String(t0 + 7))
+      expect(await other.client.zscore(redisKeys('scan[*]:').unsettled(charged), charged)).toBe(
+        String(t0 + 7),
+      )
       expect(await other.index.open(5)).toHaveLength(5)
     } finally {
       await other.close()

@@ -8,6 +8,7 @@ import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GatewayError } from '../../src/errors.js'
 import { createRedisClient } from '../../src/ledger/redis/connection.js'
+import { redisKeys } from '../../src/ledger/redis/keys.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
 import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
 import type { SettlementIntent, SettlementStore } from '../../src/settlement/store.js'
@@ -114,7 +115,7 @@ describe('fence keys on Redis live as long as their channel', () => {
   let ledger: RedisLedger
   let store: SettlementStore
   const prefix = 'fence:'
-  const fenceKey = (id: Hex) => `${prefix}fence:{${id.toLowerCase()}}`
+  const fenceKey = (id: Hex) => redisKeys(prefix).fence(id.toLowerCase() as Hex)
 
   beforeAll(async () => {
     server = await startRedisServer()

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { Cluster, type Redis } from 'ioredis'
 import { createRedisClient, reconnectDelay, redactRedisUrl } from './connection.js'
 
 describe('redactRedisUrl', () => {
@@ -33,8 +34,11 @@ describe('createRedisClient', () => {
   })
 
   it('switches TLS on for rediss:// only', () => {
-    const plain = createRedisClient({ url: 'redis://127.0.0.1:1' })
-    const tls = createRedisClient({ url: 'rediss://127.0.0.1:1', tls: { servername: 'x' } })
+    const plain = createRedisClient({ url: 'redis://127.0.0.1:1' }) as Redis
+    const tls = createRedisClient({
+      url: 'rediss://127.0.0.1:1',
+      tls: { servername: 'x' },
+    }) as Redis
     expect(plain.options.tls).toBeUndefined()
     expect(tls.options.tls).toEqual({ servername: 'x' })
     expect(tls.options).toMatchObject({
@@ -44,5 +48,44 @@ describe('createRedisClient', () => {
     })
     plain.disconnect()
     tls.disconnect()
+  })
+
+  it('builds a Cluster client that never resends a command after its connection closed', () => {
+    const cluster = createRedisClient({
+      cluster: { nodes: ['rediss://user:s%40cret@127.0.0.1:1', 'rediss://127.0.0.1:2'] },
+      tls: { servername: 'x' },
+    })
+    expect(cluster).toBeInstanceOf(Cluster)
+    const { options } = cluster as Cluster
+    expect(options).toMatchObject({
+      enableOfflineQueue: false,
+      retryDelayOnFailover: 0,
+      scaleReads: 'master',
+    })
+    expect(options.redisOptions).toMatchObject({
+      username: 'user',
+      password: 's@cret',
+      tls: { servername: 'x' },
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    })
+    cluster.disconnect()
+  })
+
+  it("follows the primary a Sentinel group names, with its own and the Sentinels' credentials", () => {
+    const client = createRedisClient({
+      sentinel: { name: 'ledger', nodes: ['redis://:sentinel@127.0.0.1:1'], password: 'primary' },
+    }) as Redis
+    expect(client.options).toMatchObject({
+      name: 'ledger',
+      role: 'master',
+      sentinels: [{ host: '127.0.0.1', port: 1 }],
+      sentinelPassword: 'sentinel',
+      password: 'primary',
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    })
+    client.disconnect()
   })
 })

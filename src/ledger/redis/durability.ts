@@ -21,8 +21,8 @@
  * with a TTL: finalized channels).
  */
 import type { Redis } from 'ioredis'
+import { primariesOf, type LedgerLogger, type RedisClient } from './connection.js'
 import { isReplyError, ledgerFailure } from './errors.js'
-import type { LedgerLogger } from './connection.js'
 
 export type DurabilityRisk = 'none' | 'up-to-1s' | 'all-since-last-save' | 'unknown'
 
@@ -83,8 +83,33 @@ export function durabilityOf(
   }
 }
 
-/** Reads the persistence settings of the ledger's Redis (one `CONFIG GET`). */
-export async function readDurability(client: Redis): Promise<DurabilityReport> {
+/** How bad a risk is, for picking the worst primary of a Cluster. */
+const riskRank: Readonly<Record<DurabilityRisk, number>> = {
+  none: 0,
+  'up-to-1s': 1,
+  unknown: 2,
+  'all-since-last-save': 3,
+}
+
+/**
+ * Reads the persistence settings of the ledger's Redis (one `CONFIG GET` per primary) and reports
+ * the worst primary: on a Cluster every primary holds some channels, so the weakest one bounds
+ * what an accepted voucher risks.
+ */
+export async function readDurability(client: RedisClient): Promise<DurabilityReport> {
+  const reports = await Promise.all(primariesOf(client).map(readOne))
+  const worst = reports.reduce<DurabilityReport | undefined>((found, report) => {
+    if (found === undefined) return report
+    if (riskRank[report.risk] > riskRank[found.risk]) return report
+    if (evictsLiveKeys(report.maxmemoryPolicy) && !evictsLiveKeys(found.maxmemoryPolicy)) {
+      return { ...found, maxmemoryPolicy: report.maxmemoryPolicy }
+    }
+    return found
+  }, undefined)
+  return worst ?? durabilityOf(undefined)
+}
+
+async function readOne(client: Redis): Promise<DurabilityReport> {
   let reply: unknown
   try {
     reply = await client.config('GET', 'appendonly', 'appendfsync', 'maxmemory-policy', 'save')

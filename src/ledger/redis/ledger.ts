@@ -14,15 +14,24 @@
  *    except after `NOSCRIPT`, which proves the script did not run (script-runner.ts);
  *  - the write that accepts a voucher is durable before the call resolves only if Redis runs with
  *    `appendfsync always`: `durability()` reports it, `checkDurability` enforces it;
+ *  - with `minReplicas` set, `authorize` resolves `authorized` only once that many replicas
+ *    acknowledged its writes (`WAIT`, same round trip); otherwise it gives a reservation back and
+ *    rejects with `ledger-unavailable` — see "Replicas and failover" in docs/DESIGN.md;
  *  - the unsettled index is a hint kept in step by follow-up commands (unsettled-index.ts); the
  *    channel hash is the truth.
  */
 import type { ConnectionOptions } from 'node:tls'
-import type { Redis } from 'ioredis'
 import type { Hex } from 'viem'
 import type { AuthorizeInput, AuthorizeResult, LedgerPort, TransitionResult } from '../port.js'
 import { maxPendingVouchers } from '../transitions.js'
-import { createRedisClient, type LedgerLogger } from './connection.js'
+import { GatewayError } from '../../errors.js'
+import {
+  createRedisClient,
+  primariesOf,
+  type LedgerLogger,
+  type RedisClient,
+  type RedisTarget,
+} from './connection.js'
 import { readDurability, type DurabilityReport } from './durability.js'
 import { ledgerFailure, redisCall } from './errors.js'
 import { redisKeys } from './keys.js'
@@ -38,9 +47,8 @@ import { createScriptRunner, type ScriptCall } from './script-runner.js'
 import type { LedgerScriptName } from './scripts.js'
 import { createRedisChannelIndex, type RedisChannelIndex } from './unsettled-index.js'
 
-export type RedisLedgerOptions = {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Never logged. */
-  readonly url: string
+/** Where Redis is (connection.ts `RedisTarget`: a URL, Cluster seed nodes, or Sentinels), and: */
+export type RedisLedgerOptions = RedisTarget & {
   /** Prefix of every key (e.g. `mppgw:`); see docs/DESIGN.md "Redis key schema". */
   readonly keyPrefix: string
   readonly logger?: LedgerLogger | undefined
@@ -52,12 +60,19 @@ export type RedisLedgerOptions = {
   readonly finalizedTtlSeconds?: number | undefined
   /** Extra TLS options for `rediss://` (e.g. a private CA). */
   readonly tls?: ConnectionOptions | undefined
+  /**
+   * Replicas that must acknowledge an accepted voucher before `authorize` resolves (`WAIT`;
+   * default 0: do not wait).
+   */
+  readonly minReplicas?: number | undefined
+  /** How long `authorize` waits for them, in ms (default 500; below `commandTimeoutMs`). */
+  readonly minReplicasTimeoutMs?: number | undefined
 }
 
 /** The ledger port on Redis, plus what operations and the settler need. */
 export type RedisLedger = LedgerPort & {
   /** The underlying connection (health checks, tests). Do not write ledger keys with it. */
-  readonly client: Redis
+  readonly client: RedisClient
   /** The settler's and close watcher's queries (port `ChannelIndex`), see unsettled-index.ts. */
   readonly index: RedisChannelIndex
   /** What Redis's persistence settings risk for an acknowledged voucher. */
@@ -72,6 +87,38 @@ export type RedisLedger = LedgerPort & {
 }
 
 const thirtyDays = 30 * 24 * 60 * 60
+
+/** The `WAIT` each authorization carries, or undefined when `minReplicas` is 0. */
+function replicaWait(options: RedisLedgerOptions): ScriptCall['wait'] {
+  const replicas = options.minReplicas ?? 0
+  if (!Number.isSafeInteger(replicas) || replicas < 0) {
+    throw new RangeError('ledger: minReplicas must be a non-negative integer')
+  }
+  if (replicas === 0) return undefined
+  const timeoutMs = options.minReplicasTimeoutMs ?? 500
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+    throw new RangeError('ledger: minReplicasTimeoutMs must be a positive integer')
+  }
+  if (timeoutMs >= (options.commandTimeoutMs ?? 2_000)) {
+    throw new RangeError('ledger: minReplicasTimeoutMs must be below commandTimeoutMs')
+  }
+  return { replicas, timeoutMs }
+}
+
+/**
+ * Refuses a Redis that holds ledger data in the layout before the cluster-ready key schema
+ * (keys.ts `legacy`): this version would not see those channels, and their vouchers are the
+ * payee's only claim. docs/DESIGN.md "Redis key schema" says how to move them.
+ */
+async function refuseLegacyLayout(client: RedisClient, keyPrefix: string): Promise<void> {
+  const { legacy } = redisKeys(keyPrefix)
+  const found = await Promise.all(legacy.map((key) => client.exists(key)))
+  if (found.some((count) => count > 0)) {
+    throw new Error(
+      `ledger: Redis holds keys of the earlier layout (${legacy.join(', ')}); move them to the current key schema (docs/DESIGN.md) before starting`,
+    )
+  }
+}
 
 /**
  * Connects to Redis, loads the ledger scripts and returns the ledger. Rejects with
@@ -96,12 +143,19 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
   } finally {
     client.off('error', remember)
   }
+  try {
+    await refuseLegacyLayout(client, options.keyPrefix)
+  } catch (error) {
+    client.disconnect()
+    throw error
+  }
 
   const keys = redisKeys(options.keyPrefix)
   const index = createRedisChannelIndex({ client, keys })
   const payers = createRedisPayerIndex({ client, keys })
   const ttl = integerArg(options.finalizedTtlSeconds ?? thirtyDays, 'finalizedTtlSeconds')
   const logger = options.logger
+  const wait = replicaWait(options)
   /** Index updates still in flight; `close` waits for them. */
   const indexing = new Set<Promise<void>>()
   let closed = false
@@ -118,7 +172,17 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     args: string[],
     then?: ScriptCall['then'],
     finalizes = false,
-  ): Promise<unknown> => {
+  ): Promise<unknown> => (await runCall({ name, id, args, then, finalizes })).reply
+
+  const runCall = async (options: {
+    name: LedgerScriptName
+    id: Hex
+    args: string[]
+    then?: ScriptCall['then'] | undefined
+    finalizes?: boolean
+    wait?: ScriptCall['wait'] | undefined
+  }) => {
+    const { name, id, args, then, finalizes, wait } = options
     const call: ScriptCall = {
       name,
       keys: finalizes
@@ -126,6 +190,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         : [keys.channel(id), keys.reservations(id)],
       args,
       ...(then ? { then } : {}),
+      ...(wait ? { wait } : {}),
     }
     const outcome = await redisCall(name, () => scripts.run(call))
     if (outcome.followUpError) {
@@ -134,7 +199,32 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         'ledger: index not updated; the next index scan repairs it',
       )
     }
-    return outcome.reply
+    return outcome
+  }
+
+  /**
+   * The answer to an authorization whose writes reached fewer than `minReplicas` replicas in
+   * time. Why refuse it: until a replica holds the voucher, a failover of its primary can drop
+   * it, and an answer it paid for would then have left unpaid. The request is refused before
+   * its upstream is called; its reservation (if any) is given back, best effort — it lapses on
+   * its own otherwise. The voucher itself stays accepted: it is the payer's own signed claim,
+   * and a retry with it pays from the same headroom.
+   */
+  const unreplicated = async (input: AuthorizeInput, id: Hex, replicas: number) => {
+    logger?.warn(
+      { channelId: id, replicas, minReplicas: wait?.replicas },
+      'ledger: an accepted voucher did not reach enough replicas in time; answering 503',
+    )
+    if (input.mode === 'reserve' && input.reservationId !== undefined) {
+      await run('release', id, [integerArg(input.now, 'now'), input.reservationId]).catch(
+        () => undefined,
+      )
+    }
+    return new GatewayError(
+      'ledger-unavailable',
+      'The channel ledger could not replicate the payment in time.',
+      { retryAfter: 1 },
+    )
   }
 
   /**
@@ -150,7 +240,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
    */
   const indexUnsettled = (id: Hex, now: number) => {
     const pending = client
-      .zadd(keys.unsettled, 'NX', now, id)
+      .zadd(keys.unsettled(id), 'NX', now, id)
       .then(() => undefined)
       .catch((error: unknown) => {
         logger?.warn(
@@ -163,7 +253,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
   }
 
   /** A finalized channel can never be charged again, so dropping it from the index is safe. */
-  const dropFromIndex = (id: Hex): ScriptCall['then'] => ['zrem', keys.unsettled, id]
+  const dropFromIndex = (id: Hex): ScriptCall['then'] => ['zrem', keys.unsettled(id), id]
 
   /**
    * Drops a channel the transition finalized from its payer's set; like `indexUnsettled`, a hint
@@ -237,9 +327,13 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async authorize(input): Promise<AuthorizeResult> {
       const id = channelKeyId(input.channelId)
-      const reply = decodeAuthorizeReply(id, await run('authorize', id, authorizeArgs(input)))
+      const outcome = await runCall({ name: 'authorize', id, args: authorizeArgs(input), wait })
+      const reply = decodeAuthorizeReply(id, outcome.reply)
       switch (reply.kind) {
         case 'authorized': {
+          if (wait && (outcome.replicas ?? 0) < wait.replicas) {
+            throw await unreplicated(input, id, outcome.replicas ?? 0)
+          }
           const { kind, voucher, snapshot } = reply
           if (reply.newlyUnsettled) indexUnsettled(id, input.now)
           return { kind, voucher, snapshot }
@@ -330,7 +424,9 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     },
 
     async ping() {
-      await redisCall('ping', () => client.ping())
+      await redisCall('ping', async () => {
+        await Promise.all(primariesOf(client).map((node) => node.ping()))
+      })
     },
 
     async close() {

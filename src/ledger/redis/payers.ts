@@ -15,9 +15,9 @@
  *    crash lost between the open script and its `SADD` comes back within one reconciliation.
  * The channel hashes stay the truth: a stale entry costs one read, never money.
  */
-import type { Redis } from 'ioredis'
 import type { Address, Hex } from 'viem'
 import { byRecentUse, type ChannelRecord } from '../port.js'
+import type { RedisClient } from './connection.js'
 import { ledgerFailure } from './errors.js'
 import type { RedisKeys } from './keys.js'
 import { decodeRecord } from './record.js'
@@ -32,7 +32,7 @@ export type RedisPayerIndex = {
 }
 
 export function createRedisPayerIndex(options: {
-  readonly client: Redis
+  readonly client: RedisClient
   readonly keys: RedisKeys
 }): RedisPayerIndex {
   const { client, keys } = options
@@ -51,15 +51,12 @@ export function createRedisPayerIndex(options: {
         const key = keys.payer(payer)
         const ids = (await client.smembers(key)) as Hex[]
         if (ids.length === 0) return []
-        const reading = client.pipeline()
-        for (const id of ids) reading.hgetall(keys.channel(id))
-        const results = (await reading.exec()) ?? []
+        // One command per channel hash, not a pipeline: on a Cluster each lives on its own slot.
+        const hashes = await Promise.all(ids.map((id) => client.hgetall(keys.channel(id))))
         const live: ChannelRecord[] = []
         const stale: Hex[] = []
         ids.forEach((id, i) => {
-          const [error, fields] = results[i] ?? [new Error('ledger: missing pipeline reply')]
-          if (error) throw error
-          const hash = fields as Record<string, string>
+          const hash = hashes[i] ?? {}
           if (Object.keys(hash).length === 0 || hash.status === 'finalized') stale.push(id)
           else live.push(decodeRecord(hash))
         })

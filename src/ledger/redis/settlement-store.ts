@@ -11,10 +11,9 @@
  *
  * Acquire, release, save-intent and clear-intent are Lua scripts, so "is this still my lease?"
  * and the write are one atomic step (a stale holder cannot write after its lease was taken over).
- * The `intents` set is updated in the same round trip but outside the script (another slot); the
- * settler treats it as a hint and the per-channel intent hash as the truth.
+ * The `intents` sets (sixteen buckets, keys.ts) are updated right after the script but outside it
+ * (another slot); the settler treats them as a hint and the per-channel intent hash as the truth.
  */
-import type { Redis } from 'ioredis'
 import type { Hex } from 'viem'
 import type {
   IntentKind,
@@ -22,7 +21,7 @@ import type {
   SettlementIntent,
   SettlementStore,
 } from '../../settlement/store.js'
-import { pipelineReplies } from './connection.js'
+import type { RedisClient } from './connection.js'
 import { ledgerFailure, redisCall } from './errors.js'
 import { redisKeys } from './keys.js'
 import { amountArg, channelKeyId, hexArg, integerArg } from './record.js'
@@ -31,7 +30,7 @@ import { createScriptRunner, type ScriptCall } from './script-runner.js'
 
 export type RedisSettlementStoreOptions = {
   /** The ledger's connection (`RedisLedger.client`): its options are the ones money needs. */
-  readonly client: Redis
+  readonly client: RedisClient
   /** The ledger's key prefix. */
   readonly keyPrefix: string
 }
@@ -127,7 +126,7 @@ export function createRedisSettlementStore(options: RedisSettlementStoreOptions)
         name: 'saveIntent',
         keys: [keys.lock(id), keys.intent(id)],
         args: [token(lease), ...encodeIntent(intent)],
-        then: ['sadd', keys.intents, id],
+        then: ['sadd', keys.intents(id), id],
       })
       return decodeOutcome(reply, 'saveIntent', ['saved', 'lost-lease']) === 'saved'
     },
@@ -138,17 +137,21 @@ export function createRedisSettlementStore(options: RedisSettlementStoreOptions)
     },
 
     async pendingIntents() {
-      const ids = (await redisCall('pendingIntents', () => client.smembers(keys.intents))) as Hex[]
+      const buckets = await redisCall('pendingIntents', () =>
+        Promise.all(keys.intentsBuckets.map((key) => client.smembers(key))),
+      )
+      const ids = buckets.flat() as Hex[]
       if (ids.length === 0) return []
-      const exists = await redisCall('pendingIntents', () => {
-        const reading = client.pipeline()
-        for (const id of ids) reading.exists(keys.intent(id))
-        return pipelineReplies(reading)
-      })
+      // One command per intent hash, not a pipeline: on a Cluster each lives on its own slot.
+      const exists = await redisCall('pendingIntents', () =>
+        Promise.all(ids.map((id) => client.exists(keys.intent(id)))),
+      )
       // Drop hints whose intent is gone (recorded by another instance).
       const stale = ids.filter((_, i) => exists[i] === 0)
       if (stale.length > 0) {
-        await redisCall('pendingIntents', () => client.srem(keys.intents, ...stale))
+        await redisCall('pendingIntents', () =>
+          Promise.all(stale.map((id) => client.srem(keys.intents(id), id))),
+        )
       }
       return ids.filter((_, i) => exists[i] !== 0)
     },
@@ -161,7 +164,7 @@ export function createRedisSettlementStore(options: RedisSettlementStoreOptions)
         args: [hexArg(txHash, 'txHash')],
       })
       if (decodeOutcome(reply, 'clearIntent', ['cleared', 'other']) === 'cleared') {
-        await redisCall('clearIntent', () => client.srem(keys.intents, id))
+        await redisCall('clearIntent', () => client.srem(keys.intents(id), id))
       }
     },
 

@@ -1,0 +1,251 @@
+/**
+ * A private Redis Cluster for one test file or benchmark: three primaries and three replicas, each
+ * a `startRedisServer` process on its own free loopback port (redis-server.ts), joined with
+ * `redis-cli --cluster create … --cluster-replicas 1`.
+ *
+ * Readiness is what Redis itself reports, never a pause: every node says `cluster_state:ok` with
+ * all 16384 slots assigned and six known nodes, and every primary has its replica `online` in
+ * `INFO replication`. A failover is waited for the same way (`promoted`).
+ *
+ * Settings chosen for tests and for what the ledger recommends (docs/DESIGN.md "Replicas and
+ * failover"): `cluster-node-timeout 1000` so a killed primary's replica takes over within a few
+ * seconds; `cluster-require-full-coverage no` so the slots of the other primaries keep answering
+ * while one primary is down.
+ */
+import { spawn } from 'node:child_process'
+import { Redis } from 'ioredis'
+import { startRedisServer, type RedisServer } from './redis-server.js'
+
+export type ClusterNode = {
+  readonly server: RedisServer
+  /** The node id `CLUSTER MYID` gave at start. */
+  readonly id: string
+}
+
+export type RedisCluster = {
+  /** Every node, primaries and replicas, in start order. */
+  readonly nodes: readonly ClusterNode[]
+  /** `redis://127.0.0.1:<port>` of every node (seed nodes for the ledger). */
+  readonly seeds: readonly string[]
+  /** The nodes that are primaries now, with the replica of each (asked of a live node). */
+  primaries(): Promise<{ primary: ClusterNode; replica: ClusterNode | undefined }[]>
+  /** The node holding `key`'s slot as primary now. */
+  primaryOf(key: string): Promise<ClusterNode>
+  /**
+   * Waits until `replica` is a primary seen by every live node and the cluster is `ok` again
+   * (bounded by `timeoutMs`).
+   */
+  promoted(replica: ClusterNode, timeoutMs?: number): Promise<void>
+  /** Stops every node and removes their directories. */
+  stop(): Promise<void>
+}
+
+const size = { primaries: 3, replicas: 3 } as const
+
+/** A short-lived admin connection to one node. */
+async function ask<T>(server: RedisServer, work: (admin: Redis) => Promise<T>): Promise<T> {
+  const admin = new Redis(server.port, '127.0.0.1', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  admin.on('error', () => undefined)
+  try {
+    await admin.connect()
+    return await work(admin)
+  } finally {
+    admin.disconnect()
+  }
+}
+
+/** Polls `check` every 50 ms until it holds, bounded by `timeoutMs`. */
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      if (await check()) return
+    } catch (error) {
+      last = error
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`redis cluster: timed out waiting for ${what}`, { cause: last })
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+function runCli(args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      if (code === 0 && !output.includes('[ERR]')) resolve()
+      else reject(new Error(`redis-cli ${args.join(' ')} failed (${code}):\n${output}`))
+    })
+  })
+}
+
+/** `CLUSTER INFO` as a map. */
+const clusterInfo = async (server: RedisServer) =>
+  Object.fromEntries(
+    (await ask(server, (admin) => admin.cluster('INFO')))
+      .split(/\r?\n/)
+      .map((line) => line.split(':') as [string, string]),
+  )
+
+type NodeLine = { id: string; port: number; flags: string[]; primaryId: string }
+
+/** `CLUSTER NODES` as seen by `server`. */
+async function clusterNodes(server: RedisServer): Promise<NodeLine[]> {
+  const text = String(await ask(server, (admin) => admin.cluster('NODES')))
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [id = '', address = '', flags = '', primaryId = ''] = line.split(' ')
+      return { id, port: Number(/:(\d+)@/.exec(address)?.[1]), flags: flags.split(','), primaryId }
+    })
+}
+
+/** Starts six nodes, joins them into a cluster and waits until it serves every slot. */
+export async function startRedisCluster(
+  options: { readonly timeoutMs?: number } = {},
+): Promise<RedisCluster> {
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const args = [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    'nodes.conf',
+    '--cluster-node-timeout',
+    '1000',
+    '--cluster-require-full-coverage',
+    'no',
+  ]
+  const settled = await Promise.allSettled(
+    Array.from({ length: size.primaries + size.replicas }, () => startRedisServer({ args })),
+  )
+  const servers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (failed) {
+    await Promise.all(servers.map((server) => server.stop()))
+    throw failed.reason
+  }
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()))
+  }
+  try {
+    const nodes: ClusterNode[] = await Promise.all(
+      servers.map(async (server) => ({
+        server,
+        id: String(await ask(server, (admin) => admin.cluster('MYID'))),
+      })),
+    )
+    await runCli([
+      '--cluster',
+      'create',
+      ...servers.map((server) => `127.0.0.1:${server.port}`),
+      '--cluster-replicas',
+      '1',
+      '--cluster-yes',
+    ])
+    const byId = new Map(nodes.map((node) => [node.id, node]))
+    const live = () => nodes.filter((node) => isRunning(node.server))
+
+    const primaries = async () => {
+      const [first] = live()
+      if (!first) throw new Error('redis cluster: no node is running')
+      const lines = await clusterNodes(first.server)
+      const up = (line: NodeLine) => !line.flags.includes('fail') && !line.flags.includes('fail?')
+      return lines
+        .filter((line) => line.flags.includes('master') && up(line))
+        .map((line) => {
+          const replica = lines.find((l) => l.primaryId === line.id && up(l))
+          return {
+            primary: byId.get(line.id)!,
+            replica: replica ? byId.get(replica.id) : undefined,
+          }
+        })
+    }
+
+    const healthy = async () => {
+      for (const node of live()) {
+        const info = await clusterInfo(node.server)
+        if (info.cluster_state !== 'ok' || info.cluster_slots_ok !== '16384') return false
+      }
+      return true
+    }
+
+    await waitFor(
+      'every node ok, six known, every primary with its replica online',
+      async () => {
+        if (!(await healthy())) return false
+        for (const node of nodes) {
+          if ((await clusterInfo(node.server)).cluster_known_nodes !== '6') return false
+        }
+        const current = await primaries()
+        if (current.length !== size.primaries) return false
+        for (const { primary } of current) {
+          const replication = await ask(primary.server, (admin) => admin.info('replication'))
+          if (!/^slave0:.*state=online/m.test(replication)) return false
+        }
+        return true
+      },
+      timeoutMs,
+    )
+
+    return {
+      nodes,
+      seeds: servers.map((server) => `redis://127.0.0.1:${server.port}`),
+      primaries,
+      async primaryOf(key) {
+        const [first] = live()
+        if (!first) throw new Error('redis cluster: no node is running')
+        const { slot, ranges } = await ask(first.server, async (admin) => ({
+          slot: Number(await admin.cluster('KEYSLOT', key)),
+          ranges: (await admin.cluster('SLOTS')) as unknown as [
+            number,
+            number,
+            [string, number, string],
+          ][],
+        }))
+        const owner = ranges.find(([low, high]) => slot >= low && slot <= high)?.[2]?.[2]
+        const node = owner === undefined ? undefined : byId.get(owner)
+        if (!node) throw new Error(`redis cluster: no primary serves slot ${slot}`)
+        return node
+      },
+      async promoted(replica, wait = 20_000) {
+        await waitFor(
+          `node ${replica.server.port} promoted`,
+          async () => {
+            const role = await ask(replica.server, (admin) => admin.role())
+            if (role[0] !== 'master') return false
+            for (const node of live()) {
+              const lines = await clusterNodes(node.server)
+              const seen = lines.find((line) => line.id === replica.id)
+              if (!seen?.flags.includes('master')) return false
+            }
+            return healthy()
+          },
+          wait,
+        )
+      },
+      stop,
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+function isRunning(server: RedisServer): boolean {
+  try {
+    return server.pid > 0
+  } catch {
+    return false
+  }
+}
