@@ -96,8 +96,8 @@ describe('the real mppx client on routes priced from the answer', () => {
     for (const [i, step] of steps.entries()) {
       const path =
         step.kind === 'results'
-          ? `/v1/execution/m-${i}/results?limit=${step.rows}`
-          : `/v1/execution/m-${i}/results/csv?limit=${step.rows}`
+          ? `/v1/execution/m-${i}/results?rows=${step.rows}`
+          : `/v1/execution/m-${i}/results/csv?rows=${step.rows}`
       const response = await session.fetch(`${gateway.url}${path}`)
       const body = await response.arrayBuffer()
       const receipt = decodeReceipt(response.headers.get('payment-receipt') ?? '')

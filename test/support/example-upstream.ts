@@ -6,7 +6,7 @@
  * A test can also script the answer per request (`script`): a status, a hang that only the test
  * ends (`releaseHeld`, or `close`), or a connection reset before any response head.
  *
- * With `?limit=N` the results are Dune-sized: N rows, `result.metadata` with `row_count`,
+ * With `?rows=N` the results are Dune-sized: N rows, `result.metadata` with `row_count`,
  * `total_row_count`, `datapoint_count`, `result_set_bytes` and `execution_time_millis`; the CSV
  * is N rows, streamed without a Content-Length, with `x-dune-next-offset` when there is more.
  * Without it, one row (the small answer the other suites expect).
@@ -105,7 +105,7 @@ export async function startExampleUpstream(
           return json(200, { execution_id: `01EXEC${executions}`, state: 'QUERY_STATE_PENDING' })
         }
         const m = /^\/v1\/execution\/([^/]+)\/(status|results|results\/csv)$/.exec(path)
-        const limit = /[?&]limit=(\d{1,6})(?:&|$)/.exec(req.url ?? '')?.[1]
+        const limit = /[?&]rows=(\d{1,6})(?:&|$)/.exec(req.url ?? '')?.[1]
         if (req.method === 'GET' && m && limit !== undefined && m[2] !== 'status') {
           return duneSized(res, m[1]!, Number(limit), m[2] === 'results' ? 'json' : 'csv')
         }
