@@ -105,7 +105,14 @@ describe('the ready-made configuration files', () => {
       ['GET', '/v1/execution/:id/results', 10_000n],
       ['GET', '/v1/execution/:id/results/csv', 10_000n],
       ['GET', '/v1/execution/:execution_id/csv', 10_000n],
+      ['GET', '/v1/query/:query_id/results', 50_000n],
     ])
+    expect(config.routes[5]?.metered).toEqual({
+      base: 1_000n,
+      perUnit: 100n,
+      units: { kind: 'json', path: ['result', 'metadata', 'row_count'] },
+      bufferBytes: 4_194_304,
+    })
     expect(config.routes[4]?.upstreamPath).toBe('/v1/execution/:execution_id/results/csv')
     expect(config.routes[1]?.price.kind).toBe('free')
     expect(config.ledger).toEqual({
