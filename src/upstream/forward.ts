@@ -2,9 +2,12 @@
  * Forwards one paid request to its upstream with undici and streams the answer straight into the
  * Node `ServerResponse`, both bodies streamed with backpressure and never buffered whole.
  *
- * The exchange moves through four phases: `waiting` (request sent, no upstream head yet) →
- * `deciding` (upstream head received, `beforeHead` running, upstream paused) → `streaming` (our
- * head written, body relayed) → `settled` (the returned promise is resolved or rejected).
+ * The exchange moves through these phases: `waiting` (request sent, no upstream head yet) →
+ * [`holding` (upstream head received, body held up to `holdBody`'s bound, when the price is in
+ * it)] → `deciding` (`beforeHead` running, upstream paused) → `streaming` (our head written, the
+ * held bytes then the rest relayed) → `settled` (the returned promise is resolved or rejected).
+ * While holding, nothing has been decided: an upstream failure is `failed` and a client leaving
+ * is `aborted` without an upstream status, exactly as while waiting.
  *
  * The charge boundary (the gateway relies on it; see docs/DESIGN.md):
  * - `beforeHead(status)` is called at most once, exactly when the upstream's final (non-1xx)
