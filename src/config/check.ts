@@ -48,6 +48,16 @@ function priceText(route: RouteConfig, shadowByDefault: boolean): string {
   const statuses = route.servedStatuses.join(',')
   const when = route.charge === 'always' ? 'always' : `on ${statuses}`
   const shadow = (route.shadow ?? shadowByDefault) ? ', shadow mode: not enforced' : ''
+  const metered = route.metered
+  if (metered) {
+    const source =
+      metered.units.kind === 'bytes'
+        ? `${metered.units.per} bytes`
+        : metered.units.kind === 'json'
+          ? metered.units.path.join('.')
+          : `header ${metered.units.name}`
+    return `at most ${route.price.text} (${route.price.amount} base units): ${metered.base} + ${metered.perUnit} per ${source}, base units, charged ${when}${shadow}`
+  }
   return `${route.price.text} (${route.price.amount} base units, charged ${when}${shadow})`
 }
 

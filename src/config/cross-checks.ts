@@ -208,6 +208,7 @@ function checkRoutes(rules: Rules): void {
       const problem = upstreamPathParametersProblem(route.path, route.upstreamPath)
       if (problem !== undefined) report(at('upstreamPath'), problem)
     }
+    if (route.metered !== undefined && intact(...at('metered'))) checkMetered(rules, index)
     if (intact(...at('price')) && route.shadow === true && route.price.kind === 'free') {
       report(at('shadow'), 'has no effect on a free route (there is nothing to shadow)')
     }
@@ -223,6 +224,35 @@ function checkRoutes(rules: Rules): void {
         )
       }
     }
+  }
+}
+
+/**
+ * A metered route: its amounts fit the currency, its `price` (the maximum) is paid, and its
+ * `base` lies below that maximum — else every answer would cost the maximum and the metering
+ * would mean nothing.
+ */
+function checkMetered(rules: Rules, index: number): void {
+  const { config, intact, report } = rules
+  const route = config.routes[index]!
+  const metered = route.metered!
+  const at = (...field: PathSegment[]): PathSegment[] => ['routes', index, 'metered', ...field]
+  const base = checkAmount(rules, { path: at('base'), decimal: metered.base })
+  checkAmount(rules, { path: at('perUnit'), decimal: metered.perUnit })
+  if (!intact('routes', index, 'price')) return
+  if (route.price.kind === 'free') {
+    report(
+      ['routes', index, 'price'],
+      'must be the most one answer costs on a metered route, not free',
+    )
+    return
+  }
+  const max = checkAmount(rules, { path: ['routes', index, 'price'], decimal: route.price.decimal })
+  if (base !== undefined && max !== undefined && base >= max) {
+    report(
+      at('base'),
+      `must be below the route price (${route.price.decimal.text}), the most one answer costs`,
+    )
   }
 }
 

@@ -106,7 +106,14 @@ describe('the ready-made configuration files', () => {
       ['GET', '/v1/execution/:id/results', 10_000n],
       ['GET', '/v1/execution/:id/results/csv', 10_000n],
       ['GET', '/v1/execution/:execution_id/csv', 10_000n],
+      ['GET', '/v1/query/:query_id/results', 50_000n],
     ])
+    expect(config.routes[5]?.metered).toEqual({
+      base: 1_000n,
+      perUnit: 100n,
+      units: { kind: 'json', path: ['result', 'metadata', 'row_count'] },
+      bufferBytes: 4_194_304,
+    })
     expect(config.routes[4]?.upstreamPath).toBe('/v1/execution/:execution_id/results/csv')
     expect(config.routes[1]?.price.kind).toBe('free')
     expect(config.ledger).toEqual({
@@ -963,6 +970,83 @@ describe('the returned configuration', () => {
     expect(() => (mutable.routes[0]!.servedStatuses[0] = '5xx')).toThrow(TypeError)
     expect(() => delete mutable.chain.escrow).toThrow(TypeError)
     expect(config.server.port).toBe(8080)
+  })
+})
+
+describe('metered routes', () => {
+  const metered = (block: unknown, price: unknown = '0.05') =>
+    change((c) => {
+      c.routes[0]!.price = price
+      c.routes[0]!.metered = block
+    })
+
+  it('reads base, perUnit and one unit source into base units', () => {
+    const config = parse(
+      metered({
+        base: '0.001',
+        perUnit: '0.0001',
+        units: { jsonField: 'result.metadata.row_count' },
+      }),
+    )
+    expect(config.routes[0]?.price.amount).toBe(50_000n)
+    expect(config.routes[0]?.metered).toEqual({
+      base: 1_000n,
+      perUnit: 100n,
+      units: { kind: 'json', path: ['result', 'metadata', 'row_count'] },
+      bufferBytes: 1_048_576,
+    })
+    const bytes = parse(
+      metered({ perUnit: '0.01', units: { bytes: 1_000_000 }, bufferBytes: 4096 }),
+    )
+    expect(bytes.routes[0]?.metered).toEqual({
+      base: 0n,
+      perUnit: 10_000n,
+      units: { kind: 'bytes', per: 1_000_000 },
+      bufferBytes: 4096,
+    })
+    const header = parse(metered({ perUnit: '0.01', units: { header: 'X-Row-Count' } }))
+    expect(header.routes[0]?.metered?.units).toEqual({ kind: 'header', name: 'x-row-count' })
+  })
+
+  it('reports every problem of a metered block with its path', () => {
+    expect(
+      problems(
+        metered(
+          {
+            base: '0.05',
+            perUnit: '0.0000001',
+            units: { bytes: 1000, header: 'x-rows' },
+            bufferBytes: 10,
+            extra: 1,
+          },
+          '0.05',
+        ),
+      ).sort(),
+    ).toEqual([
+      'routes[0].metered.base: must be below the route price (0.05), the most one answer costs',
+      'routes[0].metered.bufferBytes: must be at least 1024',
+      'routes[0].metered.extra: is not a known key (check its spelling and indentation)',
+      'routes[0].metered.perUnit: has 7 fraction digits but the currency has 6 decimals (the smallest amount is "0.000001")',
+      'routes[0].metered.units: name exactly one of bytes, jsonField, header',
+    ])
+    expect(
+      problems(metered({ base: '0.05', perUnit: '0.0000001', units: { bytes: 1000 } })).sort(),
+    ).toEqual([
+      'routes[0].metered.base: must be below the route price (0.05), the most one answer costs',
+      'routes[0].metered.perUnit: has 7 fraction digits but the currency has 6 decimals (the smallest amount is "0.000001")',
+    ])
+    expect(problems(metered({ perUnit: '0.01', units: { jsonField: 'a..b' } }))).toEqual([
+      'routes[0].metered.units.jsonField: must be a dotted path such as result.metadata.row_count (letters, digits, "_", "-", "$")',
+    ])
+    expect(problems(metered({ perUnit: '0.01', units: { header: 'Payment-Receipt' } }))).toEqual([
+      'routes[0].metered.units.header: must not be a header the gateway writes itself',
+    ])
+    expect(problems(metered({ perUnit: '0.01', units: {} }))).toEqual([
+      'routes[0].metered.units: name exactly one of bytes, jsonField, header',
+    ])
+    expect(problems(metered({ perUnit: '0.01', units: { bytes: 1 } }, 'free'))).toEqual([
+      'routes[0].price: must be the most one answer costs on a metered route, not free',
+    ])
   })
 })
 

@@ -16,6 +16,7 @@ import type { DeepReadonly } from './deep-freeze.js'
 import type { PathSegment } from './errors.js'
 import type { WrittenPrice } from './field-types.js'
 import { publicNetworks } from './networks.js'
+import { unitSourceOf } from './metered.js'
 import { configShape, type ConfigShape } from './shape.js'
 
 /** An amount in base units of the currency, with the decimal text it was written as. */
@@ -90,9 +91,18 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
         : { type: 'memory' as const },
     discovery: shape.discovery,
     upstreams: shape.upstreams,
-    routes: shape.routes.map((route, index) => ({
+    routes: shape.routes.map(({ metered, ...route }, index) => ({
       ...route,
       price: priceOf(route.price, ['routes', index, 'price']),
+      metered:
+        metered === undefined
+          ? undefined
+          : {
+              base: amountOf(metered.base, ['routes', index, 'metered', 'base']).amount,
+              perUnit: amountOf(metered.perUnit, ['routes', index, 'metered', 'perUnit']).amount,
+              units: unitSourceOf(metered.units),
+              bufferBytes: metered.bufferBytes,
+            },
     })),
   }
 }

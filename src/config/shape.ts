@@ -23,6 +23,7 @@ import {
   text,
 } from './field-types.js'
 import { corsSchema } from './cors.js'
+import { meteredSchema } from './metered.js'
 import { networkNames } from './networks.js'
 import { reservedPrefixProblem, routePatternProblem, upstreamPathProblem } from './route-pattern.js'
 import { servedStatusesSchema } from './served-statuses.js'
@@ -484,6 +485,7 @@ const route = z.strictObject({
     .boolean()
     .meta({ description: 'Shadow mode for this priced route (default: server.shadow).' })
     .optional(),
+  metered: meteredSchema.optional(),
 })
 
 /** A discovery document's path, or `false` to serve none. */

@@ -28,6 +28,7 @@ import type { Logger } from 'pino'
 import type { Hex } from 'viem'
 import { GatewayError } from '../errors.js'
 import { snapshotOf, type ChannelSnapshot, type LedgerPort } from '../ledger/port.js'
+import type { AnswerPrice } from '../pricing/metered.js'
 import type { Route } from '../pricing/route-table.js'
 import { sessionReceipt } from '../protocol/receipt.js'
 import type { Reservation } from '../session/authorize.js'
@@ -37,7 +38,13 @@ import type { UnresolvedCharges } from './unresolved.js'
 
 /** How a charge ended. `charged` is the value this request made spent. */
 export type Resolution =
-  | { readonly kind: 'committed'; readonly snapshot: ChannelSnapshot; readonly charged: bigint }
+  | {
+      readonly kind: 'committed'
+      readonly snapshot: ChannelSnapshot
+      readonly charged: bigint
+      /** A metered route's price of the answer: its units and how it was found. */
+      readonly priced?: AnswerPrice | undefined
+    }
   | { readonly kind: 'released'; readonly snapshot: ChannelSnapshot; readonly charged: 0n }
   /** The commit's outcome is unknown: delivered, and reconciled in the background. */
   | { readonly kind: 'unknown'; readonly snapshot: ChannelSnapshot; readonly charged: undefined }
@@ -57,8 +64,12 @@ export type Charge = {
   readonly channelId: Hex
   readonly route: Route
   readonly session: SessionOutcome
-  /** The upstream's head arrived with `status`: decide, and say what our head carries. */
-  atHead(status: number): Promise<HeadDecision>
+  /**
+   * The upstream's head arrived with `status`: decide, and say what our head carries. A metered
+   * route passes the answer's `price` (at most the reservation): a commit charges that much and
+   * releases the rest of the reservation in the same step.
+   */
+  atHead(status: number, price?: AnswerPrice): Promise<HeadDecision>
   /**
    * The exchange ended with no upstream head; `error` is what the client is answered with, or
    * `undefined` when the client is gone. Returns that answer, with the receipt.
@@ -85,13 +96,21 @@ export function createCharge(deps: ChargeDeps, route: Route, session: SessionOut
   let decided: Resolution | undefined
   let deciding: Promise<Resolution> | undefined
 
-  const commit = async (): Promise<Resolution> => {
+  const commit = async (priced: AnswerPrice | undefined): Promise<Resolution> => {
     if (!reservation) return { kind: 'committed', snapshot: session.snapshot, charged: 0n }
+    // Never more than the payer's voucher was checked for: the reservation is the maximum.
+    const amount =
+      priced === undefined || priced.amount > reservation.amount ? undefined : priced.amount
     try {
-      const committed = await ledger.commit(channelId, reservation.id, now())
+      const committed = await ledger.commit(channelId, reservation.id, now(), amount)
       switch (committed.kind) {
         case 'committed':
-          return { kind: 'committed', snapshot: committed.snapshot, charged: reservation.amount }
+          return {
+            kind: 'committed',
+            snapshot: committed.snapshot,
+            charged: amount ?? reservation.amount,
+            priced,
+          }
         case 'finalized':
           return refused(
             new GatewayError(
@@ -112,18 +131,25 @@ export function createCharge(deps: ChargeDeps, route: Route, session: SessionOut
       if (!(error instanceof GatewayError)) {
         deps.logger.error({ err: error, channelId }, 'commit failed')
       }
-      return unknownCommit(reservation)
+      return unknownCommit(reservation, amount ?? reservation.amount, priced)
     }
   }
 
   /** The commit's outcome is unknown: retry it briefly, then deliver whatever it turns out to be. */
-  const unknownCommit = async (held: Reservation): Promise<Resolution> => {
-    const outcome = await deps.unresolved.resolve({ channelId, reservation: held }, deps.resolveMs)
+  const unknownCommit = async (
+    held: Reservation,
+    amount: bigint,
+    priced: AnswerPrice | undefined,
+  ): Promise<Resolution> => {
+    const outcome = await deps.unresolved.resolve(
+      { channelId, reservation: held, amount },
+      deps.resolveMs,
+    )
     // The figures if the commit landed: an upper bound of what this request cost the payer.
     const s = session.snapshot
     const estimate = {
       ...s,
-      spent: s.spent + held.amount,
+      spent: s.spent + amount,
       units: s.units + 1,
       reserved: s.reserved - held.amount,
     }
@@ -132,7 +158,7 @@ export function createCharge(deps: ChargeDeps, route: Route, session: SessionOut
       case 'landed': {
         const record = await ledger.get(channelId).catch(() => undefined)
         const snapshot = record ? snapshotOf(record) : estimate
-        return { kind: 'committed', snapshot, charged: held.amount }
+        return { kind: 'committed', snapshot, charged: amount, priced }
       }
       case 'finalized':
       case 'lapsed':
@@ -165,19 +191,21 @@ export function createCharge(deps: ChargeDeps, route: Route, session: SessionOut
     }
   }
 
-  const decide = (serve: boolean): Promise<Resolution> => {
-    deciding ??= (serve ? commit() : release()).then((r) => (decided = r))
+  const decide = (serve: boolean, priced?: AnswerPrice): Promise<Resolution> => {
+    deciding ??= (serve ? commit(priced) : release()).then((r) => (decided = r))
     return deciding
   }
 
-  const receipt = (snapshot: ChannelSnapshot) => receiptOf(session, snapshot, now())
+  // A metered route's receipt states what this answer cost; a flat route's is its price.
+  const receipt = (snapshot: ChannelSnapshot, charged?: bigint) =>
+    receiptOf(session, snapshot, now(), route.metered ? charged : undefined)
 
   return {
     channelId,
     route,
     session,
-    async atHead(status) {
-      const resolution = await decide(route.charge === 'always' || route.served(status))
+    async atHead(status, price) {
+      const resolution = await decide(route.charge === 'always' || route.served(status), price)
       if (resolution.kind === 'refused') {
         return {
           kind: 'refuse',
@@ -186,19 +214,32 @@ export function createCharge(deps: ChargeDeps, route: Route, session: SessionOut
       }
       return {
         kind: 'deliver',
-        headers: { 'payment-receipt': receipt(resolution.snapshot), 'cache-control': 'private' },
+        headers: {
+          'payment-receipt': receipt(resolution.snapshot, resolution.charged),
+          'cache-control': 'private',
+        },
       }
     },
     async withoutHead(error) {
       const resolution = await decide(route.charge === 'always')
-      return error ? deps.problem(error, receipt(resolution.snapshot)) : undefined
+      return error
+        ? deps.problem(error, receipt(resolution.snapshot, resolution.charged))
+        : undefined
     },
     resolution: () => decided,
   }
 }
 
-/** The `Payment-Receipt` of an answer to `session`'s credential, with the channel at `snapshot`. */
-export function receiptOf(session: SessionOutcome, snapshot: ChannelSnapshot, now: number): string {
+/**
+ * The `Payment-Receipt` of an answer to `session`'s credential, with the channel at `snapshot`;
+ * `amount` (metered routes) is what this answer was charged.
+ */
+export function receiptOf(
+  session: SessionOutcome,
+  snapshot: ChannelSnapshot,
+  now: number,
+  amount?: bigint,
+): string {
   // The voucher this credential presented, so a receipt never confirms more than the client
   // signed (mppx refuses one that does) — unless spent is already above it (a lower voucher paid
   // from headroom): a receipt never states `spent` above `acceptedCumulative`.
@@ -213,5 +254,6 @@ export function receiptOf(session: SessionOutcome, snapshot: ChannelSnapshot, no
     units: snapshot.units,
     txHash: session.txHash,
     now,
+    amount,
   })
 }

@@ -31,7 +31,8 @@ import type { Reservation } from '../session/authorize.js'
  */
 export type UnresolvedOutcome = 'committed' | 'landed' | 'finalized' | 'lapsed'
 
-type Pending = { channelId: Hex; reservation: Reservation }
+/** A commit to retry: of `amount` (a response-priced charge) or of the whole reservation. */
+type Pending = { channelId: Hex; reservation: Reservation; amount?: bigint | undefined }
 
 export type UnresolvedCharges = {
   /**
@@ -45,7 +46,7 @@ export type UnresolvedCharges = {
   stop(): void
 }
 
-type Entry = { channelId: Hex; reservation: Reservation; attempts: number; dueAt: number }
+type Entry = Pending & { attempts: number; dueAt: number }
 
 export function createUnresolvedCharges(options: {
   ledger: LedgerPort
@@ -78,7 +79,7 @@ export function createUnresolvedCharges(options: {
     if (now() >= entry.reservation.expiresAt) return 'lapsed'
     entry.attempts += 1
     try {
-      const result = await ledger.commit(entry.channelId, entry.reservation.id, now())
+      const result = await ledger.commit(entry.channelId, entry.reservation.id, now(), entry.amount)
       return result.kind === 'missing' ? 'landed' : result.kind
     } catch {
       entry.dueAt = now() + Math.min(maxDelayMs, retryMs * 2 ** (entry.attempts - 1))
@@ -115,8 +116,8 @@ export function createUnresolvedCharges(options: {
   }
 
   return {
-    async resolve({ channelId, reservation }, withinMs) {
-      const entry: Entry = { channelId, reservation, attempts: 0, dueAt: now() }
+    async resolve({ channelId, reservation, amount }, withinMs) {
+      const entry: Entry = { channelId, reservation, amount, attempts: 0, dueAt: now() }
       const deadline = now() + withinMs
       for (;;) {
         const outcome = await retry(entry)

@@ -29,6 +29,10 @@ export type AccessEntry = {
   charge?: string
   /** Value charged for this request, base units (absent while unknown). */
   charged?: string
+  /** Metered routes: the units the answer was priced at (absent when unreadable). */
+  units?: string
+  /** Metered routes: how the amount was found — `units`, `capped`, `unreadable`, `over-buffer`. */
+  priceBasis?: string
   /** What a shadow-mode request would have been charged, base units. */
   shadowCharge?: string
   upstreamStatus?: number

@@ -17,6 +17,9 @@
  *  - `mppgw_challenges_issued_total{route}` — every `WWW-Authenticate: Payment` challenge issued
  *    (402s and the fresh challenge on other priced 4xx answers);
  *  - `mppgw_charged_base_units_total{route}` — value charged, in base units of the currency;
+ *  - `mppgw_metered_units_total{route}` and `mppgw_metered_answers_total{route, basis}` — on
+ *    routes priced from the answer, the units charged, and the answers by how their price was
+ *    found (`units`, `capped`, `unreadable`, `over-buffer`: the last two charged the maximum);
  *  - `mppgw_shadow_requests_total{route}` and `mppgw_shadow_charge_base_units_total{route}` —
  *    requests forwarded unpaid in shadow mode, and what they would have been charged;
  *  - `mppgw_unsettled_exposure_base_units` and `mppgw_unsettled_channels` — gauges read from the
@@ -50,6 +53,9 @@ export type RequestRecord = {
   readonly outcome?: string | undefined
   /** Value charged, base units. */
   readonly charged?: string | undefined
+  /** Units a metered answer was charged for, and how its price was found. */
+  readonly units?: string | undefined
+  readonly priceBasis?: string | undefined
   /** What a shadow-mode request would have been charged, base units. */
   readonly shadowCharge?: string | undefined
   readonly durationMs: number
@@ -175,6 +181,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     'counter',
     'route',
   )
+  const meteredUnits = exact(
+    'mppgw_metered_units_total',
+    'Units charged on routes priced from the answer, by route.',
+    'counter',
+    'route',
+  )
+  const meteredAnswers = new Counter({
+    name: 'mppgw_metered_answers_total',
+    help: 'Answers on routes priced from the answer, by how the price was found.',
+    labelNames: ['route', 'basis'],
+    registers,
+  })
   const shadowCharged = exact(
     'mppgw_shadow_charge_base_units_total',
     'Value shadow-mode requests would have been charged, in base units of the currency, by route.',
@@ -226,6 +244,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         upstream.observe({ route, status_class: statusClass }, record.upstreamMs / 1000)
       }
       add(charged, route, record.charged)
+      if (record.priceBasis !== undefined) {
+        meteredAnswers.inc({ route, basis: record.priceBasis })
+        add(meteredUnits, route, record.units)
+      }
       if (record.shadowCharge !== undefined) {
         shadowRequests.inc({ route })
         add(shadowCharged, route, record.shadowCharge)
@@ -247,7 +269,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       // The exposure first: its read may count an error, which this scrape should already show.
       const gauges = await readExposure()
       const text = await registry.metrics()
-      return [text, ...[charged, shadowCharged, ...gauges].map(renderExact)].join('\n')
+      return [text, ...[charged, meteredUnits, shadowCharged, ...gauges].map(renderExact)].join(
+        '\n',
+      )
     },
   }
 }

@@ -28,6 +28,7 @@ import type { Answer } from '../gate/answer.js'
 import type { Charge } from '../gate/charge.js'
 import type { Gate } from '../gate/gate.js'
 import { shadowCharge, shadowPriceHeader } from '../gate/shadow.js'
+import { needsBody, priceAnswer } from '../pricing/metered.js'
 import type { Route } from '../pricing/route-table.js'
 import { forward, type ForwardOutcome } from '../upstream/forward.js'
 import type { UpstreamPools } from '../upstream/pool.js'
@@ -75,6 +76,8 @@ export async function relay(
   const entry = c.get('entry')
   const { incoming, outgoing } = c.env
   const started = deps.now()
+  // A paid answer on a metered route is priced from the answer; shadow and free ones are not.
+  const metered = charge ? route.metered : undefined
   // Set before relaying: for a streamed answer the access line can be written before `relay`
   // returns.
   entry.outcome = 'forwarded'
@@ -93,7 +96,15 @@ export async function relay(
       requestBody: deps.requestBody,
       trustedPeer: deps.trustsPeer(incoming.socket.remoteAddress),
       onBody: () => sendContinue(incoming, outgoing),
-      beforeHead: async (status) => {
+      ...(route.metered?.units.kind === 'header'
+        ? { hideResponseHeaders: [route.metered.units.name] }
+        : {}),
+      ...(metered
+        ? {
+            holdBody: (headers) => (needsBody(metered, headers) ? metered.bufferBytes : undefined),
+          }
+        : {}),
+      beforeHead: async (status, held) => {
         entry.upstreamStatus = status
         entry.upstreamMs = deps.now() - started
         // The gateway's id and CORS headers replace any the upstream answers with.
@@ -103,7 +114,8 @@ export async function relay(
           return { ...own, [shadowPriceHeader]: shadow }
         }
         if (!charge) return own
-        const decision = await charge.atHead(status)
+        const price = metered ? priceAnswer(metered, route.price ?? 0n, held) : undefined
+        const decision = await charge.atHead(status, price)
         noteCharge(entry, charge)
         if (decision.kind === 'refuse') throw new Refused(decision.answer)
         return { ...decision.headers, ...own }
@@ -169,4 +181,8 @@ function noteCharge(entry: AccessEntry, charge: Charge): void {
   if (!resolution) return
   entry.charge = resolution.kind
   if (resolution.charged !== undefined) entry.charged = resolution.charged.toString()
+  if (resolution.kind === 'committed' && resolution.priced) {
+    entry.priceBasis = resolution.priced.basis
+    if (resolution.priced.units !== undefined) entry.units = resolution.priced.units.toString()
+  }
 }

@@ -45,9 +45,9 @@ export function createMemoryLedger(): MemoryLedger {
       live()
       return apply(input.channelId, (e) => t.authorize(e, input))
     },
-    async commit(channelId, reservationId, now) {
+    async commit(channelId, reservationId, now, amount) {
       live()
-      return apply(channelId, (e) => t.commit(e, reservationId, now))
+      return apply(channelId, (e) => t.commit(e, reservationId, now, amount))
     },
     async release(channelId, reservationId, now) {
       live()

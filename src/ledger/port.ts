@@ -11,7 +11,8 @@
  *  - `spent + reserved ≤ accepted.cumulative ≤ deposit` (deposit only grows while open);
  *  - a voucher never lowers the highest: an equal or lower one is accepted without change and
  *    pays only from the headroom already held (`accepted − spent − reserved`);
- *  - a reservation is resolved at most once: committed (value becomes spent) or released;
+ *  - a reservation is resolved at most once: committed (value becomes spent) or released; a
+ *    commit may charge less than was reserved (never more), releasing the remainder;
  *    unresolved reservations expire and are released by the next operation on the channel;
  *  - `settleVoucher.cumulative ≤ spent`: a settlement never claims value that was not served;
  *  - a finalized channel accepts nothing more.
@@ -160,8 +161,13 @@ export type LedgerPort = {
   open(channel: NewChannel, now: number): Promise<OpenResult>
   /** Accepts a voucher (if given) and reserves or charges `amount`, atomically. */
   authorize(input: AuthorizeInput): Promise<AuthorizeResult>
-  /** Turns a reservation into spent value. */
-  commit(channelId: Hex, reservationId: string, now: number): Promise<CommitResult>
+  /**
+   * Turns a reservation into spent value: the whole reservation, or `amount` of it with the rest
+   * released in the same atomic step (a price known only from the response).
+   *
+   * @throws Error when `amount` is negative or above the reservation (nothing changes).
+   */
+  commit(channelId: Hex, reservationId: string, now: number, amount?: bigint): Promise<CommitResult>
   /** Drops a reservation without charging it. */
   release(channelId: Hex, reservationId: string, now: number): Promise<ReleaseResult>
   /** Records a confirmed top-up: the deposit grows and a pending close request is cancelled. */

@@ -164,16 +164,26 @@ export function authorize(
   }
 }
 
+/**
+ * Turns a reservation into spent value: all of it, or `amount` of it (a price known only from
+ * the response, never above what was reserved) with the rest released in the same step.
+ */
 export function commit(
   entry: LedgerEntry | undefined,
   reservationId: string,
   now: number,
+  amount?: bigint,
 ): { entry: LedgerEntry | undefined; result: CommitResult } {
   if (!entry) return { entry, result: { kind: 'missing' } }
   if (entry.record.status === 'finalized') return { entry, result: { kind: 'finalized' } }
   const reservation = entry.reservations.get(reservationId)
   if (!reservation || reservation.expiresAt <= now) {
     return { entry: purgeExpired(entry, now), result: { kind: 'missing' } }
+  }
+  const charged = amount ?? reservation.amount
+  if (charged < 0n || charged > reservation.amount) {
+    // The payer agreed to the reserved maximum and no more: a larger commit is a defect.
+    throw new Error('ledger: a commit must lie between zero and its reservation')
   }
   const reservations = new Map(entry.reservations)
   reservations.delete(reservationId)
@@ -183,7 +193,7 @@ export function commit(
       reservations,
       record: {
         ...entry.record,
-        spent: entry.record.spent + reservation.amount,
+        spent: entry.record.spent + charged,
         units: entry.record.units + 1,
         reserved: entry.record.reserved - reservation.amount,
         updatedAt: now,

@@ -13,6 +13,7 @@
  * only what was matched and priced, rearranged, each parameter percent-encoded; the query is the
  * caller's to append.
  */
+import type { Metering } from './metered.js'
 
 export type ChargePolicy = 'on-success' | 'always'
 
@@ -38,6 +39,8 @@ export type RouteSpec = {
   readonly upstreamPath?: string | undefined
   /** Shadow mode: requests without a credential are forwarded unpaid (priced routes only). */
   readonly shadow?: boolean | undefined
+  /** Price each answer from the answer, at most `price` (pricing/metered.ts). */
+  readonly metered?: Metering | undefined
 }
 
 export type Route = RouteSpec & {

@@ -3,7 +3,8 @@
  *
  * Invariants: the value is base64url without padding of plain JSON whose keys are exactly, and
  * in this order, those an mppx 0.11 server sends (wire-samples.md §5): method, intent, status,
- * timestamp, reference, challengeId, channelId, acceptedCumulative, spent, units?, txHash?.
+ * timestamp, reference, challengeId, channelId, acceptedCumulative, spent, units?, txHash?, then
+ * `amount` (what this answer was charged) on a route priced from the answer, which mppx ignores.
  * Amounts are decimal strings of base units.
  *
  * A receipt goes with EVERY answer to a request whose session credential was accepted, whatever
@@ -31,6 +32,11 @@ export type SessionReceipt = {
   units?: number
   /** Transaction of an on-chain action (open, topUp, close). */
   txHash?: string
+  /**
+   * What this answer was charged, on a route priced from the answer (base units). mppx 0.11
+   * ignores keys it does not know.
+   */
+  amount?: string
 }
 
 /** Encodes a session receipt as a `Payment-Receipt` header value, keys in mppx's order. */
@@ -48,6 +54,7 @@ export function encodeReceipt(r: SessionReceipt): string {
     spent: r.spent,
     ...(r.units === undefined ? {} : { units: r.units }),
     ...(r.txHash === undefined ? {} : { txHash: r.txHash }),
+    ...(r.amount === undefined ? {} : { amount: r.amount }),
   }
   return encodeBase64url(JSON.stringify(ordered))
 }
@@ -76,6 +83,8 @@ export type SessionReceiptFigures = {
   readonly txHash?: string | undefined
   /** Milliseconds since the epoch. */
   readonly now: number
+  /** What this answer was charged (metered routes only). */
+  readonly amount?: bigint | undefined
 }
 
 /** The `Payment-Receipt` value of a Tempo session answer. */
@@ -92,5 +101,6 @@ export function sessionReceipt(figures: SessionReceiptFigures): string {
     spent: figures.spent.toString(),
     units: figures.units,
     ...(figures.txHash ? { txHash: figures.txHash } : {}),
+    ...(figures.amount === undefined ? {} : { amount: figures.amount.toString() }),
   })
 }

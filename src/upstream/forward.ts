@@ -2,9 +2,12 @@
  * Forwards one paid request to its upstream with undici and streams the answer straight into the
  * Node `ServerResponse`, both bodies streamed with backpressure and never buffered whole.
  *
- * The exchange moves through four phases: `waiting` (request sent, no upstream head yet) →
- * `deciding` (upstream head received, `beforeHead` running, upstream paused) → `streaming` (our
- * head written, body relayed) → `settled` (the returned promise is resolved or rejected).
+ * The exchange moves through these phases: `waiting` (request sent, no upstream head yet) →
+ * [`holding` (upstream head received, body held up to `holdBody`'s bound, when the price is in
+ * it)] → `deciding` (`beforeHead` running, upstream paused) → `streaming` (our head written, the
+ * held bytes then the rest relayed) → `settled` (the returned promise is resolved or rejected).
+ * While holding, nothing has been decided: an upstream failure is `failed` and a client leaving
+ * is `aborted` without an upstream status, exactly as while waiting.
  *
  * The charge boundary (the gateway relies on it; see docs/DESIGN.md):
  * - `beforeHead(status)` is called at most once, exactly when the upstream's final (non-1xx)
@@ -66,7 +69,19 @@ export type ForwardOptions = {
    * Decides the charge once the upstream status is known; returns headers to add to the
    * response head (Payment-Receipt, Cache-Control, …), replacing upstream headers of the same name.
    */
-  readonly beforeHead: (upstreamStatus: number) => Promise<Record<string, string>>
+  readonly beforeHead: (
+    upstreamStatus: number,
+    answer: HeldAnswer,
+  ) => Promise<Record<string, string>>
+  /**
+   * How many body bytes to hold before `beforeHead` for an answer with these headers (a price
+   * read from the body), or `undefined` to decide at the head alone. The body is held until it
+   * ends or outgrows the bound; an upstream failure or a client leaving meanwhile ends the
+   * exchange as before a head (`failed` / `aborted`, `beforeHead` never called).
+   */
+  readonly holdBody?: (headers: Readonly<Record<string, UpstreamHeaderValue>>) => number | undefined
+  /** Upstream response headers the client never sees (lower-case names). */
+  readonly hideResponseHeaders?: readonly string[] | undefined
   /** Scheme for X-Forwarded-Proto; defaults to the client socket's (https when TLS). */
   readonly proto?: 'http' | 'https'
   /** The gateway's id of this request, sent to the upstream as X-Request-Id. */
@@ -77,6 +92,13 @@ export type ForwardOptions = {
   readonly requestBody?: { readonly timeoutMs: number; readonly bufferBytes: number }
   /** Called once, just before the request body is first read (the place for `100 Continue`). */
   readonly onBody?: () => void
+}
+
+/** The upstream's answer as `beforeHead` sees it: its head, and the body held if any. */
+export type HeldAnswer = {
+  readonly headers: Readonly<Record<string, UpstreamHeaderValue>>
+  /** The body held (`holdBody`); `complete: false` when it outgrew the bound. */
+  readonly body?: { readonly bytes: Buffer; readonly complete: boolean } | undefined
 }
 
 /** How a forward ended. Upstream and client failures are values; see the module header. */
@@ -106,7 +128,7 @@ export type ForwardOutcome =
       readonly bytesOut: number
     }
 
-type Phase = 'waiting' | 'deciding' | 'streaming' | 'settled'
+type Phase = 'waiting' | 'holding' | 'deciding' | 'streaming' | 'settled'
 
 /**
  * Forwards the request to the upstream and streams the answer into `response`. Resolves once
@@ -220,6 +242,11 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
   let upstreamError: Error | undefined
   /** Why the streamed request body failed (too large, too late), once it has. */
   let bodyFailure: GatewayError | undefined
+  /** Answer body bytes received before our head; written right after it. */
+  let held: Buffer[] = []
+  let heldBytes = 0
+  let holdLimit: number | undefined
+  let upstreamHeaders: Readonly<Record<string, UpstreamHeaderValue>> = {}
 
   // A streamed body goes through our own stream, never the IncomingMessage itself: undici
   // destroys its body stream when the exchange fails, and destroying an unfinished
@@ -278,7 +305,7 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
   }
 
   const settleAborted = (): void => {
-    if (phase === 'waiting') {
+    if (phase === 'waiting' || phase === 'holding') {
       settle({ kind: 'aborted', headSent: false, upstreamStatus: undefined, bytesOut })
     } else if (phase === 'streaming') {
       settle({ kind: 'aborted', headSent: true, upstreamStatus: status, bytesOut })
@@ -312,17 +339,49 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
       return
     }
     try {
-      response.writeHead(status, responseHeaders({ upstream: headers, extra }))
+      response.writeHead(
+        status,
+        responseHeaders({ upstream: headers, extra, hide: options.hideResponseHeaders }),
+      )
     } catch (error) {
       c.abort(error instanceof Error ? error : new Error(String(error)))
       settleRejected(error)
       return
     }
     phase = 'streaming'
+    const flushed = held
+    held = []
+    let full = false
+    for (const chunk of flushed) {
+      bytesOut += chunk.length
+      full = !response.write(chunk) || full
+    }
     if (upstreamError !== undefined) cut(upstreamError)
     else if (upstreamEnded) response.end()
-    else c.resume()
+    else if (!full) c.resume()
   }
+
+  /** The head is known (and the body held, if asked): decide, then write our head. */
+  const decide = (c: Dispatcher.DispatchController, answer: HeldAnswer): void => {
+    phase = 'deciding'
+    const refuse = (error: unknown): void => {
+      c.abort(error instanceof Error ? error : new Error(String(error)))
+      settleRejected(error)
+    }
+    // Never let the hook throw into undici's parser callback, even synchronously.
+    let decision: Promise<Record<string, string>>
+    try {
+      decision = options.beforeHead(status!, answer)
+    } catch (error) {
+      refuse(error)
+      return
+    }
+    decision.then((extra) => writeHead(c, upstreamHeaders, extra), refuse).catch(refuse)
+  }
+  const heldAnswer = (complete: boolean): HeldAnswer => ({
+    headers: upstreamHeaders,
+    body: { bytes: Buffer.concat(held), complete },
+  })
 
   const handler: Dispatcher.DispatchHandler = {
     onRequestStart(c) {
@@ -332,33 +391,39 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
     },
     onResponseStart(c, statusCode, headers) {
       if (statusCode < 200 || phase !== 'waiting') return
-      phase = 'deciding'
       status = statusCode
+      upstreamHeaders = headers
+      holdLimit = options.holdBody?.(headers)
+      if (holdLimit !== undefined) {
+        // The price is in the body: hold it (at most holdLimit bytes) before deciding. Nothing
+        // reaches the client until then, exactly as when deciding at the head.
+        phase = 'holding'
+        return
+      }
       // Why pause: the charge must be decided before a byte of the answer reaches the client,
       // and nothing may be written before our own head. undici holds the body until resume().
       c.pause()
-      const refuse = (error: unknown): void => {
-        c.abort(error instanceof Error ? error : new Error(String(error)))
-        settleRejected(error)
-      }
-      // Never let the hook throw into undici's parser callback, even synchronously.
-      let decision: Promise<Record<string, string>>
-      try {
-        decision = options.beforeHead(statusCode)
-      } catch (error) {
-        refuse(error)
-        return
-      }
-      decision.then((extra) => writeHead(c, headers, extra), refuse).catch(refuse)
+      decide(c, { headers })
     },
     onResponseData(c, chunk) {
+      if (phase === 'holding' || phase === 'deciding') {
+        // Bytes that arrive while deciding (after a pause took effect late) wait for the head.
+        held.push(chunk)
+        heldBytes += chunk.length
+        if (phase === 'holding' && heldBytes > holdLimit!) {
+          c.pause()
+          decide(c, heldAnswer(false))
+        }
+        return
+      }
       if (phase !== 'streaming') return
       bytesOut += chunk.length
       if (!response.write(chunk)) c.pause()
     },
-    onResponseEnd() {
+    onResponseEnd(c) {
       upstreamEnded = true
-      if (phase === 'streaming') response.end()
+      if (phase === 'holding') decide(c, heldAnswer(true))
+      else if (phase === 'streaming') response.end()
     },
     onResponseError(_c, error) {
       if (clientGone) return settleAborted()
@@ -371,6 +436,9 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
         case 'streaming':
           cut(error)
           return
+        case 'holding':
+        // The body broke off before it was priced: no head was decided, so this ends like an
+        // upstream failure before its head.
         case 'waiting': {
           if (bodyFailure) return settle({ kind: 'failed', error: bodyFailure, headSent: false })
           const failure = upstreamFailure(spec, error)

@@ -189,6 +189,8 @@ export type ResponseHeadersOptions = {
   readonly upstream: Readonly<Record<string, UpstreamHeaderValue>>
   /** Headers the gateway adds (Payment-Receipt, Cache-Control, …); they replace upstream ones. */
   readonly extra: Readonly<Record<string, string>>
+  /** Upstream headers meant for the gateway alone (a metered route's units), lower-case. */
+  readonly hide?: readonly string[] | undefined
 }
 
 /**
@@ -214,6 +216,7 @@ export function responseHeaders(
     if (name === 'payment-receipt' || hopByHop.includes(name) || name.startsWith('proxy-')) {
       continue
     }
+    if (options.hide?.includes(name)) continue
     if (name === 'www-authenticate') {
       const kept = withoutPaymentChallenges(value)
       if (kept !== undefined) out[name] = kept

@@ -626,6 +626,100 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       expect(await ledger.get(id)).toMatchObject({ status: 'finalized', reserved: 0n, spent: 0n })
     })
 
+    it('commits part of a reservation and releases the rest in one step', async () => {
+      const id = await opened()
+      const hold = (reservationId: string, cumulative?: bigint) =>
+        ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: cumulative === undefined ? undefined : voucher(cumulative),
+          amount: 50n,
+          mode: 'reserve',
+          reservationId,
+          expiresAt: now + 60_000,
+        })
+      expect(await hold('m1', 100n)).toMatchObject({ snapshot: { reserved: 50n } })
+      expect(await hold('m2')).toMatchObject({ snapshot: { reserved: 100n } })
+      // The response priced at 17 of the 50 held: 17 spent, 33 back in the headroom.
+      expect(await ledger.commit(id, 'm1', now, 17n)).toMatchObject({
+        kind: 'committed',
+        snapshot: { accepted: 100n, spent: 17n, units: 1, reserved: 50n },
+      })
+      // A commit of zero still counts the request; a commit of the whole reservation is allowed.
+      expect(await ledger.commit(id, 'm2', now, 0n)).toMatchObject({
+        kind: 'committed',
+        snapshot: { spent: 17n, units: 2, reserved: 0n },
+      })
+      expect((await ledger.commit(id, 'm1', now, 1n)).kind).toBe('missing')
+      // The released remainder is headroom again: 100 − 17 covers another 50, then 33 is left.
+      expect(await hold('m3')).toMatchObject({ kind: 'authorized' })
+      expect(await ledger.commit(id, 'm3', now, 50n)).toMatchObject({
+        snapshot: { spent: 67n, units: 3, reserved: 0n },
+      })
+      expect(await hold('m4')).toMatchObject({ kind: 'insufficient', available: 33n })
+      expectInvariants((await ledger.get(id))!)
+    })
+
+    it('refuses to commit more than was reserved, changing nothing', async () => {
+      const id = await opened()
+      await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(100n),
+        amount: 40n,
+        mode: 'reserve',
+        reservationId: 'over',
+        expiresAt: now + 60_000,
+      })
+      const before = await ledger.get(id)
+      await expect(ledger.commit(id, 'over', now, 41n)).rejects.toThrow(/reservation/)
+      await expect(ledger.commit(id, 'over', now, -1n)).rejects.toThrow(/reservation/)
+      expect(await ledger.get(id)).toEqual(before)
+      expect(await ledger.commit(id, 'over', now, 40n)).toMatchObject({
+        snapshot: { spent: 40n, reserved: 0n },
+      })
+    })
+
+    it('commits part of many reservations in parallel to the exact sum', async () => {
+      const id = await opened()
+      const ids = Array.from({ length: 20 }, (_, i) => `p${i}`)
+      await Promise.all(
+        ids.map((reservationId, i) =>
+          ledger.authorize({
+            ...base,
+            channelId: id,
+            voucher: voucher(BigInt(i + 1) * 30n),
+            amount: 30n,
+            mode: 'reserve',
+            reservationId,
+            expiresAt: now + 60_000,
+          }),
+        ),
+      )
+      expect((await ledger.get(id))!.reserved).toBe(600n)
+      // Each reservation committed at i and, at the same time, committed again and released.
+      const outcomes = await Promise.all(
+        ids.flatMap((reservationId, i) => [
+          ledger.commit(id, reservationId, now, BigInt(i)),
+          ledger.commit(id, reservationId, now, BigInt(i)),
+          ledger.release(id, reservationId, now),
+        ]),
+      )
+      const committed = outcomes.filter((o) => o.kind === 'committed').length
+      const released = outcomes.filter((o) => o.kind === 'released').length
+      expect(committed + released).toBe(20)
+      const record = (await ledger.get(id))!
+      expect(record.reserved).toBe(0n)
+      expect(record.units).toBe(committed)
+      // Exactly the parts of the reservations that were committed, each once.
+      const expected = ids.reduce((sum, _, i) => {
+        const charged = outcomes.slice(3 * i, 3 * i + 2).some((o) => o.kind === 'committed')
+        return charged ? sum + BigInt(i) : sum
+      }, 0n)
+      expect(record.spent).toBe(expected)
+      expectInvariants(record)
+    })
+
     it('keeps its invariants over random operation sequences', async () => {
       const op = fc.oneof(
         fc.record({
@@ -635,7 +729,11 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
           mode: fc.constantFrom('reserve' as const, 'commit' as const, 'none' as const),
           withVoucher: fc.boolean(),
         }),
-        fc.record({ t: fc.constant('commit' as const), r: fc.nat({ max: 20 }) }),
+        fc.record({
+          t: fc.constant('commit' as const),
+          r: fc.nat({ max: 20 }),
+          part: fc.option(fc.bigInt({ min: 0n, max: 50n }), { nil: undefined }),
+        }),
         fc.record({ t: fc.constant('release' as const), r: fc.nat({ max: 20 }) }),
         fc.record({
           t: fc.constant('topUp' as const),
@@ -665,7 +763,10 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
                 })
                 break
               case 'commit':
-                await ledger.commit(id, `r${o.r}`, clock)
+                // A part above the reservation is refused as a defect and changes nothing.
+                await ledger.commit(id, `r${o.r}`, clock, o.part).catch((error: unknown) => {
+                  expect(String(error)).toMatch(/reservation/)
+                })
                 break
               case 'release':
                 await ledger.release(id, `r${o.r}`, clock)

@@ -5,6 +5,11 @@
  * requests with a status, or to hold them, so tests can see exactly what the gateway forwarded.
  * A test can also script the answer per request (`script`): a status, a hang that only the test
  * ends (`releaseHeld`, or `close`), or a connection reset before any response head.
+ *
+ * With `?rows=N` the results are Dune-sized: N rows, `result.metadata` with `row_count`,
+ * `total_row_count`, `datapoint_count`, `result_set_bytes` and `execution_time_millis`; the CSV
+ * is N rows, streamed without a Content-Length, with `x-dune-next-offset` when there is more.
+ * Without it, one row (the small answer the other suites expect).
  */
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -100,6 +105,10 @@ export async function startExampleUpstream(
           return json(200, { execution_id: `01EXEC${executions}`, state: 'QUERY_STATE_PENDING' })
         }
         const m = /^\/v1\/execution\/([^/]+)\/(status|results|results\/csv)$/.exec(path)
+        const limit = /[?&]rows=(\d{1,6})(?:&|$)/.exec(req.url ?? '')?.[1]
+        if (req.method === 'GET' && m && limit !== undefined && m[2] !== 'status') {
+          return duneSized(res, m[1]!, Number(limit), m[2] === 'results' ? 'json' : 'csv')
+        }
         if (req.method === 'GET' && m) {
           const id = m[1]!
           if (m[2] === 'status')
@@ -154,4 +163,46 @@ export async function startExampleUpstream(
       })
     },
   }
+}
+
+/** Rows of a Dune-like result; each row's size varies with its index. */
+export function duneRows(count: number): { block: number; value: string }[] {
+  return Array.from({ length: count }, (_, i) => ({
+    block: i + 1,
+    value: 'v'.repeat(1 + (i % 23)),
+  }))
+}
+
+/** A Dune-sized answer of `count` rows: JSON with its metadata, or a streamed CSV. */
+function duneSized(res: ServerResponse, id: string, count: number, kind: 'json' | 'csv'): void {
+  const rows = duneRows(count)
+  if (kind === 'csv') {
+    // Streamed as Dune does: chunked, the paging offset in a header.
+    res.writeHead(200, { 'content-type': 'text/csv', 'x-dune-next-offset': String(count) })
+    res.write('block,value\n')
+    for (const row of rows) res.write(`${row.block},${row.value}\n`)
+    res.end()
+    return
+  }
+  const resultSetBytes = Buffer.byteLength(JSON.stringify(rows))
+  const text = JSON.stringify({
+    execution_id: id,
+    state: 'QUERY_STATE_COMPLETED',
+    result: {
+      rows,
+      metadata: {
+        column_names: ['block', 'value'],
+        row_count: count,
+        total_row_count: count,
+        datapoint_count: count * 2,
+        result_set_bytes: resultSetBytes,
+        execution_time_millis: 7,
+      },
+    },
+  })
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  })
+  res.end(text)
 }

@@ -6,7 +6,9 @@
  * are not needed). Starts in milliseconds: for suites that walk every exit path of a paid request.
  *
  * Routes: `/paid/:id` (on-success), `/always/:id` (always), `/free/:id`, `/shadow/:id` and
- * `/shadow-always/:id` (shadow mode).
+ * `/shadow-always/:id` (shadow mode); metered (priced from the answer, at most
+ * `prices.metered`): `/rows/:id` (JSON `result.metadata.row_count`), `/bytes/:id` (per started
+ * 100 bytes), `/counted/:id` (header `x-units`).
  */
 import type { ServerType } from '@hono/node-server'
 import { randomBytes } from 'node:crypto'
@@ -61,6 +63,17 @@ export type Scripted =
   | { readonly kind: 'partial'; readonly finish: Promise<void> }
   /** Sends a 200 head, then one byte every `everyMs` until the connection closes. */
   | { readonly kind: 'trickle'; readonly everyMs: number }
+  /**
+   * Sends a 200 head (with `headers`, chunked unless they declare a length), then `chunks`; then
+   * ends the body, or destroys the connection when `cut`. Waits for `after` before the last chunk.
+   */
+  | {
+      readonly kind: 'stream'
+      readonly chunks: readonly string[]
+      readonly headers?: Readonly<Record<string, string>>
+      readonly cut?: boolean
+      readonly after?: Promise<void>
+    }
 
 export type InProcessGateway = {
   readonly url: string
@@ -99,7 +112,14 @@ export type Received = {
   readonly body: string
 }
 
-export const prices = { paid: 1_000n, always: 700n } as const
+export const prices = { paid: 1_000n, always: 700n, metered: 5_000n } as const
+
+/** The metered routes' rules: base + perUnit × units, at most `prices.metered`. */
+export const metering = {
+  rows: { base: 100n, perUnit: 10n, bufferBytes: 1024 },
+  bytes: { base: 0n, perUnit: 50n, per: 100, bufferBytes: 1024 },
+  counted: { base: 0n, perUnit: 7n },
+} as const
 
 const route = (spec: Partial<RouteSpec> & Pick<RouteSpec, 'path' | 'price'>): RouteSpec => ({
   method: 'GET',
@@ -206,6 +226,33 @@ export async function startInProcessGateway(
     route({ method: 'POST', path: '/submit', price: prices.paid }),
     route({ path: '/shadow/:id', price: prices.paid, shadow: true }),
     route({ path: '/shadow-always/:id', price: prices.always, charge: 'always', shadow: true }),
+    route({
+      path: '/rows/:id',
+      price: prices.metered,
+      metered: {
+        ...metering.rows,
+        units: { kind: 'json', path: ['result', 'metadata', 'row_count'] },
+      },
+    }),
+    route({
+      path: '/bytes/:id',
+      price: prices.metered,
+      metered: {
+        base: metering.bytes.base,
+        perUnit: metering.bytes.perUnit,
+        bufferBytes: metering.bytes.bufferBytes,
+        units: { kind: 'bytes', per: metering.bytes.per },
+      },
+    }),
+    route({
+      path: '/counted/:id',
+      price: prices.metered,
+      metered: {
+        ...metering.counted,
+        units: { kind: 'header', name: 'x-units' },
+        bufferBytes: 1024,
+      },
+    }),
   ])
   const upstreams = createUpstreamPools([
     {
@@ -377,6 +424,17 @@ async function startScriptedUpstream(): Promise<ScriptedUpstream> {
         res.writeHead(200, { 'content-type': 'text/plain' })
         res.write('part of the answer…')
         return void next.finish.then(() => res.end(' and the rest'))
+      case 'stream': {
+        res.writeHead(200, { 'content-type': 'application/json', ...next.headers })
+        const last = next.chunks.length - 1
+        next.chunks.slice(0, last).forEach((chunk) => res.write(chunk))
+        return void (next.after ?? Promise.resolve()).then(() => {
+          if (res.destroyed) return
+          if (last >= 0) res.write(next.chunks[last])
+          if (next.cut) req.socket.destroy()
+          else res.end()
+        })
+      }
       case 'trickle': {
         res.writeHead(200, { 'content-type': 'text/plain' })
         const timer = setInterval(() => res.write('.'), next.everyMs)

@@ -349,11 +349,15 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       }
     },
 
-    async commit(channelId, reservationId, now) {
+    async commit(channelId, reservationId, now, amount) {
       const id = channelKeyId(channelId)
+      if (amount !== undefined && amount < 0n) {
+        throw new Error('ledger: a commit must lie between zero and its reservation')
+      }
+      const charged = amount === undefined ? '' : amountArg(amount, 'amount')
       const reply = decodeCommitReply(
         id,
-        await run('commit', id, [integerArg(now, 'now'), reservationId]),
+        await run('commit', id, [integerArg(now, 'now'), reservationId, charged]),
       )
       switch (reply.kind) {
         case 'committed': {
@@ -363,6 +367,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         case 'missing':
         case 'finalized':
           return reply
+        case 'over-reservation':
+          throw new Error('ledger: a commit must lie between zero and its reservation')
       }
     },
 

@@ -170,6 +170,7 @@ export type CommitReply =
     }
   | { readonly kind: 'missing' }
   | { readonly kind: 'finalized' }
+  | { readonly kind: 'over-reservation' }
 
 /** The reply of `commit` (layout above the script in scripts.ts). */
 export function decodeCommitReply(channelId: Hex, reply: unknown): CommitReply {
@@ -181,6 +182,7 @@ export function decodeCommitReply(channelId: Hex, reply: unknown): CommitReply {
     }
     case 'missing':
     case 'finalized':
+    case 'over-reservation':
       return { kind }
   }
   throw unexpected('commit', `kind ${kind}`)

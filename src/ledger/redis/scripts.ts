@@ -132,8 +132,9 @@ return reply({ 'authorized', outcome }, c, newly)
 `)
 
 /**
- * ARGV: now, reservationId.
- * Reply: {'committed', snapshot…, newlyUnsettled} | {'missing'} | {'finalized'}.
+ * ARGV: now, reservationId, amount ('' = the whole reservation).
+ * Reply: {'committed', snapshot…, newlyUnsettled} | {'missing'} | {'finalized'}
+ *      | {'over-reservation'} (nothing written).
  */
 const commit = script(String.raw`
 local c = load_channel(KEYS[1])
@@ -148,9 +149,16 @@ if held == nil or held.at <= tonumber(now) then
   save_reservations(r)
   return { 'missing' }
 end
--- The reservation is resolved exactly once: deleted in the same step that makes its value spent.
+local charged = held.amount
+if ARGV[3] ~= nil and ARGV[3] ~= '' then
+  -- transitions.ts throws here; nothing is written.
+  if dcmp(ARGV[3], held.amount) > 0 then return { 'over-reservation' } end
+  charged = ARGV[3]
+end
+-- The reservation is resolved exactly once: deleted in the same step that makes its value spent;
+-- what it held beyond the charge goes back to the headroom.
 delete_reservation(r, id)
-put(c, 'spent', dadd(c.f.spent, held.amount))
+put(c, 'spent', dadd(c.f.spent, charged))
 put(c, 'units', dadd(c.f.units, '1'))
 put(c, 'reserved', dsub(c.f.reserved, held.amount))
 put(c, 'updatedAt', now)
