@@ -16,6 +16,8 @@
  *  - `<prefix>payer:{<payer>}`       set: the ids of the channels a payer (lower-cased address)
  *                                    opened and that are not known finalized — how a client that
  *                                    lost its local state finds its channel (payers.ts)
+ *  - `<prefix>payment:{<txHash>}`    string: the owner of a one-shot payment's single-use claim,
+ *                                    with a PXAT time-to-live (payment-scripts.ts)
  *
  * The channel id is lower-cased and wrapped in `{…}`, a Redis Cluster hash tag: all keys of one
  * channel hash to one slot, so each script (which touches only keys of one channel) also runs on
@@ -37,6 +39,8 @@ export type RedisKeys = {
   readonly watcherCursor: string
   /** The set of a payer's channel ids (the payer's own hash tag). */
   payer(payer: string): string
+  /** The single-use claim of a one-shot payment (its lower-cased transaction hash). */
+  payment(key: string): string
 }
 
 /** Escapes Redis glob characters for `SCAN MATCH`. */
@@ -55,5 +59,6 @@ export function redisKeys(keyPrefix: string): RedisKeys {
     intents: `${keyPrefix}intents`,
     watcherCursor: `${keyPrefix}watcher:cursor`,
     payer: (payer) => `${keyPrefix}payer:{${payer.toLowerCase()}}`,
+    payment: (key) => `${keyPrefix}payment:{${key.toLowerCase()}}`,
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Running every script the gateway has in Redis — the ledger's (scripts.ts) and the settlement
- * store's (settlement-scripts.ts) — by SHA: loaded once (`SCRIPT LOAD`), called with `EVALSHA`,
+ * Running every script the gateway has in Redis — the ledger's (scripts.ts), the settlement
+ * store's (settlement-scripts.ts) and the payment claims' (payment-scripts.ts) — by SHA: loaded once (`SCRIPT LOAD`), called with `EVALSHA`,
  * and reloaded transparently when Redis has forgotten them (`SCRIPT FLUSH`, a restart, a failover
  * to a replica that never saw `SCRIPT LOAD`).
  *
@@ -18,11 +18,12 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { isNoScript } from './errors.js'
+import { paymentScripts } from './payment-scripts.js'
 import { ledgerScripts } from './scripts.js'
 import { settlementScripts } from './settlement-scripts.js'
 
 /** Every script, by name. */
-const redisScripts = { ...ledgerScripts, ...settlementScripts } as const
+const redisScripts = { ...ledgerScripts, ...settlementScripts, ...paymentScripts } as const
 
 export type ScriptName = keyof typeof redisScripts
 
