@@ -97,6 +97,7 @@ function routeSpecs(config: Config): RouteSpec[] {
       : {}),
     upstreamPath: r.upstreamPath,
     shadow: r.price.kind === 'paid' && (r.shadow ?? config.server.shadow),
+    intents: r.intents,
   }))
 }
 

@@ -88,11 +88,16 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
       shape.ledger.type === 'redis' && redis !== undefined
         ? { type: 'redis' as const, redis }
         : { type: 'memory' as const },
+    tempoCharge: shape.tempoCharge,
     discovery: shape.discovery,
     upstreams: shape.upstreams,
     routes: shape.routes.map((route, index) => ({
       ...route,
       price: priceOf(route.price, ['routes', index, 'price']),
+      // Default: every intent this gateway has configured.
+      intents:
+        route.intents ??
+        (shape.tempoCharge.enabled ? (['session', 'charge'] as const) : (['session'] as const)),
     })),
   }
 }
@@ -129,3 +134,6 @@ export type UpstreamConfig = Config['upstreams'][string]
 export type RouteConfig = Config['routes'][number]
 export type RouteMethod = RouteConfig['method']
 export type DiscoveryConfig = Config['discovery']
+export type TempoChargeConfig = Config['tempoCharge']
+/** A way a priced route may be paid: `session` (a payment channel) or `charge` (one-shot). */
+export type PaymentIntent = RouteConfig['intents'][number]

@@ -16,6 +16,9 @@
 
 export type ChargePolicy = 'on-success' | 'always'
 
+/** A way a priced route may be paid: `session` (a payment channel) or `charge` (one-shot). */
+export type RouteIntent = 'session' | 'charge'
+
 /** One route as configured. */
 export type RouteSpec = {
   readonly method: string
@@ -38,6 +41,8 @@ export type RouteSpec = {
   readonly upstreamPath?: string | undefined
   /** Shadow mode: requests without a credential are forwarded unpaid (priced routes only). */
   readonly shadow?: boolean | undefined
+  /** How the route may be paid, in the order its challenges are offered; absent: session only. */
+  readonly intents?: readonly RouteIntent[] | undefined
 }
 
 export type Route = RouteSpec & {
