@@ -107,7 +107,7 @@ export async function admitPayment(
     const decoded = Transaction.deserialize(
       payload.transaction as Transaction.TransactionSerialized,
     )
-    raw = (await Transaction.serialize(decoded))
+    raw = await Transaction.serialize(decoded)
     txHash = keccak256(raw)
     payer = tx.sender
     await simulate(deps, decoded, tx.sender)
