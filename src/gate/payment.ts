@@ -92,8 +92,6 @@ export async function admitPayment(
     realm: challenge.realm,
     challengeId: challenge.id,
   }
-  if (!deps.session.chainState.reachable()) throw chainUnavailable()
-
   let txHash: Hex
   let raw: Hex | undefined
   let payer: Address
@@ -110,9 +108,12 @@ export async function admitPayment(
     raw = await Transaction.serialize(decoded)
     txHash = keccak256(raw)
     payer = tx.sender
+    // A chain that just failed a read is not asked again: the client learns now what a 503 says.
+    if (!deps.session.chainState.reachable()) throw chainUnavailable()
     await simulate(deps, decoded, tx.sender)
   } else {
     const source = sourcePayer(credential.source, terms.chainId)
+    if (!deps.session.chainState.reachable()) throw chainUnavailable()
     const receipt = await readReceipt(deps, payload.hash)
     checkPaymentReceipt(receipt, expected, source)
     payer = source ?? receipt.from
