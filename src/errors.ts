@@ -49,6 +49,8 @@ export const errorCatalogue = {
   'channel-not-found': payment(410, 'session/channel-not-found', 'Channel Not Found'),
   'channel-finalized': payment(410, 'session/channel-finalized', 'Channel Finalized'),
   'transaction-rejected': payment(402, 'verification-failed', 'Transaction Rejected'),
+  'payment-already-used': payment(402, 'verification-failed', 'Payment Already Used'),
+  'payment-failed': payment(402, 'verification-failed', 'Payment Failed'),
   'multiple-credentials': gateway(400, 'multiple-credentials', 'Multiple Credentials'),
   'bad-request-target': gateway(400, 'bad-request-target', 'Bad Request Target'),
   'route-not-found': gateway(404, 'route-not-found', 'Route Not Found'),

@@ -99,6 +99,7 @@ function routeSpecs(config: Config): RouteSpec[] {
     upstreamPath: r.upstreamPath,
     shadow: r.price.kind === 'paid' && (r.shadow ?? config.server.shadow),
     metered: r.metered,
+    intents: r.intents,
   }))
 }
 

@@ -3,8 +3,8 @@
  * out of the reserved prefix, amounts fit the currency's decimals, the chain id matches the
  * network, the signer key belongs to the payee or the operator, the Redis section matches the
  * ledger type, an upstream's total deadline is not shorter than its head deadline, an upstream
- * that takes the client's own Authorization does not inject one, and the discovery documents have
- * paths of their own.
+ * that takes the client's own Authorization does not inject one, the discovery documents have
+ * paths of their own, and a route offers only intents the gateway has configured.
  *
  * These run even when some fields are invalid, so the operator sees every problem in one pass.
  * Invariant: a rule reads a field only when nothing was reported at that field or above it — the
@@ -209,6 +209,24 @@ function checkRoutes(rules: Rules): void {
       if (problem !== undefined) report(at('upstreamPath'), problem)
     }
     if (route.metered !== undefined && intact(...at('metered'))) checkMetered(rules, index)
+    if (intact(...at('intents')) && route.intents !== undefined) {
+      if (intact(...at('price')) && route.price.kind === 'free') {
+        report(at('intents'), 'has no effect on a free route (nothing is paid)')
+      }
+      if (
+        intact('tempoCharge') &&
+        !config.tempoCharge.enabled &&
+        route.intents.includes('charge')
+      ) {
+        report(at('intents'), 'names charge, which needs tempoCharge.enabled: true')
+      }
+      if (route.metered !== undefined && route.intents.includes('charge')) {
+        report(
+          at('intents'),
+          'names charge on a metered route: a one-shot payment is for a fixed amount, known before the answer',
+        )
+      }
+    }
     if (intact(...at('price')) && route.shadow === true && route.price.kind === 'free') {
       report(at('shadow'), 'has no effect on a free route (there is nothing to shadow)')
     }

@@ -215,6 +215,7 @@ describe('defaults and normalisation', () => {
       clientAuthorization: 'payment',
     })
     expect(config.discovery).toEqual({ openapi: '/openapi.json', llms: '/llms.txt' })
+    expect(config.tempoCharge).toEqual({ enabled: false, modes: ['pull', 'push'] })
     expect(config.routes[0]).toEqual({
       method: 'POST',
       path: '/v1/sql/execute',
@@ -223,7 +224,23 @@ describe('defaults and normalisation', () => {
       unitType: 'request',
       charge: 'on-success',
       servedStatuses: ['2xx'],
+      intents: ['session'],
     })
+  })
+
+  it('offers every configured intent on a priced route unless the route names its own', () => {
+    const draft = base()
+    draft.tempoCharge = { enabled: true, modes: ['pull'] }
+    draft.routes.push({
+      method: 'GET',
+      path: '/one-shot',
+      upstream: 'dune',
+      price: '0.01',
+      intents: ['charge'],
+    })
+    const config = parse(draft)
+    expect(config.tempoCharge).toEqual({ enabled: true, modes: ['pull'] })
+    expect(config.routes.map((r) => r.intents)).toEqual([['session', 'charge'], ['charge']])
   })
 
   it('reads upstream paths, shadow mode and CORS with their defaults', () => {
@@ -719,6 +736,26 @@ describe('problems are reported with their YAML path', () => {
       'CORS without origins',
       (c) => (c.server.cors = { allowedOrigins: [] }),
       'server.cors.allowedOrigins: name at least one origin, or "*"',
+    ],
+    [
+      'charge intent while charges are off',
+      (c) => (c.routes[0]!.intents = ['session', 'charge']),
+      'routes[0].intents: names charge, which needs tempoCharge.enabled: true',
+    ],
+    [
+      'intents on a free route',
+      (c) => ((c.routes[0]!.price = 'free'), (c.routes[0]!.intents = ['session'])),
+      'routes[0].intents: has no effect on a free route (nothing is paid)',
+    ],
+    [
+      'repeated intent',
+      (c) => (c.routes[0]!.intents = ['session', 'session']),
+      'routes[0].intents: must not repeat an intent',
+    ],
+    [
+      'unknown charge mode',
+      (c) => (c.tempoCharge = { enabled: true, modes: ['later'] }),
+      'tempoCharge.modes[0]: must be one of: pull, push',
     ],
     [
       'short secret',

@@ -89,6 +89,7 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
       shape.ledger.type === 'redis' && redis !== undefined
         ? { type: 'redis' as const, redis }
         : { type: 'memory' as const },
+    tempoCharge: shape.tempoCharge,
     discovery: shape.discovery,
     upstreams: shape.upstreams,
     routes: shape.routes.map(({ metered, ...route }, index) => ({
@@ -103,6 +104,12 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
               units: unitSourceOf(metered.units),
               bufferBytes: metered.bufferBytes,
             },
+      // Default: every intent this gateway has configured; a metered route's price is known only
+      // from its answer, which a one-shot payment cannot wait for.
+      intents:
+        route.intents ??
+        (metered !== undefined ? (['session'] as const) : undefined) ??
+        (shape.tempoCharge.enabled ? (['session', 'charge'] as const) : (['session'] as const)),
     })),
   }
 }
@@ -139,3 +146,6 @@ export type UpstreamConfig = Config['upstreams'][string]
 export type RouteConfig = Config['routes'][number]
 export type RouteMethod = RouteConfig['method']
 export type DiscoveryConfig = Config['discovery']
+export type TempoChargeConfig = Config['tempoCharge']
+/** A way a priced route may be paid: `session` (a payment channel) or `charge` (one-shot). */
+export type PaymentIntent = RouteConfig['intents'][number]

@@ -219,6 +219,29 @@ const session = z.strictObject({
   }).default(60),
 })
 
+const tempoCharge = z.strictObject({
+  enabled: z
+    .boolean()
+    .meta({
+      description:
+        'Offer one-shot payments (MPP tempo/charge: one TIP-20 transfer per request) beside sessions.',
+    })
+    .default(false),
+  modes: z
+    .array(
+      oneOf(
+        ['pull', 'push'],
+        'pull: the client signs the transfer and the gateway broadcasts it once the upstream ' +
+          'served; push: the client broadcasts it first and sends its hash (paid even when the ' +
+          'upstream then fails).',
+      ),
+    )
+    .min(1, 'name at least one mode')
+    .refine((modes) => new Set(modes).size === modes.length, 'must not repeat a mode')
+    .meta({ description: 'How clients may pay a charge (advertised as supportedModes).' })
+    .default(['pull', 'push']),
+})
+
 const ledger = z.strictObject({
   type: oneOf(
     ['memory', 'redis'],
@@ -486,6 +509,16 @@ const route = z.strictObject({
     .meta({ description: 'Shadow mode for this priced route (default: server.shadow).' })
     .optional(),
   metered: meteredSchema.optional(),
+  intents: z
+    .array(oneOf(['session', 'charge'], 'session: a Tempo payment channel; charge: one-shot.'))
+    .min(1, 'name at least one intent')
+    .refine((intents) => new Set(intents).size === intents.length, 'must not repeat an intent')
+    .meta({
+      description:
+        'How this priced route may be paid, one challenge each (default: session, and charge ' +
+        'when tempoCharge.enabled).',
+    })
+    .optional(),
 })
 
 /** A discovery document's path, or `false` to serve none. */
@@ -528,6 +561,7 @@ export const configShape = z.strictObject({
   payee,
   currency,
   session: session.prefault({}),
+  tempoCharge: tempoCharge.prefault({}),
   ledger: ledger.prefault({}),
   settlement: settlement.prefault({}),
   discovery: discovery.prefault({}),

@@ -60,14 +60,29 @@ export type HeadDecision =
   | { readonly kind: 'deliver'; readonly headers: Readonly<Record<string, string>> }
   | { readonly kind: 'refuse'; readonly answer: Answer }
 
+/** How any charge ended, as the access line and the metrics see it. */
+export type ChargeResolution = {
+  readonly kind: Resolution['kind']
+  /** The value this request was charged; `undefined` while unknown. */
+  readonly charged: bigint | undefined
+  /** A metered route's price of the answer, when it was committed. */
+  readonly priced?: AnswerPrice | undefined
+}
+
+/**
+ * The charge of one paid request, whatever pays it: a session voucher (this module) or a one-shot
+ * payment (gate/payment.ts). The relay calls exactly one of `atHead` / `withoutHead`.
+ */
 export type Charge = {
-  readonly channelId: Hex
   readonly route: Route
-  readonly session: SessionOutcome
+  /** The session credential that pays, when a session does. */
+  readonly session?: SessionOutcome | undefined
+  /** The one-shot payment that pays, when one does: its transaction hash and how it was sent. */
+  readonly payment?: { readonly txHash: Hex; readonly mode: 'pull' | 'push' } | undefined
   /**
    * The upstream's head arrived with `status`: decide, and say what our head carries. A metered
    * route passes the answer's `price` (at most the reservation): a commit charges that much and
-   * releases the rest of the reservation in the same step.
+   * releases the rest of the reservation in the same step. One-shot payments are never metered.
    */
   atHead(status: number, price?: AnswerPrice): Promise<HeadDecision>
   /**
@@ -76,7 +91,7 @@ export type Charge = {
    */
   withoutHead(error: GatewayError | undefined): Promise<Answer | undefined>
   /** The decision, once taken. */
-  resolution(): Resolution | undefined
+  resolution(): ChargeResolution | undefined
 }
 
 export type ChargeDeps = {
@@ -90,7 +105,11 @@ export type ChargeDeps = {
   readonly problem: (error: GatewayError, receipt: string) => Answer
 }
 
-export function createCharge(deps: ChargeDeps, route: Route, session: SessionOutcome): Charge {
+export function createCharge(
+  deps: ChargeDeps,
+  route: Route,
+  session: SessionOutcome,
+): Charge & { readonly channelId: Hex; readonly session: SessionOutcome } {
   const { ledger, now } = deps
   const { channelId, reservation } = session
   let decided: Resolution | undefined

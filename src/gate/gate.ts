@@ -10,6 +10,7 @@
  *   challenge no credential → 402 with the offers the client accepts   (gate/offers.ts)
  *            (Accept-Payment), or 406 when it accepts none
  *   recovery a recovery proof → 204 with the payer's open channel     (gate/recovery.ts)
+ *   charge   a one-shot payment → verified, claimed once → paid        (gate/payment.ts)
  *   session  credential → open / voucher / topUp / close              (session/dispatch.ts)
  *            management → 204 + receipt; content → paid, price reserved
  *
@@ -28,7 +29,8 @@ import type { SessionContext } from '../session/context.js'
 import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
 import { createCharge, receiptOf, type Charge } from './charge.js'
-import { challengesFor, negotiate, offerOf, unacceptable } from './offers.js'
+import { challengesFor, intentsOf, negotiate, offerOf, unacceptable } from './offers.js'
+import { admitPayment } from './payment.js'
 import { recover } from './recovery.js'
 import { refuseOutdatedClose, snapshotChallenge } from './snapshots.js'
 import { isManagementRequest, readCredential, type GateRequest } from './request.js'
@@ -128,14 +130,32 @@ export function createGate(deps: GateDeps): Gate {
       return { kind: 'shadow', ...forward, price: shadowPrice(route, deps.session.terms.currency) }
     }
     if (!credential) {
-      if (negotiate(request).length === 0) throw unacceptable(request)
+      if (negotiate(request, route).length === 0) throw unacceptable(request, route)
       const required = new GatewayError('payment-required', 'Payment is required.', {
         details: { price: route.price.toString(), unitType: route.unitType },
       })
       const answer = { ...problem(required, { route, request }), outcome: 'challenge' }
       return { kind: 'answered', route, answer }
     }
-    if (offerOf(credential.challenge) === 'recovery') {
+    const offer = offerOf(credential.challenge)
+    if (offer === 'charge') {
+      if (found.managementOnly) {
+        throw new GatewayError(
+          'invalid-challenge',
+          'A one-shot charge pays for a request the route serves; this one is not forwarded.',
+        )
+      }
+      const paymentDeps = {
+        challenges,
+        session: deps.session,
+        logger: deps.logger,
+        problem: (error: GatewayError, receipt: string | undefined) =>
+          problem(error, { route, request, receipt }),
+      }
+      const charge = await admitPayment(paymentDeps, { route, credential })
+      return { kind: 'paid', charge, ...forward }
+    }
+    if (offer === 'recovery') {
       const answer = await recover({
         challenges,
         ledger: deps.ledger,
@@ -145,6 +165,9 @@ export function createGate(deps: GateDeps): Gate {
         now: now(),
       })
       return { kind: 'answered', route, answer }
+    }
+    if (offer === 'session' && !intentsOf(route).includes('session')) {
+      throw new GatewayError('invalid-challenge', 'This route is not paid with a session.')
     }
     await refuseOutdatedClose({ route, credential, session: deps.session, challenges, now: now() })
     const session = await handleCredential({

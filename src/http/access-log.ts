@@ -25,6 +25,8 @@ export type AccessEntry = {
   outcome?: string
   action?: string
   channelId?: string
+  /** The one-shot payment's transaction, when one paid (or was to pay) the request. */
+  txHash?: string
   /** How the charge was decided: `committed`, `released`, `unknown`, `refused`, `shadow`. */
   charge?: string
   /** Value charged for this request, base units (absent while unknown). */
@@ -70,6 +72,10 @@ export function noteAdmission(entry: AccessEntry, admission: Admission): void {
   if (session) {
     entry.action = session.action
     entry.channelId = session.channelId
+  }
+  if (admission.kind === 'paid' && admission.charge.payment) {
+    entry.action = 'charge'
+    entry.txHash = admission.charge.payment.txHash
   }
   if (admission.kind === 'answered') entry.outcome = admission.answer.outcome
 }

@@ -26,6 +26,15 @@ export function createMemoryLedger(): MemoryLedger {
     return result
   }
 
+  /** Payment claims by key; lapsed ones are swept once the map grows (see `sweepClaims`). */
+  const claims = new Map<string, { owner: string; expiresAt: number }>()
+  let sweepAt = 1024
+  const sweepClaims = (now: number) => {
+    if (claims.size < sweepAt) return
+    for (const [k, claim] of claims) if (claim.expiresAt <= now) claims.delete(k)
+    sweepAt = Math.max(1024, claims.size * 2)
+  }
+
   let closed = false
   const live = () => {
     if (closed) throw new Error('ledger is closed')
@@ -87,6 +96,20 @@ export function createMemoryLedger(): MemoryLedger {
         }
       }
       return found.sort(byRecentUse).slice(0, limit)
+    },
+    async claimPayment({ key: claimKey, owner, expiresAt, now }) {
+      live()
+      sweepClaims(now)
+      const k = claimKey.toLowerCase()
+      const held = claims.get(k)
+      if (held && held.expiresAt > now) return { kind: 'used' }
+      claims.set(k, { owner, expiresAt })
+      return { kind: 'claimed' }
+    },
+    async releasePayment(claimKey, owner) {
+      live()
+      const k = claimKey.toLowerCase()
+      if (claims.get(k)?.owner === owner) claims.delete(k)
     },
     index: {
       async unsettled(limit) {

@@ -15,7 +15,10 @@
  *    commit may charge less than was reserved (never more), releasing the remainder;
  *    unresolved reservations expire and are released by the next operation on the channel;
  *  - `settleVoucher.cumulative ≤ spent`: a settlement never claims value that was not served;
- *  - a finalized channel accepts nothing more.
+ *  - a finalized channel accepts nothing more;
+ *  - a payment claim (a one-shot payment's transaction hash) is held by at most one owner until
+ *    it lapses or that owner releases it: first use and replay are told apart atomically, across
+ *    every instance sharing the store.
  */
 import type { Address, Hex } from 'viem'
 
@@ -156,6 +159,20 @@ export type TransitionResult =
   | { readonly kind: 'not-found' }
   | { readonly kind: 'finalized' }
 
+/**
+ * A one-shot payment to claim for single use: `key` names the payment (its transaction hash),
+ * `owner` the request holding it, `expiresAt` (ms since the epoch) when the claim lapses by itself.
+ */
+export type PaymentClaim = {
+  readonly key: string
+  readonly owner: string
+  readonly expiresAt: number
+  readonly now: number
+}
+
+/** `claimed`: this request holds the payment now; `used`: another request holds or used it. */
+export type ClaimResult = { readonly kind: 'claimed' } | { readonly kind: 'used' }
+
 export type LedgerPort = {
   /** Records a channel confirmed on chain; an existing record is returned unchanged. */
   open(channel: NewChannel, now: number): Promise<OpenResult>
@@ -191,6 +208,16 @@ export type LedgerPort = {
    * Payers compare case-insensitively.
    */
   channelsOf(payer: Address, limit: number): Promise<ChannelRecord[]>
+  /**
+   * Claims a one-shot payment for single use, atomically: the first claim of a key wins until it
+   * lapses or is released; every other claim meanwhile (on any instance) is `used`.
+   */
+  claimPayment(claim: PaymentClaim): Promise<ClaimResult>
+  /**
+   * Gives a claim back (its payment was never collected), only if `owner` still holds it: the
+   * same credential may then pay another request.
+   */
+  releasePayment(key: string, owner: string): Promise<void>
   /** Health probe; rejects when the backing store cannot be reached. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -2,11 +2,12 @@
  * Stating a route's price as MPP challenges, and checking that an echoed challenge is one this
  * gateway issued for this route and that it is still valid.
  *
- * A priced route is offered in one or more ways (offers): today the Tempo session; and, on a
- * request without content, the zero-amount `tempo/charge` of session recovery, with which a
- * client that lost its local state proves who it is and learns its open channel
- * (gate/recovery.ts). A further intent (a one-shot charge) is one more offer here and one more
- * credential handler in the gate; negotiation (`Accept-Payment`) already works on the list.
+ * A priced route is offered in one or more ways (offers): the Tempo session; the one-shot Tempo
+ * charge of the route's price (when the route offers it, charge-intent/); and, on a request
+ * without content, the zero-amount `tempo/charge` of session recovery, with which a client that
+ * lost its local state proves who it is and learns its open channel (gate/recovery.ts).
+ * Recovery and the priced charge share method and intent: their amounts tell them apart
+ * (`offerOfEchoed`), and each is verified against its own constant request.
  *
  * Each offer's challenge `request` is constant per route (amount, currency, recipient, chain,
  * escrow, …), so it is canonicalized and encoded once at boot; issuing a challenge is then one
@@ -37,13 +38,14 @@ import type { Route } from './route-table.js'
 import type { Terms } from './terms.js'
 
 /** The ways a route can be answered with a challenge. */
-export type OfferName = 'session' | 'recovery'
+export type OfferName = 'session' | 'charge' | 'recovery'
 
 /** One way of paying (or, for recovery, of identifying oneself) that a challenge states. */
 export type Offer = { readonly name: OfferName; readonly method: string; readonly intent: string }
 
 export const offers = {
   session: { name: 'session', method: 'tempo', intent: 'session' },
+  charge: { name: 'charge', method: 'tempo', intent: 'charge' },
   recovery: { name: 'recovery', method: 'tempo', intent: 'charge' },
 } as const satisfies Record<OfferName, Offer>
 
@@ -97,6 +99,43 @@ export function sessionRequest(terms: Terms, route: Route): Record<string, unkno
 }
 
 /**
+ * The `request` of a route's one-shot charge: its price as one TIP-20 transfer to the payee, in
+ * the shape mppx 0.11's `tempo.charge` server states it (no memo: the client then binds its
+ * transfer to the challenge with an attribution memo, charge-intent/memo.ts). `supportedModes`
+ * only when the gateway takes fewer than both (mppx clients assume both when it is absent).
+ */
+export function chargeRequest(terms: Terms, route: Route): Record<string, unknown> {
+  if (route.price === undefined) throw new Error(`route ${route.index} is free`)
+  const modes = terms.chargeModes
+  return {
+    amount: route.price.toString(),
+    currency: terms.currency,
+    recipient: terms.recipient,
+    methodDetails: {
+      chainId: terms.chainId,
+      ...(modes !== undefined && modes.length < 2 ? { supportedModes: [...modes] } : {}),
+    },
+  }
+}
+
+/**
+ * The offer an echoed `tempo` challenge belongs to, by its intent and — for `charge`, which
+ * recovery shares — its amount: zero is recovery's proof, anything else a payment. `undefined`
+ * for any other method or intent.
+ */
+export function offerOfEchoed(echoed: {
+  method: string
+  intent: string
+  requestJson: unknown
+}): OfferName | undefined {
+  if (echoed.method !== 'tempo') return undefined
+  if (echoed.intent === 'session') return 'session'
+  if (echoed.intent !== 'charge') return undefined
+  const amount = isRecord(echoed.requestJson) ? echoed.requestJson.amount : undefined
+  return amount === '0' ? 'recovery' : 'charge'
+}
+
+/**
  * The `request` of the recovery challenge: a `tempo/charge` of zero (nothing is paid; the client
  * answers with a signed proof of its account), in the shape mppx 0.11's bootstrap uses.
  */
@@ -125,9 +164,13 @@ export function createChallengeIssuer(options: {
   const current = keys[0]
   if (!current) throw new Error('a challenge secret is required')
   const requests = new Map<number, string>()
+  const chargeRequests = new Map<number, string>()
   for (const route of options.routes) {
-    if (route.price !== undefined)
-      requests.set(route.index, encodeChallengeRequest(sessionRequest(terms, route)))
+    if (route.price === undefined) continue
+    requests.set(route.index, encodeChallengeRequest(sessionRequest(terms, route)))
+    if (route.intents?.includes('charge')) {
+      chargeRequests.set(route.index, encodeChallengeRequest(chargeRequest(terms, route)))
+    }
   }
   const recovery = encodeChallengeRequest(recoveryRequest(terms))
   const canonicalOf = (json: unknown): string | undefined => {
@@ -141,6 +184,17 @@ export function createChallengeIssuer(options: {
     const request = requests.get(route.index)
     if (request === undefined) throw new Error(`route ${route.index} has no challenge`)
     return request
+  }
+  /** The constant request of `offer` on `route`; `undefined` when the route does not offer it. */
+  const offerRequest = (route: Route, offer: OfferName): string | undefined => {
+    switch (offer) {
+      case 'session':
+        return requestOf(route)
+      case 'charge':
+        return chargeRequests.get(route.index)
+      case 'recovery':
+        return recovery
+    }
   }
 
   /**
@@ -169,10 +223,12 @@ export function createChallengeIssuer(options: {
     issue(route, now, issueOptions = {}) {
       const offer = offers[issueOptions.offer ?? 'session']
       const { snapshot } = issueOptions
-      let request: string
-      if (offer.name === 'recovery') request = recovery
-      else if (snapshot === undefined) request = requestOf(route)
+      let request: string | undefined
+      if (offer.name !== 'session' || snapshot === undefined)
+        request = offerRequest(route, offer.name)
       else request = encodeChallengeRequest(withSnapshot(sessionRequest(terms, route), snapshot))
+      if (request === undefined)
+        throw new Error(`route ${route.index} does not offer ${offer.name}`)
       const challenge = issueChallenge({
         key: current,
         fields: {
@@ -181,7 +237,7 @@ export function createChallengeIssuer(options: {
           intent: offer.intent,
           request,
           expires: new Date(now + terms.challengeTtlMs).toISOString(),
-          ...(route.description && offer.name === 'session'
+          ...(route.description && offer.name !== 'recovery'
             ? { description: route.description }
             : {}),
           ...(route.credentialHeader ? { header: route.credentialHeader } : {}),
@@ -193,7 +249,10 @@ export function createChallengeIssuer(options: {
     verify(route, echoed, now, offerName = 'session') {
       const offer = offers[offerName]
       const invalid = (detail: string) => new GatewayError('invalid-challenge', detail)
-      const expected = offer.name === 'recovery' ? recovery : requestOf(route)
+      const expected = offerRequest(route, offer.name)
+      if (expected === undefined) {
+        throw invalid('This route is not paid with a one-shot charge.')
+      }
       if (!bound(echoed, expected)) {
         throw invalid('The challenge was not issued by this gateway or was altered.')
       }

@@ -44,6 +44,26 @@ describe('the OpenAPI discovery document', () => {
     expect(validateDiscovery(openApiDocument(config()))).toEqual([])
   })
 
+  it('lists one offer per intent a route is paid with, and llms.txt says so', () => {
+    const withCharge = config((draft) => {
+      draft.tempoCharge = { enabled: true }
+      const routes = draft.routes as Record<string, unknown>[]
+      routes[2]!.intents = ['charge']
+    })
+    expect(validateDiscovery(openApiDocument(withCharge))).toEqual([])
+    const doc = openApiDocument(withCharge)
+    const intents = (path: string, method: string) =>
+      (
+        operationAt(doc, path, method)?.['x-payment-info'] as { offers: { intent: string }[] }
+      ).offers.map((offer) => offer.intent)
+    expect(intents('/v1/sql/execute', 'post')).toEqual(['session', 'charge'])
+    expect(intents('/v1/execution/{id}/results', 'get')).toEqual(['charge'])
+    const text = llmsText(withCharge)
+    expect(text).toContain('- `GET /v1/execution/{id}/results` — 0.002 per request (tempo/charge)')
+    expect(text).toContain('- Or pay per request with tempo/charge')
+    expect(llmsText(config())).not.toContain('tempo/charge:')
+  })
+
   it('states every priced operation with its price, currency, intent and unit type', () => {
     const doc = openApiDocument(config())
     expect(doc).toMatchObject({

@@ -7,8 +7,8 @@
  * either document can be switched off (`discovery` in gateway.yaml).
  *
  * What the OpenAPI document says, per route and method:
- *  - a priced operation: `x-payment-info.offers` with one offer per way it can be paid
- *    (`method`, `intent`, `amount` in base units, `currency`, `unitType`, `decimals`,
+ *  - a priced operation: `x-payment-info.offers` with one offer per way it can be paid (the
+ *    route's intents: `tempo/session`, `tempo/charge`) (`method`, `intent`, `amount` in base units, `currency`, `unitType`, `decimals`,
  *    `description`) and a `402` response, as mppx 0.11's discovery validator requires;
  *  - a free operation: no `x-payment-info`, no `402`, and `x-payment-free: true`;
  *  - path parameters (`:id` → `{id}`; a final `*` → `{rest}`, which may span segments), and for
@@ -114,17 +114,15 @@ function operation(
     ...(priced
       ? {
           'x-payment-info': {
-            offers: [
-              {
-                method: 'tempo',
-                intent: 'session',
-                amount: route.price.amount.toString(),
-                currency: config.currency.token,
-                decimals: config.currency.decimals,
-                unitType: route.unitType,
-                ...(route.description !== undefined ? { description: route.description } : {}),
-              },
-            ],
+            offers: route.intents.map((intent) => ({
+              method: 'tempo',
+              intent,
+              amount: route.price.amount.toString(),
+              currency: config.currency.token,
+              decimals: config.currency.decimals,
+              unitType: route.unitType,
+              ...(route.description !== undefined ? { description: route.description } : {}),
+            })),
           },
         }
       : { 'x-payment-free': true }),
@@ -183,7 +181,11 @@ export function llmsText(config: Config): string {
           ? ' (pay in Payment-Authorization)'
           : ''
       const text = route.description !== undefined ? `: ${route.description}` : ''
-      return `- \`${route.method} ${path}\` — ${unit(route)}${auth}${text}`
+      const intents =
+        route.price.kind === 'paid' && route.intents.join() !== 'session'
+          ? ` (${route.intents.map((intent) => `tempo/${intent}`).join(' or ')})`
+          : ''
+      return `- \`${route.method} ${path}\` — ${unit(route)}${intents}${auth}${text}`
     }),
     '',
     '## Paying',
@@ -193,6 +195,13 @@ export function llmsText(config: Config): string {
       'the prices above are in its units.',
     `- Recipient: ${config.payee.address}.`,
     `- Suggested deposit: ${config.session.suggestedDeposit.text}.`,
+    ...(config.tempoCharge.enabled
+      ? [
+          '- Or pay per request with tempo/charge: one TIP-20 transfer of the price to the ' +
+            'recipient, its memo bound to the challenge; the gateway broadcasts a signed transfer ' +
+            'only once the upstream served.',
+        ]
+      : []),
     '- A client that lost its channel state can recover its open channel: send HEAD to a ' +
       'priced route with `Accept-Payment: tempo/charge` and answer the zero-amount challenge ' +
       'with a proof.',

@@ -17,6 +17,9 @@ import type { Metering } from './metered.js'
 
 export type ChargePolicy = 'on-success' | 'always'
 
+/** A way a priced route may be paid: `session` (a payment channel) or `charge` (one-shot). */
+export type RouteIntent = 'session' | 'charge'
+
 /** One route as configured. */
 export type RouteSpec = {
   readonly method: string
@@ -41,6 +44,8 @@ export type RouteSpec = {
   readonly shadow?: boolean | undefined
   /** Price each answer from the answer, at most `price` (pricing/metered.ts). */
   readonly metered?: Metering | undefined
+  /** How the route may be paid, in the order its challenges are offered; absent: session only. */
+  readonly intents?: readonly RouteIntent[] | undefined
 }
 
 export type Route = RouteSpec & {

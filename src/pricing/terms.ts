@@ -30,6 +30,11 @@ export type Terms = {
   readonly challengeTtlMs: number
   /** How long an on-success reservation may stay unresolved. */
   readonly reservationTtlMs: number
+  /**
+   * How a one-shot charge may be paid (`pull`: the gateway broadcasts the client's signed
+   * transfer; `push`: the client broadcast it and sends its hash); absent: both.
+   */
+  readonly chargeModes?: readonly ('pull' | 'push')[] | undefined
 }
 
 export function termsOf(config: Config): Terms {
@@ -52,5 +57,6 @@ export function termsOf(config: Config): Terms {
     challengeTtlMs: config.server.challengeTtlSeconds * 1000,
     // A reservation must outlive the slowest upstream answer it waits for.
     reservationTtlMs: Math.max(config.session.reservationTtlSeconds * 1000, slowestHeadMs + 5_000),
+    chargeModes: config.tempoCharge.modes,
   }
 }

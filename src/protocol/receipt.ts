@@ -1,5 +1,6 @@
 /**
- * The `Payment-Receipt` header of a Tempo session success (protocol.md §1.4, §2.8).
+ * The `Payment-Receipt` header of a Tempo session success (protocol.md §1.4, §2.8), and of a
+ * one-shot Tempo charge (`chargeReceipt`, protocol.md §3).
  *
  * Invariants: the value is base64url without padding of plain JSON whose keys are exactly, and
  * in this order, those an mppx 0.11 server sends (wire-samples.md §5): method, intent, status,
@@ -103,4 +104,30 @@ export function sessionReceipt(figures: SessionReceiptFigures): string {
     ...(figures.txHash ? { txHash: figures.txHash } : {}),
     ...(figures.amount === undefined ? {} : { amount: figures.amount.toString() }),
   })
+}
+
+/** The figures of a one-shot charge's receipt. */
+export type ChargeReceiptFigures = {
+  /** The payment transaction (what mppx names as the charge's `reference`). */
+  readonly txHash: string
+  readonly challengeId: string
+  /** Milliseconds since the epoch. */
+  readonly now: number
+}
+
+/**
+ * The `Payment-Receipt` value of an answer paid with a one-shot Tempo charge: `reference` is the
+ * payment transaction's hash, as mppx 0.11's `tempo.charge` server states it, plus the intent
+ * and the challenge it paid.
+ */
+export function chargeReceipt(figures: ChargeReceiptFigures): string {
+  const ordered = {
+    method: 'tempo',
+    intent: 'charge',
+    status: 'success',
+    timestamp: new Date(figures.now).toISOString(),
+    reference: figures.txHash,
+    challengeId: figures.challengeId,
+  }
+  return encodeBase64url(JSON.stringify(ordered))
 }

@@ -2,6 +2,7 @@
  * The ledger contract suite: every adapter of the ledger port must pass it unchanged. It pins each
  * transition, the invariants of src/ledger/port.ts, and atomicity under concurrency.
  */
+import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import type { Address, Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -785,6 +786,42 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
         }),
         { numRuns: 40 },
       )
+    })
+
+    describe('payment claims', () => {
+      // Real time: the Redis adapter lets a claim lapse at `expiresAt` on the server's clock.
+      const claim = (key: string, owner: string, ttlMs = 60_000) => {
+        const at = Date.now()
+        return ledger.claimPayment({ key, owner, expiresAt: at + ttlMs, now: at })
+      }
+      const newKey = () => `0x${randomBytes(32).toString('hex')}`
+
+      it('takes a payment once; a replay is used until the owner releases it', async () => {
+        const key = newKey()
+        expect(await claim(key, 'a')).toEqual({ kind: 'claimed' })
+        expect(await claim(key, 'b')).toEqual({ kind: 'used' })
+        expect(await claim(key.toUpperCase().replace('0X', '0x'), 'b')).toEqual({ kind: 'used' })
+        await ledger.releasePayment(key, 'b')
+        expect(await claim(key, 'c')).toEqual({ kind: 'used' })
+        await ledger.releasePayment(key, 'a')
+        expect(await claim(key, 'c')).toEqual({ kind: 'claimed' })
+      })
+
+      it('a lapsed claim holds nothing', async () => {
+        const key = newKey()
+        expect(await claim(key, 'a', -1)).toEqual({ kind: 'claimed' })
+        expect(await claim(key, 'b')).toEqual({ kind: 'claimed' })
+        expect(await claim(key, 'c')).toEqual({ kind: 'used' })
+      })
+
+      it('of 20 concurrent claims of one payment exactly one wins', async () => {
+        const key = newKey()
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => claim(key, `owner-${i}`)),
+        )
+        expect(results.filter((r) => r.kind === 'claimed')).toHaveLength(1)
+        expect(results.filter((r) => r.kind === 'used')).toHaveLength(19)
+      })
     })
   })
 }

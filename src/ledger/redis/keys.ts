@@ -17,6 +17,8 @@
  *  - `{<prefix>payer:<payer>}`       set: the ids of the channels a payer (lower-cased address)
  *                                    opened and that are not known finalized (payers.ts)
  *  - `{<prefix>watcher}:cursor`      string: the last block the close watcher processed
+ *  - `{<prefix>payment:<txHash>}`   string: the owner of a one-shot payment's single-use claim,
+ *                                    with a PXAT time-to-live (payment-scripts.ts)
  *
  * Why the braces: Redis Cluster hashes only the text between the first `{` and the next `}` (the
  * hash tag) to pick a key's slot. Every key of one channel carries the same tag, so each script —
@@ -60,6 +62,8 @@ export type RedisKeys = {
    * exists the Redis holds ledger data this version does not read (ledger.ts refuses to start).
    */
   readonly legacy: readonly string[]
+  /** The single-use claim of a one-shot payment (its lower-cased transaction hash). */
+  payment(key: string): string
 }
 
 /** Escapes Redis glob characters for `SCAN MATCH`. */
@@ -102,6 +106,7 @@ export function redisKeys(keyPrefix: string): RedisKeys {
     channelIdOf: (key) => channelKey.exec(key)?.[1] as Hex | undefined,
     watcherCursor: `{${keyPrefix}watcher}:cursor`,
     payer: (payer) => `{${keyPrefix}payer:${payer.toLowerCase()}}`,
+    payment: (key) => `{${keyPrefix}payment:${key.toLowerCase()}}`,
     legacy: [`${keyPrefix}unsettled`, `${keyPrefix}intents`],
   }
 }

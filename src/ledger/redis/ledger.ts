@@ -429,6 +429,24 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       return payers.channelsOf(payer, limit)
     },
 
+    async claimPayment({ key, owner, expiresAt }) {
+      const reply = await redisCall('claimPayment', () =>
+        scripts.run({
+          name: 'claimPayment',
+          keys: [keys.payment(key)],
+          args: [owner, integerArg(expiresAt, 'expiresAt')],
+        }),
+      )
+      if (reply.reply === 'claimed' || reply.reply === 'used') return { kind: reply.reply }
+      throw new Error(`ledger: unexpected reply of claimPayment`)
+    },
+
+    async releasePayment(key, owner) {
+      await redisCall('releasePayment', () =>
+        scripts.run({ name: 'releasePayment', keys: [keys.payment(key)], args: [owner] }),
+      )
+    },
+
     async ping() {
       await redisCall('ping', async () => {
         await Promise.all(primariesOf(client).map((node) => node.ping()))

@@ -1,7 +1,7 @@
 /**
- * Running every script the gateway has in Redis — the ledger's (scripts.ts) and the settlement
- * store's (settlement-scripts.ts) — by SHA: loaded once on every primary (`SCRIPT LOAD`), called
- * with `EVALSHA`, and sent whole (`EVAL`, which also caches it) when the primary that owns the
+ * Running every script the gateway has in Redis — the ledger's (scripts.ts), the settlement
+ * store's (settlement-scripts.ts) and the one-shot payment claims' (payment-scripts.ts) — by SHA:
+ * loaded once on every primary (`SCRIPT LOAD`), called with `EVALSHA`, and sent whole (`EVAL`, which also caches it) when the primary that owns the
  * keys has forgotten it (`SCRIPT FLUSH`, a restart, a failover to a replica that never saw
  * `SCRIPT LOAD`).
  *
@@ -27,11 +27,12 @@ import { createHash } from 'node:crypto'
 import { Cluster } from 'ioredis'
 import { primariesOf, type RedisClient } from './connection.js'
 import { isNoScript } from './errors.js'
+import { paymentScripts } from './payment-scripts.js'
 import { ledgerScripts } from './scripts.js'
 import { settlementScripts } from './settlement-scripts.js'
 
 /** Every script, by name. */
-const redisScripts = { ...ledgerScripts, ...settlementScripts } as const
+const redisScripts = { ...ledgerScripts, ...settlementScripts, ...paymentScripts } as const
 
 export type ScriptName = keyof typeof redisScripts
 
