@@ -22,6 +22,7 @@ import {
   secret,
   text,
 } from './field-types.js'
+import { adminSchema } from './admin.js'
 import { corsSchema } from './cors.js'
 import { networkNames } from './networks.js'
 import { reservedPrefixProblem, routePatternProblem, upstreamPathProblem } from './route-pattern.js'
@@ -487,6 +488,7 @@ export const configShape = z.strictObject({
   ledger: ledger.prefault({}),
   settlement: settlement.prefault({}),
   discovery: discovery.prefault({}),
+  admin: adminSchema.optional(),
   upstreams,
   routes: z
     .array(route)

@@ -5,6 +5,7 @@
 import { authorizeVoucher, type Authorized, type VoucherUse } from './authorize.js'
 import type { SessionContext } from './context.js'
 import type { VoucherPayload } from './payload.js'
+import { assertPayerAllowed } from './payer-block.js'
 import { assertSource } from './source.js'
 
 export async function payWithVoucher(
@@ -14,6 +15,7 @@ export async function payWithVoucher(
   const { payload } = input
   ctx.channelTerms(payload.channelId, payload.descriptor)
   assertSource({ source: input.source, chainId: ctx.terms.chainId, descriptor: payload.descriptor })
+  await assertPayerAllowed(ctx, payload.descriptor.payer)
   return authorizeVoucher(ctx, {
     channelId: payload.channelId,
     descriptor: payload.descriptor,

@@ -16,10 +16,12 @@
  *  - `<prefix>payer:{<payer>}`       set: the ids of the channels a payer (lower-cased address)
  *                                    opened and that are not known finalized — how a client that
  *                                    lost its local state finds its channel (payers.ts)
+ *  - `<prefix>blocked`               hash: lower-cased payer address → the operator's block
+ *                                    (`{"since","reason"}` JSON), read before a voucher (blocks.ts)
  *
  * The channel id is lower-cased and wrapped in `{…}`, a Redis Cluster hash tag: all keys of one
  * channel hash to one slot, so each script (which touches only keys of one channel) also runs on
- * a cluster. The `unsettled` and `intents` sets, the payer sets and the cursor live on other slots
+ * a cluster. The `unsettled` and `intents` sets, the payer sets, the blocked hash and the cursor live on other slots
  * and are never touched by a script.
  */
 import type { Hex } from 'viem'
@@ -37,6 +39,8 @@ export type RedisKeys = {
   readonly watcherCursor: string
   /** The set of a payer's channel ids (the payer's own hash tag). */
   payer(payer: string): string
+  /** The hash of blocked payers. */
+  readonly blocked: string
 }
 
 /** Escapes Redis glob characters for `SCAN MATCH`. */
@@ -55,5 +59,6 @@ export function redisKeys(keyPrefix: string): RedisKeys {
     intents: `${keyPrefix}intents`,
     watcherCursor: `${keyPrefix}watcher:cursor`,
     payer: (payer) => `${keyPrefix}payer:{${payer.toLowerCase()}}`,
+    blocked: `${keyPrefix}blocked`,
   }
 }

@@ -26,6 +26,7 @@ import { createRedisClient, type LedgerLogger } from './connection.js'
 import { readDurability, type DurabilityReport } from './durability.js'
 import { ledgerFailure, redisCall } from './errors.js'
 import { redisKeys } from './keys.js'
+import { createRedisPayerBlocks } from './blocks.js'
 import { createRedisPayerIndex } from './payers.js'
 import { amountArg, channelKeyId, decodeRecord, hexArg, integerArg, openArgs } from './record.js'
 import {
@@ -328,6 +329,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     async channelsOf(payer, limit) {
       return payers.channelsOf(payer, limit)
     },
+
+    blocks: createRedisPayerBlocks({ client, keys }),
 
     async ping() {
       await redisCall('ping', () => client.ping())
