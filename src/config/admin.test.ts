@@ -67,6 +67,8 @@ describe('admin: in gateway.yaml', () => {
     const short = issuesOf({ token: 'short-secret-value' })
     expect(short).toEqual([expect.objectContaining({ path: 'admin.token' })])
     expect(JSON.stringify(short)).not.toContain('short-secret-value')
+    const spaced = issuesOf({ token: 'has spaces in it, so no client can send it as is' })
+    expect(spaced).toEqual([expect.objectContaining({ path: 'admin.token' })])
     const missing = issuesOf({ token: '${NOT_SET_ANYWHERE}' })
     expect(missing).toEqual([expect.objectContaining({ path: 'admin.token' })])
   })

@@ -25,6 +25,9 @@ export function isLoopbackHost(host: string): boolean {
   return loopback.check(host, version === 4 ? 'ipv4' : 'ipv6')
 }
 
+/** RFC 6750's b64token: what a client can send after `Bearer ` (hono's bearer-auth holds to it). */
+const bearerToken = /^[A-Za-z0-9._~+/-]+=*$/
+
 /** The defaults, shared with the `mpp-gateway admin` client (admin-endpoint.ts). */
 export const adminDefaults = { host: '127.0.0.1', port: 9090 } as const
 
@@ -48,6 +51,14 @@ export const adminSchema = z
       .default(false),
   })
   .superRefine((admin, ctx) => {
+    if (!bearerToken.test(admin.token)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message:
+          'must be a bearer token: letters, digits and - . _ ~ + / (then = padding), e.g. `openssl rand -hex 32`',
+      })
+    }
     if (!admin.allowNonLoopback && !isLoopbackHost(admin.host)) {
       ctx.addIssue({
         code: 'custom',
