@@ -38,6 +38,17 @@ export type ChannelSelection = 'open' | 'unsettled'
 
 export type AdminOperations = ReturnType<typeof createAdminOperations>
 
+const descending = (x: bigint, y: bigint) => (x === y ? 0 : x > y ? -1 : 1)
+
+/** Largest served exposure first, then largest signed exposure, then by id. */
+function byExposure(a: ChannelView, b: ChannelView): number {
+  return (
+    descending(BigInt(a.exposure.spent), BigInt(b.exposure.spent)) ||
+    descending(BigInt(a.exposure.accepted), BigInt(b.exposure.accepted)) ||
+    (a.channelId < b.channelId ? -1 : 1)
+  )
+}
+
 export function createAdminOperations(deps: AdminDeps) {
   const { ledger, index, logger } = deps
 
@@ -73,11 +84,7 @@ export function createAdminOperations(deps: AdminDeps) {
         .filter((r) => r.status !== 'finalized')
         .filter((r) => options.selection === 'open' || r.spent > r.settled)
         .map(channelView)
-        .sort((a, b) => {
-          const x = BigInt(a.exposure.spent)
-          const y = BigInt(b.exposure.spent)
-          return x === y ? (a.channelId < b.channelId ? -1 : 1) : x > y ? -1 : 1
-        })
+        .sort(byExposure)
       return { selection: options.selection, ...totals(views), channels: views }
     },
 
