@@ -3,7 +3,8 @@
  * chain, upstream pools, challenge issuer, routes) are created here once, passed down explicitly,
  * and torn down in a fixed order at shutdown:
  *
- *   readiness → 503, stop accepting → drain in-flight requests (bounded) → the settler finishes
+ *   readiness → 503, stop accepting (the admin listener too) → drain in-flight requests (bounded;
+ *   an admin request gets the same grace) → the settler finishes
  *   its round (settling everything first when `settlement.onShutdown`) → close upstream pools →
  *   close the settlement store and the ledger.
  */
