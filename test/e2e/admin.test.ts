@@ -199,7 +199,7 @@ describe('the admin API on the devnet with Redis', () => {
     expect(left.json.count).toBe(0)
   }, 120_000)
 
-  it('blocks a payer: its channel settled at once, its next voucher and open refused, its close accepted', async () => {
+  it('blocks a payer: its channel settled at once, its next voucher, top-up and open refused, its close accepted', async () => {
     const { payer, session, channelId } = await payingSession(2)
     const address = payer.address.toLowerCase() as Address
 
@@ -231,8 +231,18 @@ describe('the admin API on the devnet with Redis', () => {
     expect(after!.spent).toBe(before!.spent)
     expect(after!.accepted.cumulative).toBe(before!.accepted.cumulative)
 
-    // A new channel of the same payer: refused before anything is broadcast.
+    // A top-up: refused before its transaction is broadcast.
     const balance = await devnet.balance(payer.address)
+    const topUp = await session.topUp('0.1').then(
+      () => 'accepted',
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    )
+    expect(topUp).toContain('403')
+    expect(await devnet.balance(payer.address)).toBe(balance)
+    expect((await chainState(channelId)).deposit).toBe(before!.deposit)
+    expect((await ledger.get(channelId))!.deposit).toBe(before!.deposit)
+
+    // A new channel of the same payer: refused before anything is broadcast.
     const fresh = tempo.session.manager({
       client: devnet.clientFor(payer.privateKey),
       maxDeposit: '1',
