@@ -3,7 +3,8 @@
  * chain, upstream pools, challenge issuer, routes) are created here once, passed down explicitly,
  * and torn down in a fixed order at shutdown:
  *
- *   readiness → 503, stop accepting → drain in-flight requests (bounded) → the settler finishes
+ *   readiness → 503, stop accepting (the admin listener too) → drain in-flight requests (bounded;
+ *   an admin request gets the same grace) → the settler finishes
  *   its round (settling everything first when `settlement.onShutdown`) → close upstream pools →
  *   close the settlement store and the ledger.
  */
@@ -30,7 +31,13 @@ import { checkDurability } from './ledger/redis/durability.js'
 import type { RedisTarget } from './ledger/redis/connection.js'
 import type { ChannelIndex, LedgerPort } from './ledger/port.js'
 import { unsettledTotal } from './settlement/exposure.js'
-import { startSettlementService, type SettlementService } from './settlement/service.js'
+import {
+  createConfiguredSettler,
+  startSettlementService,
+  type SettlementService,
+} from './settlement/service.js'
+import { createAdminOperations } from './admin/operations.js'
+import { createAdminApp } from './http/admin.js'
 import { createMemorySettlementStore, type SettlementStore } from './settlement/store.js'
 import { createRedisSettlementStore } from './ledger/redis/settlement-store.js'
 import type { SubmitContext } from './settlement/submit.js'
@@ -58,6 +65,8 @@ export type GatewayParts = AppDeps & {
 export type Gateway = {
   readonly url: string
   readonly port: number
+  /** The admin API's listener, when `admin:` is configured. */
+  readonly admin: { readonly url: string; readonly port: number } | undefined
   readonly deps: GatewayParts
   /** The settler and close watcher, when they run in this process. */
   readonly settlement: SettlementService | undefined
@@ -76,6 +85,8 @@ export type StartGatewayOptions = {
   /** Overrides `server.port` / `server.host` (tests bind port 0 on loopback). */
   port?: number
   host?: string
+  /** Overrides `admin.port` (tests bind port 0). */
+  adminPort?: number
   /** With payments off, every route is forwarded free (the plain-proxy reference). */
   payments?: boolean
 }
@@ -371,15 +382,48 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     { url, routes: routes.routes.length, chainId: config.chain.chainId },
     'gateway listening',
   )
+  const admin = config.admin
+    ? await startAdmin({
+        config,
+        settings: config.admin,
+        port: options.adminPort ?? config.admin.port,
+        operations: createAdminOperations({
+          ledger,
+          index: storage.index,
+          store: storage.store,
+          escrow,
+          // Through the running settler, or one built for the purpose when this process runs
+          // none: either way each settlement holds the channel's lock.
+          settler:
+            settlement?.settler ??
+            createConfiguredSettler({
+              config,
+              ledger,
+              index: storage.index,
+              store: storage.store,
+              submit,
+              owner: `${owner}/admin`,
+              logger,
+              now,
+            }),
+          logger: logger.child({ component: 'admin' }),
+          now,
+        }),
+        logger,
+        now,
+      })
+    : undefined
 
   return {
     url,
     port,
+    admin: admin && { url: admin.url, port: admin.port },
     deps,
     settlement,
     async stop() {
       if (stopping) return
       stopping = true
+      const adminClosed = admin?.close()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       if ('closeIdleConnections' in server) server.closeIdleConnections()
       if (inflight > 0) {
@@ -392,12 +436,60 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       }
       if ('closeAllConnections' in server) server.closeAllConnections()
       await closed
+      await adminClosed
       await settlement?.stop()
       unresolved.stop()
       await upstreams.close()
       await storage.store.close()
       await ledger.close()
       logger.info('gateway stopped')
+    },
+  }
+}
+
+/**
+ * Starts the admin API on its own listener. Its requests are few and short (a settlement waits
+ * for its receipt), so it gets the payment port's header deadline and no body beyond a reason.
+ */
+async function startAdmin(options: {
+  config: Config
+  settings: NonNullable<Config['admin']>
+  port: number
+  operations: ReturnType<typeof createAdminOperations>
+  logger: Logger
+  now: () => number
+}): Promise<{ url: string; port: number; close(): Promise<void> }> {
+  const app = createAdminApp({
+    token: options.settings.token,
+    operations: options.operations,
+    logger: options.logger.child({ component: 'admin' }),
+    now: options.now,
+  })
+  const server = await startServer({
+    fetch: app.fetch,
+    port: options.port,
+    hostname: options.settings.host,
+    limits: { ...options.config.server, requestBodyTimeoutMs: 10_000 },
+  })
+  const { port } = server.address() as AddressInfo
+  const host = options.settings.host
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+  const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
+  options.logger.info({ url }, 'admin API listening')
+  return {
+    url,
+    port,
+    // Stop accepting; a request in flight (a settlement waiting for its receipt) gets the
+    // shutdown grace, like the payment port's, before its connection is cut.
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      if ('closeIdleConnections' in server) server.closeIdleConnections()
+      const grace = new Promise<void>((resolve) =>
+        setTimeout(resolve, options.config.server.shutdownGraceSeconds * 1000).unref(),
+      )
+      await Promise.race([closed, grace])
+      if ('closeAllConnections' in server) server.closeAllConnections()
+      await closed
     },
   }
 }

@@ -22,6 +22,10 @@ export const redactedPaths = [
   '*.previousChallengeSecrets',
   'signature',
   '*.signature',
+  'token',
+  '*.token',
+  'metricsToken',
+  '*.metricsToken',
 ]
 
 /**

@@ -6,6 +6,7 @@
  *   mpp-gateway check --config gateway.yaml    validate a configuration and print a summary
  *   mpp-gateway settle --config gateway.yaml   run only the settler and the close watcher
  *   mpp-gateway channels --config gateway.yaml channels with unsettled value (Redis ledger)
+ *   mpp-gateway admin <command> …              the admin API of a running gateway (admin/cli.ts)
  *   mpp-gateway --help | --version
  *
  * `--config` defaults to `$MPP_GATEWAY_CONFIG`, else ./gateway.yaml (the container image sets the
@@ -21,6 +22,8 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino, type Logger } from 'pino'
 import { formatUnits } from 'viem'
+import { adminCommand, adminUsage, runAdminCommand } from './admin/cli.js'
+import { adminEndpoint } from './config/admin-endpoint.js'
 import { checkConfig } from './config/check.js'
 import { ConfigError } from './config/errors.js'
 import { loadConfig } from './config/load.js'
@@ -37,6 +40,8 @@ Usage:
   mpp-gateway settle --config <file>   run only the settler and close watcher (no HTTP)
   mpp-gateway channels --config <file> print channels with spent value not yet settled on chain,
                                        largest first, one JSON line each (Redis ledger only)
+  mpp-gateway admin <command> …        ask a running gateway's admin API (channels, channel,
+                                       settle, block, unblock, payer, blocked); \`admin --help\`
   mpp-gateway --help                   show this help
   mpp-gateway --version                print the version
 
@@ -44,6 +49,10 @@ Options:
   -c, --config <file>   gateway.yaml to use (default: $MPP_GATEWAY_CONFIG, else ./gateway.yaml)
       --log-level <l>   pino level: fatal, error, warn, info, debug (default: info)
       --limit <n>       channels: how many channels to read at most (default: 1000)
+      --admin-url <u>   admin: the admin API's address (default: admin.host and admin.port)
+      --all             admin settle: every channel with unsettled value
+      --unsettled       admin channels: only channels with unsettled value
+      --reason <text>   admin block: a note stored with the block
 
 Secrets in the configuration are read from the environment with \${NAME} references.`
 
@@ -59,6 +68,10 @@ function parseArguments(argv: string[]) {
       },
       'log-level': { type: 'string', default: 'info' },
       limit: { type: 'string', default: '1000' },
+      'admin-url': { type: 'string' },
+      all: { type: 'boolean', default: false },
+      unsettled: { type: 'boolean', default: false },
+      reason: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -97,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed
   if (values.help) {
-    console.log(usage)
+    console.log(positionals[0] === 'admin' ? adminUsage : usage)
     return 0
   }
   if (values.version) {
@@ -116,6 +129,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(result.report)
     return 1
   }
+  if (command === 'admin') return admin(positionals.slice(1), values, env)
   if (command !== 'run' && command !== 'settle' && command !== 'channels') {
     console.error(`unknown command: ${command}\n\n${usage}`)
     return 2
@@ -153,6 +167,41 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', stop)
   })
   return 0
+}
+
+/** `mpp-gateway admin …`: one request to a running gateway's admin API. */
+async function admin(
+  positionals: string[],
+  values: ReturnType<typeof parseArguments>['values'],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const command = adminCommand(positionals, {
+    all: values.all,
+    unsettled: values.unsettled,
+    limit: values.limit,
+    reason: values.reason,
+  })
+  if ('problem' in command) {
+    console.error(`mpp-gateway: ${command.problem}\n\n${adminUsage}`)
+    return 2
+  }
+  let text: string
+  try {
+    text = readFileSync(values.config, 'utf8')
+  } catch {
+    console.error(`mpp-gateway admin: cannot read ${values.config}`)
+    return 3
+  }
+  const found = adminEndpoint(text, env)
+  if (!found.ok) {
+    console.error(`mpp-gateway admin: ${values.config}: ${found.problem}`)
+    return 3
+  }
+  const url = values['admin-url'] ?? found.endpoint.url
+  return runAdminCommand({ ...found.endpoint, url }, command, {
+    out: (line) => console.log(line),
+    err: (line) => console.error(line),
+  })
 }
 
 /** SIGHUP's default action kills the process; until reloading exists it changes nothing. */

@@ -108,6 +108,11 @@ export function summarizeConfig(config: Config): string {
     `session    suggested deposit ${session.suggestedDeposit.text}, min voucher delta ${session.minVoucherDelta.text}` +
       `, min deposit ${session.minDeposit.text}`,
     `ledger     ${ledgerText}`,
+    `admin      ${
+      config.admin === undefined
+        ? 'off'
+        : `${config.admin.host}:${config.admin.port} (bearer token${config.admin.allowNonLoopback ? ', non-loopback allowed' : ''})`
+    }`,
     'upstreams',
     ...table(upstreamRows),
     'routes (first match wins)',

@@ -91,6 +91,7 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
         : { type: 'memory' as const },
     tempoCharge: shape.tempoCharge,
     discovery: shape.discovery,
+    admin: shape.admin,
     upstreams: shape.upstreams,
     routes: shape.routes.map(({ metered, ...route }, index) => ({
       ...route,
@@ -149,3 +150,4 @@ export type DiscoveryConfig = Config['discovery']
 export type TempoChargeConfig = Config['tempoCharge']
 /** A way a priced route may be paid: `session` (a payment channel) or `charge` (one-shot). */
 export type PaymentIntent = RouteConfig['intents'][number]
+export type AdminConfig = NonNullable<Config['admin']>

@@ -22,6 +22,7 @@ import {
   secret,
   text,
 } from './field-types.js'
+import { adminSchema } from './admin.js'
 import { corsSchema } from './cors.js'
 import { meteredSchema } from './metered.js'
 import { networkNames } from './networks.js'
@@ -565,6 +566,7 @@ export const configShape = z.strictObject({
   ledger: ledger.prefault({}),
   settlement: settlement.prefault({}),
   discovery: discovery.prefault({}),
+  admin: adminSchema.optional(),
   upstreams,
   routes: z
     .array(route)

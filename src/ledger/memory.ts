@@ -5,8 +5,15 @@
  * operation is atomic (no await between read and write). Nothing survives a restart: production
  * deployments use the Redis adapter.
  */
-import type { Hex } from 'viem'
-import { byRecentUse, type ChannelIndex, type ChannelRecord, type LedgerPort } from './port.js'
+import type { Address, Hex } from 'viem'
+import {
+  byBlockTime,
+  byRecentUse,
+  type ChannelIndex,
+  type ChannelRecord,
+  type LedgerPort,
+  type PayerBlock,
+} from './port.js'
 import * as t from './transitions.js'
 
 export type MemoryLedger = LedgerPort & { readonly index: ChannelIndex }
@@ -35,6 +42,7 @@ export function createMemoryLedger(): MemoryLedger {
     sweepAt = Math.max(1024, claims.size * 2)
   }
 
+  const blocked = new Map<string, PayerBlock>()
   let closed = false
   const live = () => {
     if (closed) throw new Error('ledger is closed')
@@ -129,6 +137,29 @@ export function createMemoryLedger(): MemoryLedger {
           if (record.status !== 'finalized') ids.push(channelId)
         }
         return ids
+      },
+    },
+    blocks: {
+      async block(payer, entry) {
+        live()
+        const k = payer.toLowerCase()
+        const existing = blocked.get(k)
+        if (existing) return { kind: 'already', block: existing }
+        const block = { payer: k as Address, since: entry.since, reason: entry.reason }
+        blocked.set(k, block)
+        return { kind: 'blocked', block }
+      },
+      async unblock(payer) {
+        live()
+        return blocked.delete(payer.toLowerCase())
+      },
+      async get(payer) {
+        live()
+        return blocked.get(payer.toLowerCase())
+      },
+      async list(limit) {
+        live()
+        return [...blocked.values()].sort(byBlockTime).slice(0, limit)
       },
     },
     async ping() {

@@ -218,9 +218,38 @@ export type LedgerPort = {
    * same credential may then pay another request.
    */
   releasePayment(key: string, owner: string): Promise<void>
+  /** The operator's blocked payers, shared by every instance on this ledger. */
+  readonly blocks: PayerBlocks
   /** Health probe; rejects when the backing store cannot be reached. */
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/** A payer the operator blocked: when, and the note the operator gave. */
+export type PayerBlock = {
+  /** Lower-cased address. */
+  readonly payer: Address
+  /** Milliseconds since the epoch. */
+  readonly since: number
+  readonly reason: string | undefined
+}
+
+/**
+ * Payers the operator blocked (the admin API), kept beside the channels so that every instance
+ * on the same ledger refuses the same payers. Addresses compare case-insensitively. Blocking is
+ * a claim: the first block of a payer is recorded, a repeated one reports the block in force.
+ */
+export type PayerBlocks = {
+  block(
+    payer: Address,
+    entry: { since: number; reason: string | undefined },
+  ): Promise<{ readonly kind: 'blocked' | 'already'; readonly block: PayerBlock }>
+  /** Lifts a block; false when the payer was not blocked. */
+  unblock(payer: Address): Promise<boolean>
+  /** The block in force for `payer`, if any: one read, on the request path of a voucher. */
+  get(payer: Address): Promise<PayerBlock | undefined>
+  /** Up to `limit` blocks, oldest first. */
+  list(limit: number): Promise<PayerBlock[]>
 }
 
 /** Queries over many channels, for the settler and the close watcher (not on the request path). */
@@ -229,6 +258,11 @@ export type ChannelIndex = {
   unsettled(limit: number): Promise<{ channelId: Hex; since: number | undefined }[]>
   /** Channels that are open, for reconciliation against the chain. */
   open(limit: number): Promise<Hex[]>
+}
+
+/** Orders blocks by when they were made, then by address. */
+export function byBlockTime(a: PayerBlock, b: PayerBlock): number {
+  return a.since - b.since || (a.payer < b.payer ? -1 : 1)
 }
 
 /** Orders `channelsOf` results: most recently updated first, then by channel id. */

@@ -96,6 +96,8 @@ export async function authorizeVoucher(
     cumulative: bigint
     signature: Hex
     use: VoucherUse
+    /** A check still running that must pass before the ledger is touched (a payer block). */
+    allowed?: Promise<void>
   },
 ): Promise<Authorized> {
   assertVoucherSignature({
@@ -105,6 +107,7 @@ export async function authorizeVoucher(
     cumulative: input.cumulative,
     signature: input.signature,
   })
+  await input.allowed
   await ctx.chainState.ensureFresh(input.channelId)
 
   const attempt = () => {

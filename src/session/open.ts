@@ -18,6 +18,7 @@ import { broadcastClientTransaction, escrowCallOf } from './client-transaction.j
 import { sameDescriptor } from './channel-id.js'
 import type { SessionContext } from './context.js'
 import type { OpenPayload } from './payload.js'
+import { assertPayerAllowed } from './payer-block.js'
 import { assertSource } from './source.js'
 import { assertVoucherSignature } from './voucher-check.js'
 
@@ -66,6 +67,8 @@ export async function openChannel(
   if (!sameDescriptor(descriptor, payload.descriptor)) {
     throw rejected('The descriptor does not match the open transaction.')
   }
+  // Before anything is broadcast: a blocked payer's deposit is never locked into a new channel.
+  await assertPayerAllowed(ctx, descriptor.payer)
   if (deposit < use.amount) throw rejected('The deposit does not cover one request.')
   if (payload.cumulativeAmount < use.amount)
     throw rejected('The first voucher does not cover one request.')

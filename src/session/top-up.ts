@@ -12,6 +12,7 @@ import { broadcastClientTransaction, escrowCallOf } from './client-transaction.j
 import { sameDescriptor } from './channel-id.js'
 import type { SessionContext } from './context.js'
 import { knownChannel } from './known-channel.js'
+import { assertPayerAllowed } from './payer-block.js'
 import type { TopUpPayload } from './payload.js'
 
 const topUpSelector = toFunctionSelector(
@@ -31,6 +32,7 @@ export async function topUpChannel(
     descriptor: payload.descriptor,
     source: input.source,
   })
+  await assertPayerAllowed(ctx, known.descriptor.payer)
   if (payload.additionalDeposit === 0n) throw rejected('A top-up must add to the deposit.')
 
   const { tx, call } = escrowCallOf(ctx, {

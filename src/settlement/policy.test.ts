@@ -39,12 +39,16 @@ function record(overrides: Partial<ChannelRecord> = {}): ChannelRecord {
   }
 }
 
-const due = (r: ChannelRecord, extra: { unsettledSince?: number; shuttingDown?: boolean } = {}) =>
+const due = (
+  r: ChannelRecord,
+  extra: { unsettledSince?: number; shuttingDown?: boolean; requested?: boolean } = {},
+) =>
   settlementDue(r, {
     policy,
     now: 100_000,
     unsettledSince: extra.unsettledSince,
     shuttingDown: extra.shuttingDown ?? false,
+    requested: extra.requested ?? false,
   })
 
 describe('settlement policy', () => {
@@ -74,6 +78,16 @@ describe('settlement policy', () => {
       kind: 'settle',
       reason: 'shutdown',
     })
+  })
+
+  it('settles whatever the settle voucher covers when an operator asks, and nothing more', () => {
+    expect(due(record(), { requested: true })).toMatchObject({
+      kind: 'settle',
+      reason: 'requested',
+      amount: 500n,
+    })
+    expect(due(record({ settled: 500n }), { requested: true })).toEqual({ kind: 'none' })
+    expect(due(record({ status: 'finalized' }), { requested: true })).toEqual({ kind: 'none' })
   })
 
   it('never settles what is already settled, or a finalized channel', () => {

@@ -9,7 +9,8 @@
  * A channel is due when its unsettled spent value reaches the amount threshold, when it has been
  * unsettled for longer than the maximum age, when its accepted value nears the deposit (the payer
  * is about to top up or leave), immediately when the payer requested a forced close (the grace
- * period is the payee's only window), and on shutdown when configured.
+ * period is the payee's only window), on shutdown when configured, and whenever an operator asks
+ * (admin API) — then whatever the settle voucher covers, however small.
  *
  * Why a forced close is answered with `close` when the settle voucher lags: after an uncharged
  * failure the payer's vouchers stay one released price ahead of `spent` (docs/DESIGN.md), so no
@@ -27,7 +28,8 @@ export type SettlementPolicy = {
   readonly depositPercent: number
 }
 
-export type SettleReason = 'amount' | 'age' | 'deposit' | 'close-requested' | 'shutdown'
+export type SettleReason =
+  'amount' | 'age' | 'deposit' | 'close-requested' | 'shutdown' | 'requested'
 
 export type SettlementDecision =
   | { readonly kind: 'none' }
@@ -60,6 +62,8 @@ export function settlementDue(
     /** When the channel was first seen with unsettled value (ms), if known. */
     unsettledSince: number | undefined
     shuttingDown?: boolean
+    /** An operator asked for this channel to be settled now (admin API). */
+    requested?: boolean
   },
 ): SettlementDecision {
   const { policy } = options
@@ -87,6 +91,7 @@ export function settlementDue(
 
   if (record.closeRequestedAt !== 0) return settle('close-requested')
   if (options.shuttingDown) return settle('shutdown')
+  if (options.requested) return settle('requested')
   if (amount >= policy.amountThreshold) return settle('amount')
   if (
     record.deposit > 0n &&

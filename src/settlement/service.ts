@@ -18,7 +18,7 @@ export type SettlementService = {
   stop(): Promise<void>
 }
 
-export function startSettlementService(options: {
+type ServiceOptions = {
   config: Config
   ledger: LedgerPort
   index: ChannelIndex
@@ -27,10 +27,15 @@ export function startSettlementService(options: {
   owner: string
   logger: Logger
   now: () => number
-}): SettlementService {
+}
+
+/**
+ * The settler as the configuration describes it, not started: what the admin API settles through
+ * when `settlement.enabled` is off in this process (its locks still keep one writer per channel).
+ */
+export function createConfiguredSettler(options: ServiceOptions): Settler {
   const s = options.config.settlement
-  const logger = options.logger.child({ component: 'settlement' })
-  const settler = createSettler({
+  return createSettler({
     ledger: options.ledger,
     index: options.index,
     submit: options.submit,
@@ -45,10 +50,16 @@ export function startSettlementService(options: {
     pollIntervalMs: s.pollIntervalMs,
     maxAttempts: s.maxAttempts,
     closeMarginSeconds: s.closeMarginSeconds,
-    logger,
+    logger: options.logger.child({ component: 'settlement' }),
     now: options.now,
     onAttempt: (result) => options.submit.metrics?.settlementAttempt(result),
   })
+}
+
+export function startSettlementService(options: ServiceOptions): SettlementService {
+  const s = options.config.settlement
+  const logger = options.logger.child({ component: 'settlement' })
+  const settler = createConfiguredSettler(options)
   const watcher = createCloseWatcher({
     escrow: options.submit.escrow,
     ledger: options.ledger,

@@ -12,9 +12,11 @@
  * and harmlessly; the outage is logged once (outage-log.ts) and settlement picks up where it left
  * off when Redis returns. A lock that cannot be released lapses by its TTL.
  */
+import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Hex } from 'viem'
 import { closeGracePeriodSeconds } from '../chain/escrow-abi.js'
+import { errorSummary } from '../failure-log.js'
 import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
 import { createOutageLog } from './outage-log.js'
 import { failureResult, outcomeResult, type AttemptResult } from './attempts.js'
@@ -41,8 +43,35 @@ export type SettlerOptions = {
   readonly onAttempt?: (result: AttemptResult) => void
 }
 
+/** What an operator's settle-now came to for one channel (the admin API's answer). */
+export type ChannelSettlement =
+  | {
+      readonly kind: 'settled'
+      readonly channelId: Hex
+      readonly action: 'settle' | 'close'
+      readonly txHash: Hex
+      /** The voucher's cumulative amount the transaction carried. */
+      readonly cumulative: bigint
+      /** Settled on chain for the channel after it, in base units. */
+      readonly settled: bigint
+    }
+  /** The settle voucher covers nothing that is not settled already (or the channel is gone). */
+  | { readonly kind: 'nothing-due'; readonly channelId: Hex }
+  /** Another writer kept the channel's lock for a whole lock TTL; nothing was sent. */
+  | { readonly kind: 'busy'; readonly channelId: Hex }
+  /** Sent, outcome still unknown: the settler reconciles it from the chain. */
+  | { readonly kind: 'pending'; readonly channelId: Hex; readonly txHash: Hex }
+  /** Reverted, landed without effect, or expired unincluded. */
+  | { readonly kind: 'failed'; readonly channelId: Hex; readonly reason: string }
+
 export type Settler = {
   start(): void
+  /**
+   * Settles these channels now, whatever the policy says (an operator's request): each through
+   * the channel's lock and an intent, like every settlement, so one writer per channel holds
+   * across instances. Waits up to a lock TTL for a channel another writer holds.
+   */
+  settleNow(channelIds: readonly Hex[]): Promise<ChannelSettlement[]>
   /** One full round now (tests, and the watcher when a close is requested). */
   runOnce(options?: { shuttingDown?: boolean }): Promise<void>
   /** Asks for a round as soon as possible. */
@@ -135,22 +164,45 @@ export function createSettler(options: SettlerOptions): Settler {
     }
   }
 
-  /** Settles one channel if due, holding its lock for the whole attempt. */
+  /**
+   * Takes the channel's lock for an operator's request, waiting up to a lock TTL for a writer
+   * that holds it (this process's own rounds and closes included: the owner is unique per call,
+   * because an owner may take its own lock again).
+   */
+  const acquireRequested = async (channelId: Hex): Promise<Lease | undefined> => {
+    const owner = `${options.owner}/requested/${randomUUID()}`
+    const deadline = now() + options.lockTtlMs
+    for (;;) {
+      const lease = await store.acquire(channelId, owner, options.lockTtlMs)
+      if (lease || now() >= deadline) return lease
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+  }
+
+  /**
+   * Settles one channel if due, holding its lock for the whole attempt. `requested`: an operator
+   * asked — no back-off, and whatever the settle voucher covers is due.
+   */
   const settleChannel = async (
     channelId: Hex,
     since: number | undefined,
-    shuttingDown: boolean,
-  ) => {
+    mode: 'scheduled' | 'shutdown' | 'requested',
+  ): Promise<ChannelSettlement> => {
     const wait = backoff.get(channelId)
-    if (wait && wait.notBefore > now() && !shuttingDown) return
-    const lease = await store.acquire(channelId, options.owner, options.lockTtlMs)
-    if (!lease) return
+    if (wait && wait.notBefore > now() && mode === 'scheduled') return { kind: 'busy', channelId }
+    const lease =
+      mode === 'requested'
+        ? await acquireRequested(channelId)
+        : await store.acquire(channelId, options.owner, options.lockTtlMs)
+    if (!lease) return { kind: 'busy', channelId }
     try {
       const pending = await reconcile(options.submit, channelId)
       note(channelId, pending)
-      if (pending?.kind === 'pending') return
+      if (pending?.kind === 'pending') {
+        return { kind: 'pending', channelId, txHash: pending.intent.txHash }
+      }
       const record = await ledger.get(channelId)
-      if (!record) return
+      if (!record) return { kind: 'nothing-due', channelId }
       if (
         since === undefined &&
         record.settleVoucher &&
@@ -162,7 +214,8 @@ export function createSettler(options: SettlerOptions): Settler {
         policy: options.policy,
         now: now(),
         unsettledSince: since ?? firstSeen.get(channelId),
-        shuttingDown,
+        shuttingDown: mode === 'shutdown',
+        requested: mode === 'requested',
       })
       if (record.closeRequestedAt !== 0) {
         const graceEnd = (record.closeRequestedAt + Number(closeGracePeriodSeconds)) * 1000
@@ -173,7 +226,7 @@ export function createSettler(options: SettlerOptions): Settler {
           )
         }
       }
-      if (decision.kind === 'none') return
+      if (decision.kind === 'none') return { kind: 'nothing-due', channelId }
       logger.info(
         {
           channelId,
@@ -202,9 +255,33 @@ export function createSettler(options: SettlerOptions): Settler {
             },
       )
       note(channelId, outcome)
+      switch (outcome.kind) {
+        case 'confirmed':
+          return {
+            kind: 'settled',
+            channelId,
+            action: outcome.intent.kind,
+            txHash: outcome.intent.txHash,
+            cumulative: outcome.intent.cumulative,
+            settled: outcome.settled,
+          }
+        case 'pending':
+          return { kind: 'pending', channelId, txHash: outcome.intent.txHash }
+        case 'reverted':
+          return {
+            kind: 'failed',
+            channelId,
+            reason: `transaction ${outcome.intent.txHash} reverted`,
+          }
+        case 'expired':
+          return { kind: 'failed', channelId, reason: 'transaction expired unincluded' }
+        case 'lost-lease':
+          return { kind: 'busy', channelId }
+      }
     } catch (error) {
       options.onAttempt?.(failureResult(error))
       fail(channelId, 'error', error)
+      return { kind: 'failed', channelId, reason: errorSummary(error) }
     } finally {
       await release(lease)
     }
@@ -229,7 +306,7 @@ export function createSettler(options: SettlerOptions): Settler {
     const unsettled = await options.index.unsettled(1_000)
     await inParallel(unsettled, async ({ channelId, since }) => {
       if (stopped && !shuttingDown) return
-      await settleChannel(channelId, since, shuttingDown)
+      await settleChannel(channelId, since, shuttingDown ? 'shutdown' : 'scheduled')
     })
     // Back-off and first-seen times matter only for channels still listed; a channel that was
     // settled, closed or finalized (by this process or any other) drops out of both lists, so
@@ -267,6 +344,14 @@ export function createSettler(options: SettlerOptions): Settler {
   return {
     start() {
       schedule(0)
+    },
+    async settleNow(channelIds) {
+      const results: ChannelSettlement[] = []
+      await inParallel(channelIds, async (channelId) => {
+        results.push(await settleChannel(channelId, undefined, 'requested'))
+      })
+      const order = new Map(channelIds.map((id, i) => [id, i]))
+      return results.sort((a, b) => (order.get(a.channelId) ?? 0) - (order.get(b.channelId) ?? 0))
     },
     runOnce,
     nudge() {

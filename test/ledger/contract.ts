@@ -96,6 +96,36 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       return channel.channelId
     }
 
+    it('blocks a payer once, case-insensitively; lists and lifts blocks', async () => {
+      const payer: Address = `0x${'Ab'.repeat(20)}`
+      const other: Address = `0x${'cd'.repeat(20)}`
+      expect(await ledger.blocks.get(payer)).toBeUndefined()
+      const first = await ledger.blocks.block(payer, { since: now, reason: 'abuse' })
+      expect(first).toEqual({
+        kind: 'blocked',
+        block: { payer: payer.toLowerCase(), since: now, reason: 'abuse' },
+      })
+      const again = await ledger.blocks.block(payer.toLowerCase() as Address, {
+        since: now + 5,
+        reason: undefined,
+      })
+      expect(again).toEqual({ kind: 'already', block: first.block })
+      await ledger.blocks.block(other, { since: now - 1, reason: undefined })
+      expect(await ledger.blocks.get(payer.toUpperCase().replace('0X', '0x') as Address)).toEqual(
+        first.block,
+      )
+      expect(await ledger.blocks.list(10)).toEqual([
+        { payer: other, since: now - 1, reason: undefined },
+        first.block,
+      ])
+      expect(await ledger.blocks.list(1)).toHaveLength(1)
+      expect(await ledger.blocks.unblock(payer)).toBe(true)
+      expect(await ledger.blocks.unblock(payer)).toBe(false)
+      expect(await ledger.blocks.get(payer)).toBeUndefined()
+      expect(await ledger.blocks.unblock(other)).toBe(true)
+      expect(await ledger.blocks.list(10)).toEqual([])
+    })
+
     it('opens a channel once; a second open returns the record unchanged', async () => {
       const channel = newChannel()
       const first = await ledger.open(channel, now)

@@ -84,6 +84,12 @@ describe('documented Redis ACL', () => {
       await store.setCursor(7n)
       expect(await store.cursor()).toBe(7n)
       expect((await ledger.finalize(id, { settled: 10n, txHash: undefined }, 3)).kind).toBe('ok')
+      const payer = channel.descriptor.payer
+      const blocked = await ledger.blocks.block(payer, { since: 4, reason: undefined })
+      expect(blocked.kind).toBe('blocked')
+      expect(await ledger.blocks.get(payer)).toEqual(blocked.block)
+      expect(await ledger.blocks.list(5)).toEqual([blocked.block])
+      expect(await ledger.blocks.unblock(payer)).toBe(true)
     } finally {
       await ledger.close()
     }

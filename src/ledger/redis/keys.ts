@@ -17,6 +17,8 @@
  *  - `{<prefix>payer:<payer>}`       set: the ids of the channels a payer (lower-cased address)
  *                                    opened and that are not known finalized (payers.ts)
  *  - `{<prefix>watcher}:cursor`      string: the last block the close watcher processed
+ *  - `{<prefix>blocked}`            hash: lower-cased payer address → the operator's block
+ *                                    (`{"since","reason"}` JSON), read before a voucher (blocks.ts)
  *  - `{<prefix>payment:<txHash>}`   string: the owner of a one-shot payment's single-use claim,
  *                                    with a PXAT time-to-live (payment-scripts.ts)
  *
@@ -64,6 +66,8 @@ export type RedisKeys = {
   readonly legacy: readonly string[]
   /** The single-use claim of a one-shot payment (its lower-cased transaction hash). */
   payment(key: string): string
+  /** The hash of blocked payers. */
+  readonly blocked: string
 }
 
 /** Escapes Redis glob characters for `SCAN MATCH`. */
@@ -107,6 +111,7 @@ export function redisKeys(keyPrefix: string): RedisKeys {
     watcherCursor: `{${keyPrefix}watcher}:cursor`,
     payer: (payer) => `{${keyPrefix}payer:${payer.toLowerCase()}}`,
     payment: (key) => `{${keyPrefix}payment:${key.toLowerCase()}}`,
+    blocked: `{${keyPrefix}blocked}`,
     legacy: [`${keyPrefix}unsettled`, `${keyPrefix}intents`],
   }
 }

@@ -35,6 +35,7 @@ import {
 import { readDurability, type DurabilityReport } from './durability.js'
 import { ledgerFailure, redisCall } from './errors.js'
 import { redisKeys } from './keys.js'
+import { createRedisPayerBlocks } from './blocks.js'
 import { createRedisPayerIndex } from './payers.js'
 import { amountArg, channelKeyId, decodeRecord, hexArg, integerArg, openArgs } from './record.js'
 import {
@@ -446,6 +447,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         scripts.run({ name: 'releasePayment', keys: [keys.payment(key)], args: [owner] }),
       )
     },
+
+    blocks: createRedisPayerBlocks({ client, keys }),
 
     async ping() {
       await redisCall('ping', async () => {
