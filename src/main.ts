@@ -13,13 +13,15 @@
  *
  * This file, the config loader and the health check (healthcheck.ts) are the only readers of
  * `process.env`. SIGTERM and SIGINT stop the gateway gracefully (readiness off, drain, close pools
- * and ledger) and exit 0. SIGHUP, which would otherwise kill the process at once (no drain; a
- * memory ledger lost), is logged and ignored: reloading the configuration is not supported yet,
- * and a restart is SIGTERM's job.
+ * and ledger) and exit 0. SIGHUP reloads the configuration file (src/reload.ts): routes, prices,
+ * upstreams and limits change for the next request; an invalid file is logged and the running
+ * configuration kept. The process never exits on SIGHUP (its default action would kill it, losing
+ * a memory ledger): before the gateway is up, and under `settle`, it is logged and ignored.
+ * `--watch-config` also reloads when the file changes.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { pino, type Logger } from 'pino'
+import { pino } from 'pino'
 import { formatUnits } from 'viem'
 import { checkConfig } from './config/check.js'
 import { ConfigError } from './config/errors.js'
@@ -28,6 +30,7 @@ import type { Config } from './config/schema.js'
 import { openStorage, startGateway, startSettlementOnly } from './gateway.js'
 import { unsettledChannels } from './settlement/exposure.js'
 import { createLogger } from './logger.js'
+import { createReloader, watchConfigFile, type Reloader } from './reload.js'
 
 const usage = `mpp-gateway — charge machine clients per request with MPP Tempo sessions
 
@@ -44,6 +47,7 @@ Options:
   -c, --config <file>   gateway.yaml to use (default: $MPP_GATEWAY_CONFIG, else ./gateway.yaml)
       --log-level <l>   pino level: fatal, error, warn, info, debug (default: info)
       --limit <n>       channels: how many channels to read at most (default: 1000)
+      --watch-config    reload the configuration when the file changes (as SIGHUP does)
 
 Secrets in the configuration are read from the environment with \${NAME} references.`
 
@@ -59,6 +63,7 @@ function parseArguments(argv: string[]) {
       },
       'log-level': { type: 'string', default: 'info' },
       limit: { type: 'string', default: '1000' },
+      'watch-config': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -136,14 +141,46 @@ async function main(argv: string[]): Promise<number> {
   const destination = pino.destination(1)
   const logger = createLogger({ level: values['log-level'], destination })
   const accessLogger = createLogger({ level: values['log-level'], destination, redact: false })
-  ignoreHangUp(logger)
+  let reloader: Reloader | undefined
+  process.on('SIGHUP', () => {
+    if (reloader) {
+      reloader.reload('SIGHUP')
+      return
+    }
+    logger.warn(
+      { signal: 'SIGHUP' },
+      command === 'settle'
+        ? 'SIGHUP ignored: the settler reads its configuration at start; restart it with SIGTERM'
+        : 'SIGHUP ignored: the gateway is not serving yet',
+    )
+  })
   const gateway =
     command === 'settle'
       ? await startSettlementOnly({ config, logger })
       : await startGateway({ config, logger, accessLogger })
+  let watcher: { close(): void } | undefined
+  if ('deps' in gateway) {
+    const live = createReloader({
+      path: values.config,
+      env,
+      generations: gateway.deps.generations,
+      metrics: gateway.deps.metrics,
+      logger,
+    })
+    reloader = live
+    if (values['watch-config']) {
+      watcher = watchConfigFile({
+        path: values.config,
+        debounceMs: 300,
+        onChange: () => live.reload('file-change'),
+        logger,
+      })
+    }
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'stopping')
+      watcher?.close()
       gateway.stop().then(resolve, (err: unknown) => {
         logger.error({ err }, 'shutdown failed')
         resolve()
@@ -153,16 +190,6 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', stop)
   })
   return 0
-}
-
-/** SIGHUP's default action kills the process; until reloading exists it changes nothing. */
-function ignoreHangUp(logger: Logger): void {
-  process.on('SIGHUP', () => {
-    logger.warn(
-      { signal: 'SIGHUP' },
-      'SIGHUP ignored: configuration reload is not supported; restart with SIGTERM to apply changes',
-    )
-  })
 }
 
 /** `mpp-gateway channels`: JSON lines on stdout, a one-line total on stderr. */

@@ -89,6 +89,7 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
         ? { type: 'redis' as const, redis }
         : { type: 'memory' as const },
     discovery: shape.discovery,
+    limits: shape.limits,
     upstreams: shape.upstreams,
     routes: shape.routes.map((route, index) => ({
       ...route,
@@ -129,3 +130,5 @@ export type UpstreamConfig = Config['upstreams'][string]
 export type RouteConfig = Config['routes'][number]
 export type RouteMethod = RouteConfig['method']
 export type DiscoveryConfig = Config['discovery']
+export type LimitsConfig = Config['limits']
+export type RateConfig = NonNullable<LimitsConfig['challengesPerClient']>

@@ -13,6 +13,7 @@
  * only what was matched and priced, rearranged, each parameter percent-encoded; the query is the
  * caller's to append.
  */
+import type { RouteRates } from '../limits/limits.js'
 
 export type ChargePolicy = 'on-success' | 'always'
 
@@ -38,6 +39,8 @@ export type RouteSpec = {
   readonly upstreamPath?: string | undefined
   /** Shadow mode: requests without a credential are forwarded unpaid (priced routes only). */
   readonly shadow?: boolean | undefined
+  /** Per-payer and per-channel rates of paid requests (limits/limits.ts); none when absent. */
+  readonly rates?: RouteRates | undefined
 }
 
 export type Route = RouteSpec & {

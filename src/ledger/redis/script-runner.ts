@@ -19,10 +19,11 @@ import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { isNoScript } from './errors.js'
 import { ledgerScripts } from './scripts.js'
+import { rateLimitScripts } from '../../limits/redis-script.js'
 import { settlementScripts } from './settlement-scripts.js'
 
 /** Every script, by name. */
-const redisScripts = { ...ledgerScripts, ...settlementScripts } as const
+const redisScripts = { ...ledgerScripts, ...settlementScripts, ...rateLimitScripts } as const
 
 export type ScriptName = keyof typeof redisScripts
 
