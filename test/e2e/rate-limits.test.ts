@@ -94,7 +94,7 @@ describe('rate limits shared through Redis by two instances', () => {
           receipt: r.headers.get('payment-receipt'),
           retryAfter: r.headers.get('retry-after'),
           challenge: r.headers.get('www-authenticate'),
-          body: (r.status === 429 ? await r.json() : await r.text()) as unknown,
+          body: r.status === 429 ? await r.json() : await r.text(),
         })),
       ),
     )
