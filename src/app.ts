@@ -15,6 +15,10 @@
  *                          at the upstream's head and every answer carries the receipt
  *                                                                       (http/relay.ts, gate/charge.ts)
  *
+ * Every request takes the configuration generation current when it arrives (routes, prices,
+ * upstreams, limits, discovery; src/generation.ts) and keeps it to the end, whatever a reload does
+ * meanwhile.
+ *
  * This file holds the order of the steps and nothing else; the payment decisions live in
  * `src/gate/`, which knows nothing of Hono.
  */
@@ -35,9 +39,17 @@ import type { DiscoveryDocuments } from './pricing/discovery.js'
 import type { UpstreamPools } from './upstream/pool.js'
 import type { ProxyTrust } from './upstream/trusted-proxies.js'
 
-export type AppDeps = {
+/** What a request takes from its configuration generation. */
+export type PipelineParts = {
   readonly gate: Gate
   readonly upstreams: UpstreamPools
+  /** The discovery documents to serve; none when absent. */
+  readonly discovery?: DiscoveryDocuments | undefined
+}
+
+export type AppDeps = {
+  /** The current generation, held by the request until `release()` (src/generations.ts). */
+  readonly enter: () => { readonly generation: PipelineParts; release(): void }
   readonly logger: Logger
   /** One line per request; fixed fields only, so it may skip redaction. */
   readonly accessLogger: Logger
@@ -50,8 +62,6 @@ export type AppDeps = {
   readonly requestBody: { readonly timeoutMs: number; readonly bufferBytes: number }
   /** `server.trustedProxies`: whose forwarding headers reach the upstream. */
   readonly trustsPeer: ProxyTrust
-  /** The discovery documents to serve; none when absent. */
-  readonly discovery?: DiscoveryDocuments | undefined
   /** Cross-origin rules (`server.cors`); without them no CORS header is added. */
   readonly cors?: CorsPolicy | undefined
   readonly now: () => number
@@ -59,7 +69,7 @@ export type AppDeps = {
 
 type Env = {
   Bindings: HttpBindings
-  Variables: { entry: AccessEntry; cors: Record<string, string> }
+  Variables: { entry: AccessEntry; cors: Record<string, string>; parts: PipelineParts }
 }
 
 export function createApp(deps: AppDeps): Hono<Env> {
@@ -75,6 +85,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     c.set('entry', entry)
     c.set('cors', {})
+    const held = deps.enter()
+    c.set('parts', held.generation)
     deps.metrics.requestStarted()
     c.env.outgoing.setHeader('x-request-id', entry.requestId)
     // The line is written once the answer is gone AND the handler is done: a charge may be
@@ -82,6 +94,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     let pending = 2
     const done = () => {
       if (--pending > 0) return
+      held.release()
       const durationMs = deps.now() - entry.startedAt
       writeAccessLine(deps.accessLogger, entry, durationMs)
       deps.metrics.request({ ...entry, durationMs })
@@ -105,22 +118,28 @@ export function createApp(deps: AppDeps): Hono<Env> {
   if (deps.cors) app.use('*', cors(deps.cors))
 
   mountHealth(app, deps)
-  mountDiscovery(app, deps.discovery)
+  mountDiscovery(app, (c) => c.get('parts').discovery)
 
   app.all('*', async (c) => {
     const entry = c.get('entry')
-    const request = gateRequest({ incoming: c.env.incoming, requestId: entry.requestId })
-    const admission = await deps.gate.admit(request)
+    const parts = c.get('parts')
+    const request = gateRequest({
+      incoming: c.env.incoming,
+      requestId: entry.requestId,
+      trustsPeer: deps.trustsPeer,
+    })
+    const admission = await parts.gate.admit(request)
     noteAdmission(entry, admission)
+    const relayDeps = { ...deps, gate: parts.gate, upstreams: parts.upstreams }
     switch (admission.kind) {
       case 'answered':
         return respond(admission.answer)
       case 'free':
-        return relay(c, deps, { ...admission, charge: undefined })
+        return relay(c, relayDeps, { ...admission, charge: undefined })
       case 'paid':
-        return relay(c, deps, admission)
+        return relay(c, relayDeps, admission)
       case 'shadow':
-        return relay(c, deps, { ...admission, charge: undefined }, admission.price)
+        return relay(c, relayDeps, { ...admission, charge: undefined }, admission.price)
     }
   })
 
@@ -128,7 +147,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     // A defect outside the gate (which answers every failure itself): a 500 saying nothing.
     const entry = c.get('entry')
     deps.logger.error({ err: error, requestId: entry.requestId }, 'request failed')
-    const answer = deps.gate.problem(asGatewayError(error), undefined, entry.requestId)
+    const answer = c.get('parts').gate.problem(asGatewayError(error), undefined, entry.requestId)
     entry.outcome = answer.outcome
     return respond(answer)
   })

@@ -64,6 +64,7 @@ export const errorCatalogue = {
     'payment-method-unacceptable',
     'Payment Method Unacceptable',
   ),
+  'rate-limited': gateway(429, 'rate-limited', 'Too Many Requests'),
   'headers-too-large': gateway(431, 'headers-too-large', 'Request Header Fields Too Large'),
   'body-too-large': gateway(413, 'body-too-large', 'Content Too Large'),
   'request-timeout': gateway(408, 'request-timeout', 'Request Timeout'),

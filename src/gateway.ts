@@ -19,7 +19,7 @@ import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
 import { checkFeeBalance } from './chain/fee-balance.js'
 import { corsPolicy } from './http/cors.js'
-import { countChallenges, createMetrics, type Metrics } from './http/metrics.js'
+import { createMetrics, type Metrics } from './http/metrics.js'
 import { tempoChain } from './chain/networks.js'
 import { createChainReachability } from './chain/reachability.js'
 import type { Config } from './config/schema.js'
@@ -41,22 +41,22 @@ import { createAdminApp } from './http/admin.js'
 import { createMemorySettlementStore, type SettlementStore } from './settlement/store.js'
 import { createRedisSettlementStore } from './ledger/redis/settlement-store.js'
 import type { SubmitContext } from './settlement/submit.js'
-import { createGate } from './gate/gate.js'
 import { createUnresolvedCharges, type UnresolvedCharges } from './gate/unresolved.js'
-import { createChallengeIssuer } from './pricing/challenges.js'
-import { discoveryDocuments } from './pricing/discovery.js'
+import { createGenerations, type Generations } from './generations.js'
+import { createMemoryRateLimiter } from './limits/memory.js'
+import type { RateLimiter } from './limits/port.js'
+import { createRedisRateLimiter } from './limits/redis.js'
 import { termsOf, type Terms } from './pricing/terms.js'
-import { compileRoutes, type RouteSpec } from './pricing/route-table.js'
-import { challengeKey } from './protocol/challenge.js'
 import { createChainStateCache } from './session/chain-state.js'
 import { createChannelTermsCheck } from './session/terms.js'
 import type { SessionContext } from './session/context.js'
 import { createVoucherVerifier } from './session/voucher-check.js'
-import { createUpstreamPools } from './upstream/pool.js'
 import { proxyTrust } from './upstream/trusted-proxies.js'
 
 /** The parts of a running gateway that tests and operations look at. */
 export type GatewayParts = AppDeps & {
+  /** The configuration generations: the current one, and reloading (src/generations.ts). */
+  readonly generations: Generations
   readonly ledger: LedgerPort
   readonly terms: Terms
   readonly unresolved: UnresolvedCharges
@@ -94,31 +94,13 @@ export type StartGatewayOptions = {
 /** Most channel records one metrics scrape reads to sum the unsettled exposure. */
 const exposureScanLimit = 10_000
 
-function routeSpecs(config: Config): RouteSpec[] {
-  return config.routes.map((r) => ({
-    method: r.method,
-    path: r.path,
-    upstream: r.upstream,
-    price: r.price.kind === 'paid' ? r.price.amount : undefined,
-    unitType: r.unitType,
-    description: r.description,
-    charge: r.charge,
-    servedStatuses: r.servedStatuses,
-    ...(config.upstreams[r.upstream]?.clientAuthorization === 'passthrough'
-      ? { credentialHeader: 'Payment-Authorization' as const }
-      : {}),
-    upstreamPath: r.upstreamPath,
-    shadow: r.price.kind === 'paid' && (r.shadow ?? config.server.shadow),
-    metered: r.metered,
-    intents: r.intents,
-  }))
-}
-
 /** The ledger, its channel index and the settlement store the configuration asks for. */
 export type Storage = {
   readonly ledger: LedgerPort
   readonly index: ChannelIndex
   readonly store: SettlementStore
+  /** Rate-limit counts: in Redis beside a Redis ledger; in memory when absent. */
+  readonly limiter?: RateLimiter
 }
 
 export async function openStorage(options: {
@@ -132,7 +114,12 @@ export async function openStorage(options: {
       'ledger.type is memory: accepted vouchers live in this process only and are lost on restart; use redis in production',
     )
     const ledger = createMemoryLedger()
-    return { ledger, index: ledger.index, store: createMemorySettlementStore(options.now) }
+    return {
+      ledger,
+      index: ledger.index,
+      store: createMemorySettlementStore(options.now),
+      limiter: createMemoryRateLimiter(),
+    }
   }
   const logger = options.logger.child({ component: 'ledger' })
   const { url, cluster, sentinel, keyPrefix, minReplicas, minReplicasTimeoutMs } = settings.redis
@@ -158,6 +145,10 @@ export async function openStorage(options: {
     ledger,
     index: ledger.index,
     store: createRedisSettlementStore({
+      client: ledger.client,
+      keyPrefix: settings.redis.keyPrefix,
+    }),
+    limiter: createRedisRateLimiter({
       client: ledger.client,
       keyPrefix: settings.redis.keyPrefix,
     }),
@@ -277,21 +268,6 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     now,
   }
 
-  const routes = compileRoutes(routeSpecs(config))
-  const challenges = countChallenges(
-    createChallengeIssuer({
-      terms,
-      routes: routes.routes,
-      keys: [config.server.challengeSecret, ...config.server.previousChallengeSecrets].map(
-        challengeKey,
-      ),
-    }),
-    metrics,
-  )
-  const upstreams = createUpstreamPools(
-    Object.entries(config.upstreams).map(([name, u]) => ({ name, ...u })),
-  )
-
   let stopping = false
   const readiness = createReadiness({
     stopping: () => stopping,
@@ -306,23 +282,23 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     now,
     onResolved: (outcome) => metrics.unresolvedCharge(outcome),
   })
-  const gate = createGate({
-    routes,
-    challenges,
-    session,
-    ledger,
-    unresolved,
-    // Long enough to ride out a Redis restart or failover, short enough for a client to wait.
-    resolveMs: 2_000,
-    maxHeaderBytes: config.server.maxHeaderBytes,
-    maxBodyBytes: (route) => upstreams.get(route.upstream).spec.maxRequestBodyBytes,
-    payments: options.payments ?? true,
+  const generations = createGenerations({
+    config,
+    deps: {
+      session,
+      ledger,
+      unresolved,
+      limiter: storage.limiter ?? createMemoryRateLimiter(),
+      metrics,
+      logger,
+      now,
+      payments: options.payments ?? true,
+    },
     logger,
-    now,
   })
   const deps: GatewayParts = {
-    gate,
-    upstreams,
+    enter: () => generations.enter(),
+    generations,
     logger,
     accessLogger: options.accessLogger ?? logger,
     readiness,
@@ -334,7 +310,6 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       bufferBytes: config.server.bufferedBodyBytes,
     },
     trustsPeer: proxyTrust(config.server.trustedProxies),
-    discovery: discoveryDocuments(config),
     cors: config.server.cors
       ? corsPolicy(
           config.server.cors,
@@ -379,7 +354,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const host = options.host ?? config.server.host
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
   logger.info(
-    { url, routes: routes.routes.length, chainId: config.chain.chainId },
+    { url, routes: generations.current().routes.routes.length, chainId: config.chain.chainId },
     'gateway listening',
   )
   const admin = config.admin
@@ -439,7 +414,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       await adminClosed
       await settlement?.stop()
       unresolved.stop()
-      await upstreams.close()
+      await generations.close()
       await storage.store.close()
       await ledger.close()
       logger.info('gateway stopped')

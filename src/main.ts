@@ -14,13 +14,15 @@
  *
  * This file, the config loader and the health check (healthcheck.ts) are the only readers of
  * `process.env`. SIGTERM and SIGINT stop the gateway gracefully (readiness off, drain, close pools
- * and ledger) and exit 0. SIGHUP, which would otherwise kill the process at once (no drain; a
- * memory ledger lost), is logged and ignored: reloading the configuration is not supported yet,
- * and a restart is SIGTERM's job.
+ * and ledger) and exit 0. SIGHUP reloads the configuration file (src/reload.ts): routes, prices,
+ * upstreams and limits change for the next request; an invalid file is logged and the running
+ * configuration kept. The process never exits on SIGHUP (its default action would kill it, losing
+ * a memory ledger): before the gateway is up, and under `settle`, it is logged and ignored.
+ * `--watch-config` also reloads when the file changes.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { pino, type Logger } from 'pino'
+import { pino } from 'pino'
 import { formatUnits } from 'viem'
 import { adminCommand, adminUsage, runAdminCommand } from './admin/cli.js'
 import { adminEndpoint } from './config/admin-endpoint.js'
@@ -31,6 +33,7 @@ import type { Config } from './config/schema.js'
 import { openStorage, startGateway, startSettlementOnly } from './gateway.js'
 import { unsettledChannels } from './settlement/exposure.js'
 import { createLogger } from './logger.js'
+import { createReloader, watchConfigFile, type Reloader } from './reload.js'
 
 const usage = `mpp-gateway — charge machine clients per request with MPP Tempo sessions
 
@@ -53,6 +56,7 @@ Options:
       --all             admin settle: every channel with unsettled value
       --unsettled       admin channels: only channels with unsettled value
       --reason <text>   admin block: a note stored with the block
+      --watch-config    reload the configuration when the file changes (as SIGHUP does)
 
 Secrets in the configuration are read from the environment with \${NAME} references.`
 
@@ -72,6 +76,7 @@ function parseArguments(argv: string[]) {
       all: { type: 'boolean', default: false },
       unsettled: { type: 'boolean', default: false },
       reason: { type: 'string' },
+      'watch-config': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -150,14 +155,46 @@ async function main(argv: string[]): Promise<number> {
   const destination = pino.destination(1)
   const logger = createLogger({ level: values['log-level'], destination })
   const accessLogger = createLogger({ level: values['log-level'], destination, redact: false })
-  ignoreHangUp(logger)
+  let reloader: Reloader | undefined
+  process.on('SIGHUP', () => {
+    if (reloader) {
+      reloader.reload('SIGHUP')
+      return
+    }
+    logger.warn(
+      { signal: 'SIGHUP' },
+      command === 'settle'
+        ? 'SIGHUP ignored: the settler reads its configuration at start; restart it with SIGTERM'
+        : 'SIGHUP ignored: the gateway is not serving yet',
+    )
+  })
   const gateway =
     command === 'settle'
       ? await startSettlementOnly({ config, logger })
       : await startGateway({ config, logger, accessLogger })
+  let watcher: { close(): void } | undefined
+  if ('deps' in gateway) {
+    const live = createReloader({
+      path: values.config,
+      env,
+      generations: gateway.deps.generations,
+      metrics: gateway.deps.metrics,
+      logger,
+    })
+    reloader = live
+    if (values['watch-config']) {
+      watcher = watchConfigFile({
+        path: values.config,
+        debounceMs: 300,
+        onChange: () => live.reload('file-change'),
+        logger,
+      })
+    }
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'stopping')
+      watcher?.close()
       gateway.stop().then(resolve, (err: unknown) => {
         logger.error({ err }, 'shutdown failed')
         resolve()
@@ -201,16 +238,6 @@ async function admin(
   return runAdminCommand({ ...found.endpoint, url }, command, {
     out: (line) => console.log(line),
     err: (line) => console.error(line),
-  })
-}
-
-/** SIGHUP's default action kills the process; until reloading exists it changes nothing. */
-function ignoreHangUp(logger: Logger): void {
-  process.on('SIGHUP', () => {
-    logger.warn(
-      { signal: 'SIGHUP' },
-      'SIGHUP ignored: configuration reload is not supported; restart with SIGTERM to apply changes',
-    )
   })
 }
 

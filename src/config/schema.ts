@@ -92,6 +92,7 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
     tempoCharge: shape.tempoCharge,
     discovery: shape.discovery,
     admin: shape.admin,
+    limits: shape.limits,
     upstreams: shape.upstreams,
     routes: shape.routes.map(({ metered, ...route }, index) => ({
       ...route,
@@ -151,3 +152,5 @@ export type TempoChargeConfig = Config['tempoCharge']
 /** A way a priced route may be paid: `session` (a payment channel) or `charge` (one-shot). */
 export type PaymentIntent = RouteConfig['intents'][number]
 export type AdminConfig = NonNullable<Config['admin']>
+export type LimitsConfig = Config['limits']
+export type RateConfig = NonNullable<LimitsConfig['challengesPerClient']>

@@ -466,6 +466,42 @@ const upstreams = z
   .refine((record) => Object.keys(record).length > 0, 'define at least one upstream')
   .meta({ description: 'The APIs behind the gateway, by name.' })
 
+/**
+ * A request rate: `requests` in `perSeconds`, as a GCRA (src/limits/gcra.ts): up to `requests`
+ * back to back, then one every `perSeconds / requests` seconds.
+ */
+const rate = z
+  .strictObject({
+    requests: integer({
+      min: 1,
+      max: 1_000_000,
+      description: 'Requests allowed in a burst, and per perSeconds on average.',
+    }),
+    perSeconds: integer({
+      min: 1,
+      max: 86_400,
+      description: 'The period, in seconds, that `requests` are spread over.',
+    }),
+  })
+  .meta({ description: 'A request rate: a burst of `requests`, refilled over `perSeconds`.' })
+
+const routeRateLimit = z
+  .strictObject({
+    perPayer: rate.optional(),
+    perChannel: rate.optional(),
+  })
+  .meta({
+    description:
+      'Rates of paid requests on this route per payer address and per channel, shared by every instance on the same Redis ledger; a request over either is answered 429 with Retry-After before it is charged or forwarded.',
+  })
+
+const limits = z.strictObject({
+  challengesPerClient: rate.optional().meta({
+    description:
+      'Rate of 402 challenges issued to one client address (the peer, or the nearest untrusted X-Forwarded-For address behind a trusted proxy); more are answered 429 with Retry-After.',
+  }),
+})
+
 const route = z.strictObject({
   method: oneOf(
     ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', '*'],
@@ -520,6 +556,7 @@ const route = z.strictObject({
         'when tempoCharge.enabled).',
     })
     .optional(),
+  rateLimit: routeRateLimit.optional(),
 })
 
 /** A discovery document's path, or `false` to serve none. */
@@ -567,6 +604,7 @@ export const configShape = z.strictObject({
   settlement: settlement.prefault({}),
   discovery: discovery.prefault({}),
   admin: adminSchema.optional(),
+  limits: limits.prefault({}),
   upstreams,
   routes: z
     .array(route)

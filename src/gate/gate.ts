@@ -8,11 +8,15 @@
  *   limits   header bytes; a declared body larger than the upstream takes
  *   price    free route (or payments off) → free; shadow route without credential → shadow
  *   challenge no credential → 402 with the offers the client accepts   (gate/offers.ts)
- *            (Accept-Payment), or 406 when it accepts none
+ *            (Accept-Payment), or 406 when it accepts none; 429 past the client's
+ *            challenge rate                                           (limits/limits.ts)
+ *   quote    a credential for a challenge issued under an earlier configuration is held to
+ *            that challenge's price until it expires                (gate/quotes.ts)
  *   recovery a recovery proof → 204 with the payer's open channel     (gate/recovery.ts)
  *   charge   a one-shot payment → verified, claimed once → paid        (gate/payment.ts)
  *   session  credential → open / voucher / topUp / close              (session/dispatch.ts)
- *            management → 204 + receipt; content → paid, price reserved
+ *            management → 204 + receipt; content → 429 past the route's payer or channel
+ *            rate (asked once the voucher signature is verified), else paid, price reserved
  *
  * Every failure becomes a problem answer here (never a thrown error): on a priced route a 4xx
  * carries a fresh challenge, and an unknown error is a 500 that says nothing internal. Nothing in
@@ -21,11 +25,13 @@
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.js'
 import type { LedgerPort } from '../ledger/port.js'
+import type { Limits } from '../limits/limits.js'
 import type { ChallengeIssuer, IssuedChallenge } from '../pricing/challenges.js'
 import type { Route, RouteTable } from '../pricing/route-table.js'
 import { paymentAuthorization } from '../protocol/authorization.js'
 import { multipleCredentials, type Credential } from '../protocol/credential.js'
 import type { SessionContext } from '../session/context.js'
+import type { VoucherUse } from '../session/authorize.js'
 import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
 import { createCharge, receiptOf, type Charge } from './charge.js'
@@ -35,6 +41,7 @@ import { recover } from './recovery.js'
 import { refuseOutdatedClose, snapshotChallenge } from './snapshots.js'
 import { isManagementRequest, readCredential, type GateRequest } from './request.js'
 import type { RequestTarget } from './target.js'
+import { noQuotes, type QuoteBook } from './quotes.js'
 import { shadowPrice } from './shadow.js'
 import type { UnresolvedCharges } from './unresolved.js'
 
@@ -51,6 +58,10 @@ export type GateDeps = {
   readonly maxBodyBytes: (route: Route) => number
   /** With payments off every route is free (a plain-proxy reference for benchmarks). */
   readonly payments: boolean
+  /** Rate limits on challenges and paid requests; none when absent. */
+  readonly limits?: Limits | undefined
+  /** Challenges issued under configurations a reload replaced, still payable (gate/quotes.ts). */
+  readonly quotes?: QuoteBook | undefined
   readonly logger: Logger
   readonly now: () => number
 }
@@ -104,8 +115,9 @@ export function createGate(deps: GateDeps): Gate {
     const priced = route?.price !== undefined && deps.payments
     return problemAnswer(error, {
       requestId: request.requestId,
+      // A client over a rate gets no challenge: it would be one more issued past the limit.
       challenges:
-        priced && error.status < 500
+        priced && error.status < 500 && error.code !== 'rate-limited'
           ? challengesFor({ challenges, route, request, now: now(), session: at.session })
           : [],
       receipt: at.receipt,
@@ -131,6 +143,7 @@ export function createGate(deps: GateDeps): Gate {
     }
     if (!credential) {
       if (negotiate(request, route).length === 0) throw unacceptable(request, route)
+      await deps.limits?.challenge(request.client)
       const required = new GatewayError('payment-required', 'Payment is required.', {
         details: { price: route.price.toString(), unitType: route.unitType },
       })
@@ -169,14 +182,16 @@ export function createGate(deps: GateDeps): Gate {
     if (offer === 'session' && !intentsOf(route).includes('session')) {
       throw new GatewayError('invalid-challenge', 'This route is not paid with a session.')
     }
-    await refuseOutdatedClose({ route, credential, session: deps.session, challenges, now: now() })
+    // The terms the credential is held to: the route's, or an earlier quote's (gate/quotes.ts).
+    const quoted = quoteOf(deps, route, credential, now())
+    const terms = { route: quoted.route, challenges: quoted.challenges, session: deps.session }
+    await refuseOutdatedClose({ ...terms, credential, now: now() })
     const session = await handleCredential({
-      session: deps.session,
-      challenges,
-      route,
+      ...terms,
       credential,
       management:
         found.managementOnly || isManagementRequest({ ...request, hasQuery: origin.hasQuery }),
+      admit: paidLimit(deps.limits, route),
       now: now(),
     })
     if (session.management) {
@@ -193,10 +208,11 @@ export function createGate(deps: GateDeps): Gate {
         resolveMs: deps.resolveMs,
         problem: (error, receipt) => problem(error, { route, request, receipt }),
       },
-      route,
+      quoted.route,
       session,
     )
-    return { kind: 'paid', charge, ...forward }
+    // Forwarded as the current route says; priced (and logged) as the quote was.
+    return { kind: 'paid', charge, ...forward, route: { ...route, price: quoted.route.price } }
   }
 
   return {
@@ -225,6 +241,33 @@ export function createGate(deps: GateDeps): Gate {
     problem: (error, route, requestId) =>
       problem(error, { route, request: { method: 'GET', acceptPayment: undefined, requestId } }),
   }
+}
+
+/**
+ * The route and issuer a credential is held to: the current ones, unless its challenge fails them
+ * and was issued, still unexpired, under an earlier configuration for this method and path.
+ */
+function quoteOf(
+  deps: GateDeps,
+  route: Route,
+  credential: Credential,
+  now: number,
+): { route: Route; challenges: ChallengeIssuer } {
+  const current = { route, challenges: deps.challenges }
+  if (!deps.quotes) return current
+  try {
+    deps.challenges.verify(route, credential.challenge, now)
+    return current
+  } catch {
+    return deps.quotes.quoteFor(route, credential.challenge, now) ?? current
+  }
+}
+
+/** The route's payer and channel rates as a voucher's admission check; none without rates. */
+function paidLimit(limits: Limits | undefined, route: Route): VoucherUse['admit'] {
+  const { rates } = route
+  if (!limits || !rates) return undefined
+  return (who) => limits.paid(route, rates, who)
 }
 
 /** Any thrown value as a GatewayError (unknown ones become `internal-error`). */
@@ -279,7 +322,9 @@ function findRoute(deps: GateDeps, request: GateRequest, path: string): Target {
   // The route of this path under another method, when the challenge states its terms (the
   // URL mppx last paid), else any route whose terms the challenge states.
   const byPath = route ?? deps.routes.matchPath(path)?.route
-  const owner = deps.challenges.routeFor(credential.challenge, byPath)
+  const owner =
+    deps.challenges.routeFor(credential.challenge, byPath) ??
+    (deps.quotes ?? noQuotes).ownerOf(credential.challenge, deps.routes, deps.now())
   if (!owner) {
     throw new GatewayError('invalid-challenge', 'The challenge states the terms of no route here.')
   }

@@ -9,6 +9,8 @@ import type { RequestTarget } from './target.js'
 export type GateRequest = {
   /** The gateway's id of this request (echoed in problems and logs). */
   readonly requestId: string
+  /** The client's address (the peer, or what a trusted proxy names): the key of challenge limits. */
+  readonly client: string
   /** Upper-case method. */
   readonly method: string
   /** The request target as received, parsed (gate/target.ts); an invalid one is refused. */

@@ -32,6 +32,11 @@
  *    including RPC errors and receipt time-outs (settlement/attempts.ts);
  *  - `mppgw_unresolved_charges_total{outcome}` — answers delivered while their commit's outcome
  *    was unknown, by how the background retry resolved it (gate/unresolved.ts);
+ *  - `mppgw_config_reloads_total{result}` — configuration reloads (SIGHUP or a file change):
+ *    `applied`, or `invalid` when the file was refused and the running configuration kept;
+ *    `mppgw_config_generation` — the number of the configuration serving (1 at start);
+ *  - `mppgw_rate_limited_total{limit}` — requests answered 429, by the limit they met
+ *    (`challengesPerClient`, `perPayer`, `perChannel`);
  *  - prom-client's default process metrics (CPU, memory, event-loop lag, GC, handles).
  *
  * Why amounts are not prom-client counters: those hold a float64, exact only up to 2^53 base
@@ -76,6 +81,10 @@ export type Metrics = {
   settlementAttempt(result: AttemptResult): void
   /** How a charge whose commit outcome was unknown (and whose answer went out) was resolved. */
   unresolvedCharge(outcome: string): void
+  /** A configuration reload: applied (now serving `generation`) or refused as invalid. */
+  reload(result: 'applied' | 'invalid', generation?: number): void
+  /** A request answered 429 by `limit`. */
+  rateLimited(limit: string): void
   /** The exposition text. */
   render(): Promise<string>
   /** The exposition's content type. */
@@ -161,6 +170,24 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: 'mppgw_shadow_requests_total',
     help: 'Requests forwarded without payment in shadow mode, by route.',
     labelNames: ['route'] as const,
+    registers,
+  })
+  const reloads = new Counter({
+    name: 'mppgw_config_reloads_total',
+    help: 'Configuration reloads, by result: applied, or invalid (the running configuration kept).',
+    labelNames: ['result'] as const,
+    registers,
+  })
+  const generation = new Gauge({
+    name: 'mppgw_config_generation',
+    help: 'Number of the configuration serving requests: 1 at start, one more per applied reload.',
+    registers,
+  })
+  generation.set(1)
+  const rateLimited = new Counter({
+    name: 'mppgw_rate_limited_total',
+    help: 'Requests answered 429 rate-limited, by limit: challengesPerClient, perPayer, perChannel.',
+    labelNames: ['limit'] as const,
     registers,
   })
   const exposureErrors = new Counter({
@@ -264,6 +291,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     unresolvedCharge(outcome) {
       unresolved.inc({ outcome })
+    },
+    reload(result, number) {
+      reloads.inc({ result })
+      if (number !== undefined) generation.set(number)
+    },
+    rateLimited(limit) {
+      rateLimited.inc({ limit })
     },
     async render() {
       // The exposure first: its read may count an error, which this scrape should already show.

@@ -33,6 +33,7 @@ import type { Route } from '../pricing/route-table.js'
 import { forward, type ForwardOutcome } from '../upstream/forward.js'
 import type { UpstreamPools } from '../upstream/pool.js'
 import type { ProxyTrust } from '../upstream/trusted-proxies.js'
+import type { PipelineParts } from '../app.js'
 import type { AccessEntry } from './access-log.js'
 import { respond } from './respond.js'
 import { sendContinue } from './serve.js'
@@ -49,7 +50,7 @@ export type RelayDeps = {
 
 type Env = {
   Bindings: HttpBindings
-  Variables: { entry: AccessEntry; cors: Record<string, string> }
+  Variables: { entry: AccessEntry; cors: Record<string, string>; parts: PipelineParts }
 }
 
 /** The charge refused the answer at its head: the upstream is aborted, `answer` goes out instead. */

@@ -14,6 +14,7 @@
  * caller's to append.
  */
 import type { Metering } from './metered.js'
+import type { RouteRates } from '../limits/limits.js'
 
 export type ChargePolicy = 'on-success' | 'always'
 
@@ -46,6 +47,8 @@ export type RouteSpec = {
   readonly metered?: Metering | undefined
   /** How the route may be paid, in the order its challenges are offered; absent: session only. */
   readonly intents?: readonly RouteIntent[] | undefined
+  /** Per-payer and per-channel rates of paid requests (limits/limits.ts); none when absent. */
+  readonly rates?: RouteRates | undefined
 }
 
 export type Route = RouteSpec & {

@@ -4,14 +4,22 @@
  * `GatewayError` the client can act on, and none of them changes the ledger.
  */
 import { randomUUID } from 'node:crypto'
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
 import { GatewayError } from '../errors.js'
 import type { AuthorizeResult, ChannelSnapshot, ChargeMode, Descriptor } from '../ledger/port.js'
 import type { SessionContext } from './context.js'
 import { assertVoucherSignature } from './voucher-check.js'
 
 /** How a request uses its voucher: the price, and reserve (on success) / commit (always) / none. */
-export type VoucherUse = { readonly amount: bigint; readonly mode: ChargeMode }
+export type VoucherUse = {
+  readonly amount: bigint
+  readonly mode: ChargeMode
+  /**
+   * Asked once the voucher signature has proven who pays, before the chain or the ledger: throws
+   * to refuse the request (a rate limit) with nothing reserved or charged.
+   */
+  readonly admit?: ((who: { payer: Address; channelId: Hex }) => Promise<void>) | undefined
+}
 
 /** Value held for one in-flight request until it is committed or released. */
 export type Reservation = {
@@ -108,6 +116,7 @@ export async function authorizeVoucher(
     signature: input.signature,
   })
   await input.allowed
+  await input.use.admit?.({ payer: input.descriptor.payer, channelId: input.channelId })
   await ctx.chainState.ensureFresh(input.channelId)
 
   const attempt = () => {

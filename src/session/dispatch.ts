@@ -52,6 +52,8 @@ export async function handleCredential(options: {
   credential: Credential
   /** The request carries no content to pay for. */
   management: boolean
+  /** Asked before a content request's price is reserved (see VoucherUse.admit). */
+  admit?: VoucherUse['admit']
   now: number
 }): Promise<SessionOutcome> {
   const { session, route, credential, management } = options
@@ -60,7 +62,7 @@ export async function handleCredential(options: {
   const source = credential.source
   const use: VoucherUse = management
     ? { amount: 0n, mode: 'none' }
-    : { amount: route.price ?? 0n, mode: 'reserve' }
+    : { amount: route.price ?? 0n, mode: 'reserve', admit: options.admit }
   const base = {
     action: payload.action,
     channelId: payload.channelId,

@@ -82,13 +82,15 @@ export async function openChannel(
     cumulative: payload.cumulativeAmount,
     signature: payload.signature,
   })
+  // Before the ledger and any broadcast; the voucher step below is not asked again.
+  await use.admit?.({ payer: descriptor.payer, channelId })
 
   const voucher = {
     channelId,
     descriptor,
     cumulative: payload.cumulativeAmount,
     signature: payload.signature,
-    use,
+    use: { amount: use.amount, mode: use.mode },
   }
   if (await ctx.ledger.get(channelId)) {
     return { ...(await authorizeVoucher(ctx, voucher)), txHash: undefined }

@@ -66,6 +66,8 @@ export type Slots = {
 export type UpstreamPools = {
   /** The upstream named `name`; throws if the config has no such upstream (a wiring bug). */
   get(name: string): Upstream
+  /** Every upstream, in configuration order. */
+  list(): readonly Upstream[]
   /** Closes every pool gracefully; resolves once all of them are closed. Idempotent. */
   close(): Promise<void>
 }
@@ -75,10 +77,27 @@ export type UpstreamPools = {
  * a limit that is not a positive integer (`maxRequestBodyBytes` may be 0: no body allowed;
  * `queueTimeoutMs` 0: no waiting), so that a bad config stops the boot.
  */
-export function createUpstreamPools(upstreams: readonly UpstreamSpec[]): UpstreamPools {
+export function createUpstreamPools(
+  upstreams: readonly UpstreamSpec[],
+  options: {
+    /**
+     * Pools of a running configuration (a reload): an upstream whose spec is unchanged keeps its
+     * pool, connections and slots; the caller closes the ones left out once they are idle.
+     */
+    reuse?: UpstreamPools
+  } = {},
+): UpstreamPools {
   const byName = new Map<string, Upstream>()
+  const reusable = new Map(
+    (options.reuse?.list() ?? []).map((u) => [JSON.stringify(u.spec), u] as const),
+  )
   for (const spec of upstreams) {
     if (byName.has(spec.name)) throw new Error(`duplicate upstream name '${spec.name}'`)
+    const same = reusable.get(JSON.stringify(spec))
+    if (same) {
+      byName.set(spec.name, same)
+      continue
+    }
     checkLimits(spec)
     const url = parseBaseUrl(spec)
     const pool = new Pool(url.origin, {
@@ -103,6 +122,7 @@ export function createUpstreamPools(upstreams: readonly UpstreamSpec[]): Upstrea
       if (upstream === undefined) throw new Error(`unknown upstream '${name}'`)
       return upstream
     },
+    list: () => [...byName.values()],
     close() {
       closing ??= Promise.all([...byName.values()].map((u) => u.pool.close())).then(() => {})
       return closing

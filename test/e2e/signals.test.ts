@@ -1,7 +1,7 @@
 /**
- * Signals an operator or a supervisor may send the gateway process (issue 9, row f): SIGHUP is
- * logged and ignored — the process keeps serving, its memory ledger intact — and SIGTERM still
- * stops it gracefully afterwards.
+ * Signals an operator or a supervisor may send the gateway process: SIGHUP reloads the (here
+ * unchanged) configuration — the process keeps serving, its memory ledger intact — and SIGTERM
+ * still stops it gracefully afterwards. (Reloading a changed file: reload.test.ts.)
  */
 import { tempo } from 'mppx/client'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -23,7 +23,7 @@ describe('signals', () => {
   })
   afterAll(() => upstream.close())
 
-  it('f: SIGHUP is logged and ignored; the ledger survives; SIGTERM still stops gracefully', async () => {
+  it('f: SIGHUP reloads without a restart; the ledger survives; SIGTERM still stops gracefully', async () => {
     const gateway = await startGatewayProcess({ devnet, upstreamUrl: upstream.url })
     try {
       const [key] = (await devnet.newPayers(1)) as [DevnetKey]
@@ -34,8 +34,8 @@ describe('signals', () => {
       expect((await session.fetch(`${gateway.url}${paidPath}`)).status).toBe(200)
 
       process.kill(gateway.pid, 'SIGHUP')
-      await until('the SIGHUP line', async () =>
-        gateway.lines.find((line) => line.signal === 'SIGHUP'),
+      await until('the SIGHUP reload line', async () =>
+        gateway.lines.find((line) => line.trigger === 'SIGHUP'),
       )
       expect((await fetch(`${gateway.url}/__gateway/healthz`)).status).toBe(200)
       // The channel is still known: the next voucher pays on top of the first.

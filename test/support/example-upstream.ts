@@ -24,13 +24,15 @@ export type SeenRequest = {
 /**
  * How the upstream treats one request, instead of its normal answer: answer with `status` (and
  * a small JSON error body); `hang`: send nothing until `releaseHeld()` or `close()`; `reset`:
- * destroy the connection before any response head; `delay`: the normal answer, `ms` later.
+ * destroy the connection before any response head; `delay`: the normal answer, `ms` later;
+ * `wait`: the normal answer once `until` resolves (a slow upstream the test lets finish).
  */
 export type UpstreamBehaviour =
   | { readonly kind: 'status'; readonly status: number }
   | { readonly kind: 'hang' }
   | { readonly kind: 'reset' }
   | { readonly kind: 'delay'; readonly ms: number }
+  | { readonly kind: 'wait'; readonly until: Promise<void> }
 
 export type ExampleUpstream = {
   readonly url: string
@@ -127,6 +129,8 @@ export async function startExampleUpstream(
       }
       if (behaviour?.kind === 'delay') {
         setTimeout(respond, behaviour.ms)
+      } else if (behaviour?.kind === 'wait') {
+        void behaviour.until.then(respond)
       } else if (behaviour === undefined && delays.count > 0) {
         delays.count -= 1
         setTimeout(respond, delays.ms)

@@ -18,6 +18,10 @@ import { devnetEnv } from './gateway.js'
 export type GatewayProcess = {
   readonly url: string
   readonly pid: number
+  /** The configuration file the process was started with (a test may rewrite it and reload). */
+  readonly configFile: string
+  /** The variables the process sees (the devnet's). */
+  readonly env: Record<string, string>
   /** Every log line the process wrote, parsed. */
   readonly lines: Record<string, unknown>[]
   stop(): Promise<void>
@@ -30,6 +34,8 @@ export type GatewayProcessSpec = {
   edit?: (doc: ReturnType<typeof parseDocument>) => void
   /** `run` (default) or `settle`. */
   command?: 'run' | 'settle'
+  /** More command-line arguments (e.g. `--watch-config`). */
+  args?: string[]
   port?: number
 }
 
@@ -53,13 +59,11 @@ export async function startGatewayProcess(spec: GatewayProcessSpec): Promise<Gat
     ...(spec.command === 'settle' ? ['settle'] : []),
     '--config',
     file,
+    ...(spec.args ?? []),
   ]
+  const env = { ...devnetEnv(spec.devnet, spec.upstreamUrl), GATEWAY_PORT: String(spec.port ?? 0) }
   const child = spawn(process.execPath, args, {
-    env: {
-      ...process.env,
-      ...devnetEnv(spec.devnet, spec.upstreamUrl),
-      GATEWAY_PORT: String(spec.port ?? 0),
-    },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   live.add(child)
@@ -100,6 +104,8 @@ export async function startGatewayProcess(spec: GatewayProcessSpec): Promise<Gat
   return {
     url,
     pid: child.pid ?? -1,
+    configFile: file,
+    env,
     lines,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')

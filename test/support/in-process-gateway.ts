@@ -307,8 +307,7 @@ export async function startInProcessGateway(
     now,
   })
   const app = createApp({
-    gate,
-    upstreams,
+    enter: () => ({ generation: { gate, upstreams }, release() {} }),
     logger,
     accessLogger: logger,
     readiness: { check: async () => ({ status: 'ready', reasons: [] }) },

@@ -19,6 +19,8 @@
  *  - `{<prefix>watcher}:cursor`      string: the last block the close watcher processed
  *  - `{<prefix>blocked}`            hash: lower-cased payer address → the operator's block
  *                                    (`{"since","reason"}` JSON), read before a voucher (blocks.ts)
+ *  - `{<prefix>limit:<key>}`         string: a rate limit's theoretical arrival time (GCRA), with a
+ *                                    PX time-to-live (limits/redis-script.ts)
  *  - `{<prefix>payment:<txHash>}`   string: the owner of a one-shot payment's single-use claim,
  *                                    with a PXAT time-to-live (payment-scripts.ts)
  *
@@ -66,6 +68,8 @@ export type RedisKeys = {
   readonly legacy: readonly string[]
   /** The single-use claim of a one-shot payment (its lower-cased transaction hash). */
   payment(key: string): string
+  /** A rate limit's state (limits/redis.ts); `key` names the limit and whom it counts. */
+  limit(key: string): string
   /** The hash of blocked payers. */
   readonly blocked: string
 }
@@ -111,6 +115,7 @@ export function redisKeys(keyPrefix: string): RedisKeys {
     watcherCursor: `{${keyPrefix}watcher}:cursor`,
     payer: (payer) => `{${keyPrefix}payer:${payer.toLowerCase()}}`,
     payment: (key) => `{${keyPrefix}payment:${key.toLowerCase()}}`,
+    limit: (key) => `{${keyPrefix}limit:${key}}`,
     blocked: `{${keyPrefix}blocked}`,
     legacy: [`${keyPrefix}unsettled`, `${keyPrefix}intents`],
   }

@@ -29,10 +29,16 @@ import { primariesOf, type RedisClient } from './connection.js'
 import { isNoScript } from './errors.js'
 import { paymentScripts } from './payment-scripts.js'
 import { ledgerScripts } from './scripts.js'
+import { rateLimitScripts } from '../../limits/redis-script.js'
 import { settlementScripts } from './settlement-scripts.js'
 
 /** Every script, by name. */
-const redisScripts = { ...ledgerScripts, ...settlementScripts, ...paymentScripts } as const
+const redisScripts = {
+  ...ledgerScripts,
+  ...settlementScripts,
+  ...paymentScripts,
+  ...rateLimitScripts,
+} as const
 
 export type ScriptName = keyof typeof redisScripts
 
