@@ -3,8 +3,8 @@
  * real mppx clients paying, and the `mpp-gateway admin …` commands run as child processes against
  * its admin listener. Listing and inspecting show the ledger's and the chain's figures; settle-now
  * puts exactly what was spent on chain; a block refuses the payer's next voucher (no upstream
- * call, no charge) and its next open (nothing broadcast), settles its channel at once, and still
- * lets it close.
+ * call, no charge — at another instance on the same Redis too) and its next top-up and open
+ * (nothing broadcast), settles its channel at once, and still lets it close.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -42,6 +42,8 @@ describe('the admin API on the devnet with Redis', () => {
   let redis: RedisServer
   let ledger: RedisLedger
   let gateway: Gateway
+  /** A second instance on the same Redis, without an admin API: blocks reach it through Redis. */
+  let other: Gateway
   let dir: string
   let configFile: string
   const { logger, lines } = memoryLogger()
@@ -73,6 +75,18 @@ describe('the admin API on the devnet with Redis', () => {
       }),
       logger,
     })
+    other = await startTestGateway({
+      config: devnetConfig({
+        devnet,
+        upstreamUrl: upstream.url,
+        edit: (doc) => {
+          edit(doc)
+          doc.deleteIn(['admin'])
+          doc.setIn(['settlement'], { enabled: false })
+        },
+      }),
+    })
+    expect(other.admin).toBeUndefined()
     // The file an operator's shell would point the CLI at: the same configuration.
     const doc = parseDocument(
       readFileSync(new URL('../../config/devnet.yaml', import.meta.url), 'utf8'),
@@ -83,6 +97,7 @@ describe('the admin API on the devnet with Redis', () => {
     writeFileSync(configFile, doc.toString())
   })
   afterAll(async () => {
+    await other?.stop()
     await gateway?.stop()
     await ledger?.close()
     await redis?.stop()
@@ -217,10 +232,10 @@ describe('the admin API on the devnet with Redis', () => {
       expect.objectContaining({ payer: address, reason: 'e2e' }),
     ])
 
-    // The next voucher: refused, not forwarded, not charged.
+    // The next voucher, at the other instance: refused, not forwarded, not charged.
     const before = await ledger.get(channelId)
     const forwarded = upstream.seen.length
-    const refused = await session.fetch(`${gateway.url}${paidPath}`)
+    const refused = await session.fetch(`${other.url}${paidPath}`)
     expect(refused.status).toBe(403)
     expect(await refused.json()).toMatchObject({
       code: 'payer-blocked',
