@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { escrowAbi } from '../../src/chain/escrow-abi.js'
 import type { Gateway } from '../../src/gateway.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
+import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
 import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
 import { cliOutput } from '../support/cli-process.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
@@ -62,6 +63,7 @@ describe('the admin API on the devnet with Redis', () => {
         amountThreshold: '1000',
         maxUnsettledSeconds: 86400,
         pollIntervalMs: 200,
+        lockTtlMs: 2000,
         onShutdown: false,
       })
       doc.setIn(['admin'], { token: '${ADMIN_TOKEN}', port: adminPort })
@@ -198,6 +200,25 @@ describe('the admin API on the devnet with Redis', () => {
     expect(again.code).toBe(0)
     expect(again.json).toEqual({ kind: 'nothing-due', channelId: id })
     expect((await chainState(channelId)).settled).toBe(3n * price)
+  }, 120_000)
+
+  it('never writes a channel another writer holds: busy after a lock TTL, nothing sent', async () => {
+    const { channelId } = await payingSession(1)
+    const id = channelId.toLowerCase()
+    const store = createRedisSettlementStore({ client: ledger.client, keyPrefix: 'admin:' })
+    const lease = await store.acquire(id as Hex, 'another-instance', 60_000)
+    expect(lease).toBeDefined()
+    const held = await admin(['settle', channelId])
+    expect(held.code, held.stderr).toBe(4)
+    expect(held.json).toEqual({ kind: 'busy', channelId: id })
+    expect(await store.intent(id as Hex)).toBeUndefined()
+    expect((await chainState(channelId)).settled).toBe(0n)
+
+    await store.release(lease!)
+    const settled = await admin(['settle', channelId])
+    expect(settled.code, settled.stderr).toBe(0)
+    expect(settled.json).toMatchObject({ kind: 'settled', settled: String(price) })
+    expect((await chainState(channelId)).settled).toBe(price)
   }, 120_000)
 
   it('settles every channel with unsettled value at once', async () => {
