@@ -39,6 +39,7 @@ describe('checkConfig', () => {
       'GET   /v1/execution/:execution_id/csv  → dune /v1/execution/:execution_id/results/csv  0.01 (10000 base units, charged on 2xx)',
     )
     expect(result.summary).toContain('metrics off, CORS off')
+    expect(result.summary).toContain('admin      off')
     expect(result.summary).toContain('dune  https://api.dune.com/api  headers X-Dune-Api-Key: ***')
     expect(result.summary).toContain('tempo (chain id 4217) via https://rpc.tempo.xyz')
     expect(result.summary).toContain(`signing as ${env.PAYEE_ADDRESS}`)
