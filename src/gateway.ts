@@ -353,12 +353,35 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const { port } = server.address() as AddressInfo
   const host = options.host ?? config.server.host
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
-  logger.info(
-    { url, routes: generations.current().routes.routes.length, chainId: config.chain.chainId },
-    'gateway listening',
-  )
-  const admin = config.admin
-    ? await startAdmin({
+  let admin: Awaited<ReturnType<typeof startAdmin>> | undefined
+  const stop = async () => {
+    if (stopping) return
+    stopping = true
+    const adminClosed = admin?.close()
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    if ('closeIdleConnections' in server) server.closeIdleConnections()
+    if (inflight > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => (drained = resolve)),
+        new Promise<void>((resolve) =>
+          setTimeout(resolve, config.server.shutdownGraceSeconds * 1000).unref(),
+        ),
+      ])
+    }
+    if ('closeAllConnections' in server) server.closeAllConnections()
+    await closed
+    await adminClosed
+    await settlement?.stop()
+    unresolved.stop()
+    await generations.close()
+    await storage.store.close()
+    await ledger.close()
+    logger.info('gateway stopped')
+  }
+
+  if (config.admin) {
+    try {
+      admin = await startAdmin({
         config,
         settings: config.admin,
         port: options.adminPort ?? config.admin.port,
@@ -387,38 +410,25 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
         logger,
         now,
       })
-    : undefined
+    } catch (error) {
+      // The admin address is taken (or refused): nothing of this gateway may keep running.
+      await stop()
+      throw error
+    }
+  }
 
+  // Once every listener is up: a process manager may take this line for readiness.
+  logger.info(
+    { url, routes: generations.current().routes.routes.length, chainId: config.chain.chainId },
+    'gateway listening',
+  )
   return {
     url,
     port,
     admin: admin && { url: admin.url, port: admin.port },
     deps,
     settlement,
-    async stop() {
-      if (stopping) return
-      stopping = true
-      const adminClosed = admin?.close()
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      if ('closeIdleConnections' in server) server.closeIdleConnections()
-      if (inflight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (drained = resolve)),
-          new Promise<void>((resolve) =>
-            setTimeout(resolve, config.server.shutdownGraceSeconds * 1000).unref(),
-          ),
-        ])
-      }
-      if ('closeAllConnections' in server) server.closeAllConnections()
-      await closed
-      await adminClosed
-      await settlement?.stop()
-      unresolved.stop()
-      await generations.close()
-      await storage.store.close()
-      await ledger.close()
-      logger.info('gateway stopped')
-    },
+    stop,
   }
 }
 

@@ -120,7 +120,7 @@ function allSettled(body: unknown): boolean {
   const list =
     typeof body === 'object' && body !== null
       ? 'settlements' in body
-        ? (body).settlements
+        ? body.settlements
         : [body]
       : []
   return (

@@ -42,6 +42,7 @@ describe('checkConfig', () => {
       'GET   /v1/query/:query_id/results      → dune                                          at most 0.05 (50000 base units): 1000 + 100 per result.metadata.row_count, base units, charged on 2xx',
     )
     expect(result.summary).toContain('metrics off, CORS off')
+    expect(result.summary).toContain('admin      off')
     expect(result.summary).toContain('dune  https://api.dune.com/api  headers X-Dune-Api-Key: ***')
     expect(result.summary).toContain('tempo (chain id 4217) via https://rpc.tempo.xyz')
     expect(result.summary).toContain(`signing as ${env.PAYEE_ADDRESS}`)

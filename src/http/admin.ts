@@ -11,6 +11,8 @@
  */
 import { Hono } from 'hono'
 import { bearerAuth } from 'hono/bearer-auth'
+import { bodyLimit } from 'hono/body-limit'
+import { HTTPException } from 'hono/http-exception'
 import type { Logger } from 'pino'
 import { isAddress, isHex, type Address, type Hex } from 'viem'
 import { maxChannels, type AdminOperations, type ChannelSelection } from '../admin/operations.js'
@@ -32,6 +34,9 @@ function problem(error: GatewayError, headers: Record<string, string> = {}): Res
 }
 
 const failure = (code: ErrorCode, detail: string) => new GatewayError(code, detail)
+
+/** The only body the API takes is a block's `{"reason": …}` (≤ 200 characters). */
+const maxBodyBytes = 4096
 
 const unauthorized = () =>
   problem(failure('admin-unauthorized', 'This request needs the admin bearer token.'), {
@@ -150,10 +155,19 @@ export function createAdminApp(options: {
   app.get('/v1/payers/:address', async (c) =>
     c.json(await ops.payer(payerOf(c.req.param('address')))),
   )
-  app.put('/v1/payers/:address/block', async (c) => {
-    const payer = payerOf(c.req.param('address'))
-    return c.json(await ops.blockPayer(payer, await reasonOf(c.req.raw)))
-  })
+  app.put(
+    '/v1/payers/:address/block',
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw failure('admin-bad-request', `The body may hold at most ${maxBodyBytes} bytes.`)
+      },
+    }),
+    async (c) => {
+      const payer = payerOf(c.req.param('address'))
+      return c.json(await ops.blockPayer(payer, await reasonOf(c.req.raw)))
+    },
+  )
   app.delete('/v1/payers/:address/block', async (c) =>
     c.json(await ops.unblockPayer(payerOf(c.req.param('address')))),
   )
@@ -162,9 +176,7 @@ export function createAdminApp(options: {
   app.onError((error) => {
     if (error instanceof GatewayError) return problem(error)
     // bearer-auth throws an HTTPException carrying the answer built above.
-    if ('getResponse' in error && typeof error.getResponse === 'function') {
-      return (error as { getResponse(): Response }).getResponse()
-    }
+    if (error instanceof HTTPException) return error.getResponse()
     logger.error({ err: error }, 'admin request failed')
     return problem(failure('internal-error', 'The admin request failed inside the gateway.'))
   })

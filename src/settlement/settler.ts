@@ -188,6 +188,8 @@ export function createSettler(options: SettlerOptions): Settler {
     since: number | undefined,
     mode: 'scheduled' | 'shutdown' | 'requested',
   ): Promise<ChannelSettlement> => {
+    // A scheduled round skips a channel still backing off (rounds ignore the result); an
+    // operator's request and the shutdown round do not wait.
     const wait = backoff.get(channelId)
     if (wait && wait.notBefore > now() && mode === 'scheduled') return { kind: 'busy', channelId }
     const lease =

@@ -254,11 +254,26 @@ describe('admin API: payers', () => {
   })
 
   it('refuses a block body that is not {"reason": one line}', async () => {
-    for (const body of ['not json', '[]', '{"why":"x"}', JSON.stringify({ reason: 'a\nb' })]) {
+    for (const body of [
+      'not json',
+      '[]',
+      '{"why":"x"}',
+      JSON.stringify({ reason: 'a\nb' }),
+      JSON.stringify({ reason: 'x'.repeat(201) }),
+    ]) {
       const response = await call(`/v1/payers/${payer}/block`, { method: 'PUT', body })
       expect(response.status, body).toBe(400)
       expect(await response.json()).toMatchObject({ code: 'admin-bad-request' })
     }
+    const large = await call(`/v1/payers/${payer}/block`, {
+      method: 'PUT',
+      body: JSON.stringify({ reason: 'x'.repeat(5000) }),
+    })
+    expect(large.status).toBe(400)
+    expect(await large.json()).toMatchObject({
+      code: 'admin-bad-request',
+      detail: 'The body may hold at most 4096 bytes.',
+    })
     expect(await ledger.blocks.get(payer)).toBeUndefined()
   })
 })

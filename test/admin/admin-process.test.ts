@@ -1,9 +1,11 @@
 /**
  * The admin section as the `mpp-gateway` process meets it: a non-loopback admin address stops the
- * gateway before it listens (and `check` says why) unless `allowNonLoopback` is set; the `admin`
+ * gateway before it listens (and `check` says why) unless `allowNonLoopback` is set; a taken
+ * admin port stops the whole gateway; the `admin`
  * commands tell an operator plainly when the file has no admin API or nothing listens.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { privateKeyToAddress } from 'viem/accounts'
@@ -59,6 +61,24 @@ describe('the admin section in the mpp-gateway process', () => {
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toContain('admin      0.0.0.0:9090 (bearer token, non-loopback allowed)')
     expect(ok.stdout).not.toContain(env.ADMIN_TOKEN)
+  }, 60_000)
+
+  it('stops the whole gateway and exits 1 when the admin port is taken', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const run = await cliOutput(
+        ['--config', configWith({ token: '${ADMIN_TOKEN}', port }, 'taken')],
+        env,
+      )
+      expect(run.code).toBe(1)
+      expect(run.stderr).toContain('EADDRINUSE')
+      expect(run.stdout).not.toContain('gateway listening')
+      expect(run.stdout).toContain('gateway stopped')
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()))
+    }
   }, 60_000)
 
   it('admin commands: exit 3 without an admin section or a listener, 2 on a usage mistake', async () => {

@@ -3,8 +3,8 @@
  * real mppx clients paying, and the `mpp-gateway admin …` commands run as child processes against
  * its admin listener. Listing and inspecting show the ledger's and the chain's figures; settle-now
  * puts exactly what was spent on chain; a block refuses the payer's next voucher (no upstream
- * call, no charge) and its next open (nothing broadcast), settles its channel at once, and still
- * lets it close.
+ * call, no charge — at another instance on the same Redis too) and its next top-up and open
+ * (nothing broadcast), settles its channel at once, and still lets it close.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { escrowAbi } from '../../src/chain/escrow-abi.js'
 import type { Gateway } from '../../src/gateway.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
+import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
 import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
 import { cliOutput } from '../support/cli-process.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
@@ -42,6 +43,8 @@ describe('the admin API on the devnet with Redis', () => {
   let redis: RedisServer
   let ledger: RedisLedger
   let gateway: Gateway
+  /** A second instance on the same Redis, without an admin API: blocks reach it through Redis. */
+  let other: Gateway
   let dir: string
   let configFile: string
   const { logger, lines } = memoryLogger()
@@ -60,6 +63,7 @@ describe('the admin API on the devnet with Redis', () => {
         amountThreshold: '1000',
         maxUnsettledSeconds: 86400,
         pollIntervalMs: 200,
+        lockTtlMs: 2000,
         onShutdown: false,
       })
       doc.setIn(['admin'], { token: '${ADMIN_TOKEN}', port: adminPort })
@@ -73,6 +77,18 @@ describe('the admin API on the devnet with Redis', () => {
       }),
       logger,
     })
+    other = await startTestGateway({
+      config: devnetConfig({
+        devnet,
+        upstreamUrl: upstream.url,
+        edit: (doc) => {
+          edit(doc)
+          doc.deleteIn(['admin'])
+          doc.setIn(['settlement'], { enabled: false })
+        },
+      }),
+    })
+    expect(other.admin).toBeUndefined()
     // The file an operator's shell would point the CLI at: the same configuration.
     const doc = parseDocument(
       readFileSync(new URL('../../config/devnet.yaml', import.meta.url), 'utf8'),
@@ -83,6 +99,7 @@ describe('the admin API on the devnet with Redis', () => {
     writeFileSync(configFile, doc.toString())
   })
   afterAll(async () => {
+    await other?.stop()
     await gateway?.stop()
     await ledger?.close()
     await redis?.stop()
@@ -185,6 +202,25 @@ describe('the admin API on the devnet with Redis', () => {
     expect((await chainState(channelId)).settled).toBe(3n * price)
   }, 120_000)
 
+  it('never writes a channel another writer holds: busy after a lock TTL, nothing sent', async () => {
+    const { channelId } = await payingSession(1)
+    const id = channelId.toLowerCase()
+    const store = createRedisSettlementStore({ client: ledger.client, keyPrefix: 'admin:' })
+    const lease = await store.acquire(id as Hex, 'another-instance', 60_000)
+    expect(lease).toBeDefined()
+    const held = await admin(['settle', channelId])
+    expect(held.code, held.stderr).toBe(4)
+    expect(held.json).toEqual({ kind: 'busy', channelId: id })
+    expect(await store.intent(id as Hex)).toBeUndefined()
+    expect((await chainState(channelId)).settled).toBe(0n)
+
+    await store.release(lease!)
+    const settled = await admin(['settle', channelId])
+    expect(settled.code, settled.stderr).toBe(0)
+    expect(settled.json).toMatchObject({ kind: 'settled', settled: String(price) })
+    expect((await chainState(channelId)).settled).toBe(price)
+  }, 120_000)
+
   it('settles every channel with unsettled value at once', async () => {
     const a = await payingSession(2)
     const b = await payingSession(1)
@@ -217,10 +253,10 @@ describe('the admin API on the devnet with Redis', () => {
       expect.objectContaining({ payer: address, reason: 'e2e' }),
     ])
 
-    // The next voucher: refused, not forwarded, not charged.
+    // The next voucher, at the other instance: refused, not forwarded, not charged.
     const before = await ledger.get(channelId)
     const forwarded = upstream.seen.length
-    const refused = await session.fetch(`${gateway.url}${paidPath}`)
+    const refused = await session.fetch(`${other.url}${paidPath}`)
     expect(refused.status).toBe(403)
     expect(await refused.json()).toMatchObject({
       code: 'payer-blocked',
