@@ -10,13 +10,28 @@
  *   is refused before the upstream, and nothing moves on chain;
  * - an upstream 500 leaves the payer uncharged on chain (nothing is broadcast), and the credential
  *   it brought may pay a retry instead;
- * - `Accept-Payment: tempo/charge` gets only the charge challenge, and the client pays with it.
+ * - `Accept-Payment: tempo/charge` gets only the charge challenge, and the client pays with it;
+ * - a transfer of another amount, or one the payer cannot fund, is refused before the upstream
+ *   and claims nothing;
+ * - push mode (the client broadcasts first) is settled before the upstream is asked: an upstream
+ *   500 is still paid, and the hash pays once.
  */
 import { Mppx, tempo } from 'mppx/client'
-import { getAddress, type Hex } from 'viem'
+import {
+  concatHex,
+  encodeFunctionData,
+  getAddress,
+  keccak256,
+  maxUint256,
+  parseAbi,
+  stringToBytes,
+  type Hex,
+} from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
-import { parsePaymentChallenges as parseChallenges } from '../../src/protocol/auth-params.js'
+import { parsePaymentChallenges } from '../../src/protocol/auth-params.js'
+import { encodeBase64url } from '../../src/protocol/base64url.js'
 import { decodeReceipt } from '../../src/protocol/receipt.js'
 import { connectDevnet, type DevnetClient, type DevnetKey } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
@@ -84,6 +99,72 @@ describe('mppx tempo.charge through two gateways on one Redis', () => {
       },
     })
     return { payer, mppx, sent }
+  }
+
+  /** A charge challenge of `url`, as the gateway states it. */
+  async function chargeChallenge(url: string): Promise<Record<string, string>> {
+    const response = await fetch(url, { headers: { 'accept-payment': 'tempo/charge' } })
+    expect(response.status).toBe(402)
+    const [challenge] = parsePaymentChallenges(response.headers.get('www-authenticate') ?? '')
+    return challenge!
+  }
+
+  /**
+   * A credential for `challenge` whose transaction, signed by `key`, transfers `amount` to the
+   * payee with the memo mppx would write (the layout of mppx 0.11's attribution memo).
+   */
+  async function handMadeCredential(options: {
+    challenge: Record<string, string>
+    key: Hex
+    amount: bigint
+  }): Promise<string> {
+    const { challenge } = options
+    const bytes = (text: string, n: number): Hex =>
+      `0x${keccak256(stringToBytes(text)).slice(2, 2 + n * 2)}`
+    const memo = concatHex([
+      bytes('mpp', 4),
+      '0x01',
+      bytes(challenge.realm!, 10),
+      `0x${'00'.repeat(10)}`,
+      bytes(challenge.id!, 7),
+    ])
+    const account = privateKeyToAccount(options.key)
+    // Signed offline with explicit gas and fees: filling it in through the RPC would simulate
+    // it, and an unfundable transfer would never get signed.
+    const fees = await devnet.publicClient.estimateFeesPerGas()
+    const signature = await account.signTransaction(
+      {
+        type: 'tempo',
+        chainId: devnet.chainId,
+        calls: [
+          {
+            to: devnet.token,
+            data: encodeFunctionData({
+              abi: parseAbi([
+                'function transferWithMemo(address to, uint256 amount, bytes32 memo)',
+              ]),
+              functionName: 'transferWithMemo',
+              args: [payee.address, options.amount, memo],
+            }),
+          },
+        ],
+        gas: 1_000_000n,
+        maxFeePerGas: fees.maxFeePerGas,
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+        feeToken: devnet.feeToken,
+        nonceKey: maxUint256,
+        nonce: 0,
+        validBefore: Math.floor(Date.now() / 1000) + 25,
+      } as never,
+      { serializer: devnet.chain.serializers!.transaction as never },
+    )
+    return `Payment ${encodeBase64url(
+      JSON.stringify({
+        challenge,
+        payload: { type: 'transaction', signature },
+        source: `did:pkh:eip155:${devnet.chainId}:${account.address}`,
+      }),
+    )}`
   }
 
   const seenCount = (marker: string) =>
@@ -189,14 +270,16 @@ describe('mppx tempo.charge through two gateways on one Redis', () => {
     const both = await fetch(url)
     expect(both.status).toBe(402)
     expect(
-      parseChallenges(both.headers.get('www-authenticate') ?? '').map(
+      parsePaymentChallenges(both.headers.get('www-authenticate') ?? '').map(
         (c) => `${c.method}/${c.intent}`,
       ),
     ).toEqual(['tempo/session', 'tempo/charge'])
 
     const only = await fetch(url, { headers: { 'accept-payment': 'tempo/charge' } })
     expect(only.status).toBe(402)
-    const [challenge, ...others] = parseChallenges(only.headers.get('www-authenticate') ?? '')
+    const [challenge, ...others] = parsePaymentChallenges(
+      only.headers.get('www-authenticate') ?? '',
+    )
     expect(others).toEqual([])
     expect(challenge).toMatchObject({ method: 'tempo', intent: 'charge' })
     expect(JSON.parse(Buffer.from(challenge!.request!, 'base64url').toString())).toEqual({
@@ -213,5 +296,87 @@ describe('mppx tempo.charge through two gateways on one Redis', () => {
     expect(sent.map((s) => s.acceptPayment)).toEqual(['tempo/charge', 'tempo/charge'])
     expect(await devnet.balance(payee.address)).toBe(payeeBefore + price)
     expect(seenCount('accept')).toBe(1)
+  })
+
+  it('a transfer of another amount, or one the payer cannot fund, is refused before the upstream', async () => {
+    const url = `${a.url}${resultsPath('refused')}`
+    const [funded] = (await devnet.newPayers(1)) as [DevnetKey]
+    const [broke] = (await devnet.newPayers(1, 0n)) as [DevnetKey]
+    await devnet.fundFees(broke.address)
+    const payeeBefore = await devnet.balance(payee.address)
+
+    const short = await handMadeCredential({
+      challenge: await chargeChallenge(url),
+      key: funded.privateKey,
+      amount: price - 1n,
+    })
+    const unfunded = await handMadeCredential({
+      challenge: await chargeChallenge(url),
+      key: broke.privateKey,
+      amount: price,
+    })
+    const answers = []
+    for (const authorization of [short, unfunded]) {
+      const response = await fetch(url, { headers: { authorization } })
+      const body = (await response.json()) as { code: string }
+      answers.push([response.status, body.code, response.headers.has('www-authenticate')])
+    }
+    expect(answers).toEqual([
+      [402, 'verification-failed', true],
+      [402, 'transaction-rejected', true],
+    ])
+    expect(seenCount('refused')).toBe(0)
+    expect(await devnet.balance(payee.address)).toBe(payeeBefore)
+
+    // Nothing was claimed by the refusals: a correct credential of the same payer pays.
+    const right = await handMadeCredential({
+      challenge: await chargeChallenge(url),
+      key: funded.privateKey,
+      amount: price,
+    })
+    const paid = await fetch(url, { headers: { authorization: right } })
+    expect(paid.status).toBe(200)
+    expect(await devnet.balance(payee.address)).toBe(payeeBefore + price)
+  })
+
+  it('push mode is settled before the upstream: a 500 is paid, and the hash pays once', async () => {
+    const [payer] = (await devnet.newPayers(1)) as [DevnetKey]
+    const sent: string[] = []
+    const mppx = Mppx.create({
+      polyfill: false,
+      methods: [
+        tempo.charge({ getClient: () => devnet.clientFor(payer.privateKey), mode: 'push' }),
+      ],
+      fetch: async (input, init) => {
+        const authorization = new Headers(init?.headers).get('authorization')
+        if (authorization) sent.push(authorization)
+        return fetch(input, init)
+      },
+    })
+    const payeeBefore = await devnet.balance(payee.address)
+    const ok = await mppx.fetch(`${a.url}${resultsPath('push-ok')}`)
+    expect(ok.status).toBe(200)
+    expect(decodeReceipt(ok.headers.get('payment-receipt') ?? '')).toMatchObject({
+      intent: 'charge',
+    })
+    upstream.script((request) =>
+      request.url.startsWith(resultsPath('push-500')) ? { kind: 'status', status: 500 } : undefined,
+    )
+    const failed = await mppx.fetch(`${a.url}${resultsPath('push-500')}`)
+    upstream.script(undefined)
+    // Paid before the upstream was asked: the 500 carries the receipt of the transfer.
+    expect(failed.status).toBe(500)
+    expect(decodeReceipt(failed.headers.get('payment-receipt') ?? '')).toMatchObject({
+      intent: 'charge',
+    })
+    expect(await devnet.balance(payee.address)).toBe(payeeBefore + 2n * price)
+
+    const replay = await fetch(`${b.url}${resultsPath('push-ok')}`, {
+      headers: { authorization: sent[0]! },
+    })
+    expect(replay.status).toBe(402)
+    expect(((await replay.json()) as { code: string }).code).toBe('payment-already-used')
+    expect(seenCount('push-ok')).toBe(1)
+    expect(seenCount('push-500')).toBe(1)
   })
 })
