@@ -36,7 +36,9 @@ function priceText(route: RouteConfig, shadowByDefault: boolean): string {
   const statuses = route.servedStatuses.join(',')
   const when = route.charge === 'always' ? 'always' : `on ${statuses}`
   const shadow = (route.shadow ?? shadowByDefault) ? ', shadow mode: not enforced' : ''
-  return `${route.price.text} (${route.price.amount} base units, charged ${when}${shadow})`
+  const intents =
+    route.intents.join() === 'session' ? '' : `, paid by ${route.intents.join(' or ')}`
+  return `${route.price.text} (${route.price.amount} base units, charged ${when}${intents}${shadow})`
 }
 
 function table(rows: readonly (readonly string[])[]): string[] {

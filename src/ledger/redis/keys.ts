@@ -22,7 +22,7 @@
  * The channel id is lower-cased and wrapped in `{…}`, a Redis Cluster hash tag: all keys of one
  * channel hash to one slot, so each script (which touches only keys of one channel) also runs on
  * a cluster. The `unsettled` and `intents` sets, the payer sets and the cursor live on other slots
- * and are never touched by a script.
+ * and are never touched by a script; a payment claim is touched only by its own scripts, alone.
  */
 import type { Hex } from 'viem'
 
