@@ -6,7 +6,8 @@
  * are not needed). Starts in milliseconds: for suites that walk every exit path of a paid request.
  *
  * Routes: `/paid/:id` (on-success), `/always/:id` (always), `/free/:id`, `/shadow/:id` and
- * `/shadow-always/:id` (shadow mode).
+ * `/shadow-always/:id` (shadow mode), `/both/:id` (session or one-shot charge) and
+ * `/charge-only/:id`.
  */
 import type { ServerType } from '@hono/node-server'
 import { randomBytes } from 'node:crypto'
@@ -206,6 +207,9 @@ export async function startInProcessGateway(
     route({ method: 'POST', path: '/submit', price: prices.paid }),
     route({ path: '/shadow/:id', price: prices.paid, shadow: true }),
     route({ path: '/shadow-always/:id', price: prices.always, charge: 'always', shadow: true }),
+    // Paid by session or one-shot charge, and by charge alone.
+    route({ path: '/both/:id', price: prices.paid, intents: ['session', 'charge'] }),
+    route({ path: '/charge-only/:id', price: prices.paid, intents: ['charge'] }),
   ])
   const upstreams = createUpstreamPools([
     {
