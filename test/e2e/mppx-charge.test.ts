@@ -28,6 +28,8 @@ import {
   type Hex,
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
 import { parsePaymentChallenges } from '../../src/protocol/auth-params.js'
@@ -378,5 +380,62 @@ describe('mppx tempo.charge through two gateways on one Redis', () => {
     expect(((await replay.json()) as { code: string }).code).toBe('payment-already-used')
     expect(seenCount('push-ok')).toBe(1)
     expect(seenCount('push-500')).toBe(1)
+  })
+
+  it('a transfer the chain refuses once the upstream served: 402 payment-failed, the answer withheld', async () => {
+    // An upstream that holds each request until the test lets it answer 200: meanwhile the payer
+    // moves its funds away, so the transfer it signed can no longer pay.
+    const arrived: (() => void)[] = []
+    const releases: (() => void)[] = []
+    const held = createServer((request, response) => {
+      request.resume()
+      releases.push(() => response.writeHead(200, { 'content-type': 'text/plain' }).end('served'))
+      arrived.shift()?.()
+    })
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve))
+    const heldUrl = `http://127.0.0.1:${(held.address() as AddressInfo).port}`
+    const gateway = await startTestGateway({
+      config: devnetConfig({
+        devnet,
+        upstreamUrl: heldUrl,
+        extraEnv: { DEVNET_PAYEE_ADDRESS: payee.address, DEVNET_PAYEE_KEY: payee.privateKey },
+        edit: (doc) => {
+          doc.setIn(['tempoCharge'], { enabled: true })
+          doc.setIn(['settlement', 'enabled'], false)
+        },
+      }),
+    })
+    try {
+      const [payer, sink] = (await devnet.newPayers(2)) as [DevnetKey, DevnetKey]
+      const url = `${gateway.url}${resultsPath('drained')}`
+      const authorization = await handMadeCredential({
+        challenge: await chargeChallenge(url),
+        key: payer.privateKey,
+        amount: price,
+      })
+      const payeeBefore = await devnet.balance(payee.address)
+      const reachedUpstream = new Promise<void>((resolve) => arrived.push(resolve))
+      const answer = fetch(url, { headers: { authorization } })
+      await reachedUpstream
+      await devnet.write(payer.privateKey, {
+        address: devnet.token,
+        abi: parseAbi(['function transfer(address to, uint256 amount) returns (bool)']),
+        functionName: 'transfer',
+        args: [sink.address, await devnet.balance(payer.address)],
+      })
+      releases.shift()?.()
+      const response = await answer
+      const body = (await response.json()) as { code: string; details?: { txHash?: string } }
+      expect([response.status, body.code]).toEqual([402, 'payment-failed'])
+      expect(body.details?.txHash).toMatch(/^0x[0-9a-f]{64}$/)
+      expect(response.headers.get('payment-receipt')).toBeNull()
+      expect(response.headers.get('www-authenticate')).toContain('intent="charge"')
+      expect(await devnet.balance(payee.address)).toBe(payeeBefore)
+      expect(releases).toEqual([])
+    } finally {
+      await gateway.stop()
+      held.closeAllConnections()
+      await new Promise<void>((resolve) => held.close(() => resolve()))
+    }
   })
 })
