@@ -104,10 +104,9 @@ export async function admitPayment(
     }
     // The node hashes the canonical encoding, so the claim does too: another encoding of the
     // same signed transfer is the same payment.
-    const decoded = Transaction.deserialize(
-      payload.transaction as Transaction.TransactionSerialized,
-    )
-    raw = await Transaction.serialize(decoded)
+    const canonical = await canonicalOf(payload.transaction)
+    const { decoded } = canonical
+    raw = canonical.raw
     txHash = keccak256(raw)
     payer = tx.sender
     // A chain that just failed a read is not asked again: the client learns now what a 503 says.
@@ -236,6 +235,16 @@ function createPaymentCharge(
       return error ? deps.problem(error, receipt(outcome)) : undefined
     },
     resolution: () => decided && { kind: decided.kind, charged: decided.charged },
+  }
+}
+
+/** The transaction decoded by viem and re-encoded canonically (what the node hashes and runs). */
+async function canonicalOf(transaction: Hex) {
+  try {
+    const decoded = Transaction.deserialize(transaction as Transaction.TransactionSerialized)
+    return { decoded, raw: await Transaction.serialize(decoded) }
+  } catch {
+    throw new GatewayError('verification-failed', 'The charge transaction cannot be re-encoded.')
   }
 }
 
