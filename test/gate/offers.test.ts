@@ -215,6 +215,29 @@ describe('a route paid by one-shot charge too', () => {
   })
 })
 
+describe('a gateway that takes pull charges only', () => {
+  it('states supportedModes ["pull"] and refuses a hash credential before the upstream', async () => {
+    gw = await startInProcessGateway({ chargeModes: ['pull'] })
+    running.push(gw)
+    const response = await ask('/charge-only/1')
+    const [charge] = challengesOf(response)
+    expect(charge?.request.methodDetails).toEqual({
+      chainId: gw.terms.chainId,
+      supportedModes: ['pull'],
+    })
+    const authorization = `Payment ${encodeBase64url(
+      JSON.stringify({
+        challenge: charge!.params,
+        payload: { type: 'hash', hash: `0x${'cd'.repeat(32)}` },
+      }),
+    )}`
+    const refused = await ask('/charge-only/1', { headers: { authorization } })
+    expect(refused.status).toBe(402)
+    expect(((await refused.json()) as { code: string }).code).toBe('verification-failed')
+    expect(gw.seen).toEqual([])
+  })
+})
+
 describe('session recovery', () => {
   /** A recovery credential made by mppx 0.11's own charge client for `key`. */
   async function proof(key: Hex, path = '/paid/1'): Promise<string> {

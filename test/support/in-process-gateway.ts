@@ -128,6 +128,8 @@ export async function startInProcessGateway(
     now?: () => number
     /** `server.cors` (off by default). */
     cors?: CorsSettings
+    /** `tempoCharge.modes` (both by default). */
+    chargeModes?: readonly ('pull' | 'push')[]
   } = {},
 ): Promise<InProcessGateway> {
   const payerKey = generatePrivateKey()
@@ -146,6 +148,7 @@ export async function startInProcessGateway(
     minDeposit: 0n,
     challengeTtlMs: 300_000,
     reservationTtlMs: options.reservationTtlMs ?? 30_000,
+    ...(options.chargeModes ? { chargeModes: options.chargeModes } : {}),
   }
   const descriptor: Descriptor = {
     payer,
