@@ -7,7 +7,8 @@
  * - ten paid requests move exactly ten prices to the payee on chain, each request reaches the
  *   upstream once, and each answer's receipt names the transaction that paid it;
  * - a charge credential pays once: replayed to the other gateway (one Redis) or the same one, it
- *   is refused before the upstream, and nothing moves on chain;
+ *   is refused before the upstream, and nothing moves on chain; sent to both at once, it is
+ *   served once;
  * - an upstream 500 leaves the payer uncharged on chain (nothing is broadcast), and the credential
  *   it brought may pay a retry instead;
  * - `Accept-Payment: tempo/charge` gets only the charge challenge, and the client pays with it;
@@ -232,6 +233,34 @@ describe('mppx tempo.charge through two gateways on one Redis', () => {
     }
     expect(seenCount('replay')).toBe(1)
     expect(await devnet.balance(payee.address)).toBe(payeeBefore)
+  })
+
+  it('one credential sent to both gateways at once is served once and paid once', async () => {
+    const [payer] = (await devnet.newPayers(1)) as [DevnetKey]
+    const path = resultsPath('race')
+    const authorization = await handMadeCredential({
+      challenge: await chargeChallenge(`${a.url}${path}`),
+      key: payer.privateKey,
+      amount: price,
+    })
+    const payeeBefore = await devnet.balance(payee.address)
+    const answers = await Promise.all(
+      [a, b, a, b].map(async (gateway) => {
+        const response = await fetch(`${gateway.url}${path}`, { headers: { authorization } })
+        const body = await response.text()
+        return response.status === 200
+          ? 'served'
+          : `${response.status} ${(JSON.parse(body) as { code: string }).code}`
+      }),
+    )
+    expect(answers.sort()).toEqual([
+      '402 payment-already-used',
+      '402 payment-already-used',
+      '402 payment-already-used',
+      'served',
+    ])
+    expect(seenCount('race')).toBe(1)
+    expect(await devnet.balance(payee.address)).toBe(payeeBefore + price)
   })
 
   it('an upstream 500 leaves the payer uncharged on chain; the credential pays a retry', async () => {
