@@ -9,11 +9,12 @@
  *                          documents (`/openapi.json`, `/llms.txt`); never charged or forwarded
  *                                                                       (http/health.ts, http/discovery.ts)
  *   4. admit             — route, limits, price; a 402 challenge, a management 204, a problem,
- *                          a shadow request, or a paid request with its price reserved
+ *                          a shadow request, or a paid request with its price reserved (session)
+ *                          or its one-shot payment claimed (charge)
  *                                                                       (gate/gate.ts)
  *   5. forward           — stream to the upstream and back; a paid request's charge is decided
  *                          at the upstream's head and every answer carries the receipt
- *                                                                       (http/relay.ts, gate/charge.ts)
+ *                                                             (http/relay.ts, gate/charge.ts, gate/payment.ts)
  *
  * Every request takes the configuration generation current when it arrives (routes, prices,
  * upstreams, limits, discovery; src/generation.ts) and keeps it to the end, whatever a reload does

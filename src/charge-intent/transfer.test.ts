@@ -9,6 +9,7 @@ import {
 } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { tempoLocalnet } from 'viem/chains'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../errors.js'
 import { isBoundMemo } from './memo.js'
@@ -198,6 +199,36 @@ describe('the charge payload and source', () => {
     ]) {
       expect(failure(() => parseChargePayload(bad))).toMatch(/^malformed-credential: /)
     }
+  })
+
+  it('answers any JSON value with a payload or a malformed/verification problem, never anything else', () => {
+    const hex = fc
+      .uint8Array({ maxLength: 40 })
+      .map((bytes) => `0x${Buffer.from(bytes).toString('hex')}`)
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.jsonValue(),
+          fc.record({
+            type: fc.constantFrom('hash', 'transaction', 'proof', 'other'),
+            hash: fc.oneof(fc.string(), hex),
+            signature: fc.oneof(fc.string(), hex),
+          }),
+        ),
+        (payload) => {
+          try {
+            const parsed = parseChargePayload(payload)
+            expect(['hash', 'transaction']).toContain(parsed.type)
+          } catch (error) {
+            expect(error).toBeInstanceOf(GatewayError)
+            expect(['malformed-credential', 'verification-failed']).toContain(
+              (error as GatewayError).code,
+            )
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 
   it('reads the payer from a did:pkh source on this chain only', () => {

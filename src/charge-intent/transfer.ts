@@ -89,6 +89,17 @@ export function checkPaymentTransaction(raw: Hex, expected: ExpectedTransfer): D
 }
 
 /**
+ * Whether a checked payment transaction is transfers only (no swap prefix): each of its calls can
+ * then be simulated on its own, as a plain call from the payer.
+ */
+export function isTransfersOnly(tx: DecodedTempoTx): boolean {
+  return tx.calls.every((call) => {
+    const selector = call.data.slice(0, 10).toLowerCase()
+    return selector === selectors.transfer || selector === selectors.transferWithMemo
+  })
+}
+
+/**
  * The push payment: checks that `receipt` (of the client's own broadcast) paid `expected` from
  * `payer`, or from the transaction's sender when the credential named no source.
  */

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -46,6 +46,17 @@ describe('checkConfig', () => {
     expect(result.summary).toContain('dune  https://api.dune.com/api  headers X-Dune-Api-Key: ***')
     expect(result.summary).toContain('tempo (chain id 4217) via https://rpc.tempo.xyz')
     expect(result.summary).toContain(`signing as ${env.PAYEE_ADDRESS}`)
+  })
+
+  it('names the intents of a route paid by more than a session', () => {
+    const text = readFileSync(rootFile, 'utf8').replace(
+      'tempoCharge:\n  enabled: false',
+      'tempoCharge:\n  enabled: true',
+    )
+    const result = checkConfig(writeTemp(text), env)
+    expect(result.ok && result.summary).toContain(
+      '0.05 (50000 base units, charged on 2xx, paid by session or charge)',
+    )
   })
 
   it('never shows a secret: header values, challenge secret, signer key, Redis password, RPC key', () => {

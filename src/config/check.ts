@@ -48,6 +48,8 @@ function priceText(route: RouteConfig, shadowByDefault: boolean): string {
   const statuses = route.servedStatuses.join(',')
   const when = route.charge === 'always' ? 'always' : `on ${statuses}`
   const shadow = (route.shadow ?? shadowByDefault) ? ', shadow mode: not enforced' : ''
+  const intents =
+    route.intents.join() === 'session' ? '' : `, paid by ${route.intents.join(' or ')}`
   const metered = route.metered
   if (metered) {
     const source =
@@ -56,9 +58,9 @@ function priceText(route: RouteConfig, shadowByDefault: boolean): string {
         : metered.units.kind === 'json'
           ? metered.units.path.join('.')
           : `header ${metered.units.name}`
-    return `at most ${route.price.text} (${route.price.amount} base units): ${metered.base} + ${metered.perUnit} per ${source}, base units, charged ${when}${shadow}`
+    return `at most ${route.price.text} (${route.price.amount} base units): ${metered.base} + ${metered.perUnit} per ${source}, base units, charged ${when}${intents}${shadow}`
   }
-  return `${route.price.text} (${route.price.amount} base units, charged ${when}${shadow})`
+  return `${route.price.text} (${route.price.amount} base units, charged ${when}${intents}${shadow})`
 }
 
 function table(rows: readonly (readonly string[])[]): string[] {

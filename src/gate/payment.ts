@@ -36,10 +36,12 @@ import {
 import { Transaction } from 'viem/tempo'
 import type { Logger } from 'pino'
 import { ReceiptTimeoutError } from '../chain/receipts.js'
+import type { DecodedTempoTx } from '../chain/tempo-tx.js'
 import { parseChargePayload } from '../charge-intent/payload.js'
 import {
   checkPaymentReceipt,
   checkPaymentTransaction,
+  isTransfersOnly,
   sourcePayer,
   type ExpectedTransfer,
 } from '../charge-intent/transfer.js'
@@ -102,15 +104,14 @@ export async function admitPayment(
     }
     // The node hashes the canonical encoding, so the claim does too: another encoding of the
     // same signed transfer is the same payment.
-    const decoded = Transaction.deserialize(
-      payload.transaction as Transaction.TransactionSerialized,
-    )
-    raw = await Transaction.serialize(decoded)
+    const canonical = await canonicalOf(payload.transaction)
+    const { decoded } = canonical
+    raw = canonical.raw
     txHash = keccak256(raw)
     payer = tx.sender
     // A chain that just failed a read is not asked again: the client learns now what a 503 says.
     if (!deps.session.chainState.reachable()) throw chainUnavailable()
-    await simulate(deps, decoded, tx.sender)
+    await simulate(deps, decoded, tx)
   } else {
     const source = sourcePayer(credential.source, terms.chainId)
     if (!deps.session.chainState.reachable()) throw chainUnavailable()
@@ -237,18 +238,41 @@ function createPaymentCharge(
   }
 }
 
-/** Runs the payer's transaction as a call, as mppx does before it broadcasts one it did not sponsor. */
+/** The transaction decoded by viem and re-encoded canonically (what the node hashes and runs). */
+async function canonicalOf(transaction: Hex) {
+  try {
+    const decoded = Transaction.deserialize(transaction as Transaction.TransactionSerialized)
+    return { decoded, raw: await Transaction.serialize(decoded) }
+  } catch {
+    throw new GatewayError('verification-failed', 'The charge transaction cannot be re-encoded.')
+  }
+}
+
+/**
+ * Runs the payer's transaction as a call before anything is forwarded, as mppx does before it
+ * broadcasts a transaction it did not sponsor: a transfer the payer cannot fund is refused now,
+ * not after the upstream served. The whole batch goes as one Tempo call (what mppx sends); a
+ * transaction of transfers only is also run call by call as plain calls, which every node
+ * executes (a node that ignores `calls` in `eth_call`, as the local anvil does, would otherwise
+ * let an unfundable transfer through to the broadcast).
+ */
 async function simulate(
   deps: PaymentDeps,
   decoded: ReturnType<typeof Transaction.deserialize>,
-  sender: Address,
+  tx: DecodedTempoTx,
 ): Promise<void> {
+  const client = deps.session.escrow.publicClient
   try {
-    await deps.session.escrow.publicClient.call({
+    await client.call({
       ...(decoded as object),
-      account: sender,
+      account: tx.sender,
       feePayerSignature: undefined,
     } as never)
+    if (isTransfersOnly(tx)) {
+      for (const call of tx.calls) {
+        await client.call({ account: tx.sender, to: call.to, data: call.data })
+      }
+    }
   } catch (error) {
     if (error instanceof HttpRequestError || error instanceof TimeoutError) {
       throw chainUnavailable(error)

@@ -1,7 +1,7 @@
 import { Receipt as MppxReceipt } from 'mppx'
 import { describe, expect, it } from 'vitest'
 import { encodeBase64url } from './base64url.js'
-import { decodeReceipt, encodeReceipt, type SessionReceipt } from './receipt.js'
+import { chargeReceipt, decodeReceipt, encodeReceipt, type SessionReceipt } from './receipt.js'
 
 const channelId = '0xacb44c99628c13f4527a158b10ec1304b721b4422d630e047ec787d9a441bef8'
 // wire-samples.md §5, "After open (raw)".
@@ -98,5 +98,31 @@ describe('decodeReceipt', () => {
     ['null', encodeBase64url('null')],
   ])('throws on %s', (_name, value) => {
     expect(() => decodeReceipt(value)).toThrow()
+  })
+})
+
+describe('chargeReceipt', () => {
+  it('names the payment transaction as the reference, and mppx reads it', () => {
+    const value = chargeReceipt({
+      txHash: `0x${'ab'.repeat(32)}`,
+      challengeId: 'X6v1eo7fJ76gAxqY0xN9Jd__4lUyDDYmriryOM-5FO4',
+      now: Date.parse('2026-01-02T03:04:05.000Z'),
+    })
+    expect(decodeReceipt(value)).toMatchInlineSnapshot(`
+      {
+        "challengeId": "X6v1eo7fJ76gAxqY0xN9Jd__4lUyDDYmriryOM-5FO4",
+        "intent": "charge",
+        "method": "tempo",
+        "reference": "0xabababababababababababababababababababababababababababababababab",
+        "status": "success",
+        "timestamp": "2026-01-02T03:04:05.000Z",
+      }
+    `)
+    expect(value).not.toContain('=')
+    expect(MppxReceipt.deserialize(value)).toMatchObject({
+      method: 'tempo',
+      status: 'success',
+      reference: `0x${'ab'.repeat(32)}`,
+    })
   })
 })

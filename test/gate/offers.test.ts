@@ -142,6 +142,102 @@ describe('Payment-Authorization (clientAuthorization: passthrough)', () => {
   })
 })
 
+describe('a route paid by one-shot charge too', () => {
+  /** A Payment credential for `challenge` with `payload`, as a client would send it. */
+  const credentialOf = (challenge: Record<string, string>, payload: unknown) =>
+    `Payment ${encodeBase64url(JSON.stringify({ challenge, payload }))}`
+
+  it("offers one challenge per intent, in the route's order, narrowed by Accept-Payment", async () => {
+    await start()
+    const both = challengesOf(await ask('/both/1'))
+    expect(both.map((c) => c.kind)).toEqual(['tempo/session', 'tempo/charge'])
+    expect(both[1]?.request).toEqual({
+      amount: String(prices.paid),
+      currency: gw.terms.currency,
+      recipient: gw.terms.recipient,
+      methodDetails: { chainId: gw.terms.chainId },
+    })
+    const only = (accept: string) =>
+      ask('/both/1', { headers: { 'accept-payment': accept } }).then((r) =>
+        challengesOf(r).map((c) => c.kind),
+      )
+    expect(await only('tempo/charge')).toEqual(['tempo/charge'])
+    expect(await only('tempo/session')).toEqual(['tempo/session'])
+    expect(await only('tempo/session;q=0.5, tempo/charge')).toEqual([
+      'tempo/charge',
+      'tempo/session',
+    ])
+    expect(challengesOf(await ask('/charge-only/1')).map((c) => c.kind)).toEqual(['tempo/charge'])
+    expect(gw.seen).toEqual([])
+  })
+
+  it('on a HEAD, recovery (amount 0) comes before the priced charge', async () => {
+    await start()
+    const head = await ask('/both/1', {
+      method: 'HEAD',
+      headers: { 'accept-payment': 'tempo/charge' },
+    })
+    expect(challengesOf(head).map((c) => [c.kind, c.request.amount])).toEqual([
+      ['tempo/charge', '0'],
+      ['tempo/charge', String(prices.paid)],
+    ])
+  })
+
+  it('refuses a proof, a malformed payload, and a session credential where only charge is offered', async () => {
+    await start()
+    const [charge] = parsePaymentChallenges(
+      (await ask('/both/1', { headers: { 'accept-payment': 'tempo/charge' } })).headers.get(
+        'www-authenticate',
+      )!,
+    )
+    const refusals: [string, number, string][] = []
+    const attempt = async (label: string, path: string, authorization: string) => {
+      const response = await ask(path, { headers: { authorization } })
+      const body = (await response.json()) as { code: string }
+      refusals.push([label, response.status, body.code])
+    }
+    await attempt('proof', '/both/1', credentialOf(charge!, { type: 'proof', signature: '0x00' }))
+    await attempt('no payload type', '/both/1', credentialOf(charge!, { hash: '0x12' }))
+    await attempt(
+      'charge of another route',
+      '/paid/1',
+      credentialOf(charge!, { type: 'hash', hash: `0x${'ab'.repeat(32)}` }),
+    )
+    await attempt('session voucher', '/charge-only/1', await gw.credential('/both/1', prices.paid))
+    expect(refusals).toEqual([
+      ['proof', 402, 'verification-failed'],
+      ['no payload type', 402, 'malformed-credential'],
+      ['charge of another route', 402, 'invalid-challenge'],
+      ['session voucher', 402, 'invalid-challenge'],
+    ])
+    expect(gw.seen).toEqual([])
+    expect((await gw.ledger.get(gw.channelId))?.accepted.cumulative).toBe(0n)
+  })
+})
+
+describe('a gateway that takes pull charges only', () => {
+  it('states supportedModes ["pull"] and refuses a hash credential before the upstream', async () => {
+    gw = await startInProcessGateway({ chargeModes: ['pull'] })
+    running.push(gw)
+    const response = await ask('/charge-only/1')
+    const [charge] = challengesOf(response)
+    expect(charge?.request.methodDetails).toEqual({
+      chainId: gw.terms.chainId,
+      supportedModes: ['pull'],
+    })
+    const authorization = `Payment ${encodeBase64url(
+      JSON.stringify({
+        challenge: charge!.params,
+        payload: { type: 'hash', hash: `0x${'cd'.repeat(32)}` },
+      }),
+    )}`
+    const refused = await ask('/charge-only/1', { headers: { authorization } })
+    expect(refused.status).toBe(402)
+    expect(((await refused.json()) as { code: string }).code).toBe('verification-failed')
+    expect(gw.seen).toEqual([])
+  })
+})
+
 describe('session recovery', () => {
   /** A recovery credential made by mppx 0.11's own charge client for `key`. */
   async function proof(key: Hex, path = '/paid/1'): Promise<string> {

@@ -8,7 +8,8 @@
  * Routes: `/paid/:id` (on-success), `/always/:id` (always), `/free/:id`, `/shadow/:id` and
  * `/shadow-always/:id` (shadow mode); metered (priced from the answer, at most
  * `prices.metered`): `/rows/:id` (JSON `result.metadata.row_count`), `/bytes/:id` (per started
- * 100 bytes), `/counted/:id` (header `x-units`).
+ * 100 bytes), `/counted/:id` (header `x-units`); `/both/:id` (session or one-shot charge) and
+ * `/charge-only/:id`.
  */
 import type { ServerType } from '@hono/node-server'
 import { randomBytes } from 'node:crypto'
@@ -147,6 +148,8 @@ export async function startInProcessGateway(
     now?: () => number
     /** `server.cors` (off by default). */
     cors?: CorsSettings
+    /** `tempoCharge.modes` (both by default). */
+    chargeModes?: readonly ('pull' | 'push')[]
   } = {},
 ): Promise<InProcessGateway> {
   const payerKey = generatePrivateKey()
@@ -165,6 +168,7 @@ export async function startInProcessGateway(
     minDeposit: 0n,
     challengeTtlMs: 300_000,
     reservationTtlMs: options.reservationTtlMs ?? 30_000,
+    ...(options.chargeModes ? { chargeModes: options.chargeModes } : {}),
   }
   const descriptor: Descriptor = {
     payer,
@@ -253,6 +257,9 @@ export async function startInProcessGateway(
         bufferBytes: 1024,
       },
     }),
+    // Paid by session or one-shot charge, and by charge alone.
+    route({ path: '/both/:id', price: prices.paid, intents: ['session', 'charge'] }),
+    route({ path: '/charge-only/:id', price: prices.paid, intents: ['charge'] }),
   ])
   const upstreams = createUpstreamPools([
     {

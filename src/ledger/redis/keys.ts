@@ -33,7 +33,8 @@
  * Why buckets: one `unsettled` key would be one slot, i.e. one cluster node taking a write for
  * every channel that goes unsettled. A channel's bucket is fixed by its id (a keccak hash, so
  * uniform), and sixteen buckets land on every master of any usual cluster. Readers merge the
- * buckets (unsettled-index.ts).
+ * buckets (unsettled-index.ts). A payment claim is touched only by its own
+ * scripts, alone.
  */
 import type { Hex } from 'viem'
 
