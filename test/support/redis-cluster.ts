@@ -36,6 +36,11 @@ export type RedisCluster = {
    * (bounded by `timeoutMs`).
    */
   promoted(replica: ClusterNode, timeoutMs?: number): Promise<void>
+  /**
+   * Waits until `node` (restarted after a crash, same port and directory) is a replica again with
+   * its replication link up and its primary reporting it `online`.
+   */
+  rejoined(node: ClusterNode, timeoutMs?: number): Promise<void>
   /** Stops every node and removes their directories. */
   stop(): Promise<void>
 }
@@ -230,6 +235,22 @@ export async function startRedisCluster(
               if (!seen?.flags.includes('master')) return false
             }
             return healthy()
+          },
+          wait,
+        )
+      },
+      async rejoined(node, wait = 20_000) {
+        await waitFor(
+          `node ${node.server.port} back as a replica`,
+          async () => {
+            const replication = await ask(node.server, (admin) => admin.info('replication'))
+            if (!/^role:slave/m.test(replication)) return false
+            if (!/^master_link_status:up/m.test(replication)) return false
+            const port = /^master_port:(\d+)/m.exec(replication)?.[1]
+            const primary = nodes.find((n) => String(n.server.port) === port)
+            if (!primary) return false
+            const seen = await ask(primary.server, (admin) => admin.info('replication'))
+            return new RegExp(`port=${node.server.port},state=online`).test(seen)
           },
           wait,
         )
