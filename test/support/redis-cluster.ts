@@ -118,7 +118,11 @@ async function clusterNodes(server: RedisServer): Promise<NodeLine[]> {
 
 /** Starts six nodes, joins them into a cluster and waits until it serves every slot. */
 export async function startRedisCluster(
-  options: { readonly timeoutMs?: number } = {},
+  options: {
+    readonly timeoutMs?: number
+    /** Every node with an append-only file and this fsync policy (default: no AOF). */
+    readonly appendfsync?: 'always' | 'everysec'
+  } = {},
 ): Promise<RedisCluster> {
   const timeoutMs = options.timeoutMs ?? 30_000
   const args = [
@@ -132,7 +136,12 @@ export async function startRedisCluster(
     'no',
   ]
   const settled = await Promise.allSettled(
-    Array.from({ length: size.primaries + size.replicas }, () => startRedisServer({ args })),
+    Array.from({ length: size.primaries + size.replicas }, () =>
+      startRedisServer({
+        args,
+        ...(options.appendfsync ? { appendonly: true, appendfsync: options.appendfsync } : {}),
+      }),
+    ),
   )
   const servers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
   const failed = settled.find((s) => s.status === 'rejected')
