@@ -1,12 +1,14 @@
 /**
  * The Redis ledger on a Redis Cluster under real gateways (one cluster of three primaries and
  * three replicas for the whole file, real redis-server processes on loopback): two gateway
- * processes and the real mppx client paying on channels spread over every primary, then a
- * primary killed -9 under that load with `minReplicas: 1`.
+ * processes and the real mppx client paying on channels spread over every primary; two settler
+ * processes settling those channels, each settlement made by exactly one; then a primary killed
+ * -9 under paid load with `minReplicas: 1`.
  */
 import { tempo } from 'mppx/client'
 import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { escrowAbi } from '../../src/chain/escrow-abi.js'
 import { redisKeys } from '../../src/ledger/redis/keys.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
 import { decodeReceipt } from '../../src/protocol/receipt.js'
@@ -14,6 +16,7 @@ import { connectDevnet, type DevnetClient } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js'
 import { startRedisCluster, type ClusterNode, type RedisCluster } from '../support/redis-cluster.js'
+import { until } from '../support/wait.js'
 
 const price = 10_000n
 const keyPrefix = 'e2e:'
@@ -38,11 +41,12 @@ describe('the Redis ledger on a Redis Cluster under real gateways', () => {
   let a: GatewayProcess
   let b: GatewayProcess
   const payers: Payer[] = []
+  let edit: (doc: { setIn(path: unknown[], value: unknown): void }) => void
 
   beforeAll(async () => {
     devnet = connectDevnet(inject('devnet'))
     ;[upstream, cluster] = await Promise.all([startExampleUpstream(), startRedisCluster()])
-    const edit = (doc: { setIn(path: unknown[], value: unknown): void }) => {
+    edit = (doc) => {
       doc.setIn(['ledger'], {
         type: 'redis',
         redis: { cluster: { nodes: cluster.seeds }, keyPrefix, minReplicas: 1 },
@@ -134,6 +138,70 @@ describe('the Redis ledger on a Redis Cluster under real gateways', () => {
       }
     }
     expect(upstream.seen.length - seenBefore).toBe(served)
+  })
+
+  it('two settler processes on the cluster settle every channel, each settlement made by one of them', async () => {
+    expect(payers.length).toBeGreaterThanOrEqual(6)
+    const settlerEdit = (doc: { setIn(path: unknown[], value: unknown): void }) => {
+      edit(doc)
+      doc.setIn(['settlement'], {
+        amountThreshold: '0.01',
+        pollIntervalMs: 100,
+        reconcileIntervalSeconds: 1,
+      })
+    }
+    const settlers = await Promise.all(
+      [0, 1].map(() =>
+        startGatewayProcess({
+          devnet,
+          upstreamUrl: upstream.url,
+          edit: settlerEdit,
+          command: 'settle',
+        }),
+      ),
+    )
+    try {
+      for (const payer of payers) {
+        await until(
+          `settlement of ${payer.channelId}`,
+          async () => {
+            const record = await ledger.get(payer.channelId)
+            return record && record.settled === record.spent ? record : undefined
+          },
+          60_000,
+        )
+      }
+      for (const payer of payers) {
+        const record = (await ledger.get(payer.channelId))!
+        const events = await devnet.publicClient.getContractEvents({
+          address: devnet.escrow,
+          abi: escrowAbi,
+          eventName: 'Settled',
+          args: { channelId: payer.channelId },
+          fromBlock: 0n,
+        })
+        const amounts = events.map((event) => event.args.newSettled!)
+        // Never the same amount twice, always rising, ending at exactly the spent value.
+        expect(new Set(amounts).size).toBe(amounts.length)
+        expect([...amounts].sort((x, y) => (x < y ? -1 : 1))).toEqual(amounts)
+        expect(amounts.at(-1)).toBe(record.spent)
+        const logged = () =>
+          settlers.reduce(
+            (sum, p) =>
+              sum +
+              p.lines.filter((l) => l.msg === 'channel settled' && l.channelId === payer.channelId)
+                .length,
+            0,
+          )
+        await until(`the settlement lines of ${payer.channelId}`, async () =>
+          logged() >= events.length ? true : undefined,
+        )
+        expect(logged()).toBe(events.length)
+      }
+      expect(await ledger.listUnsettled(1_000)).toEqual([])
+    } finally {
+      await Promise.all(settlers.map((settler) => settler.stop()))
+    }
   })
 
   it('a primary killed -9 under load (minReplicas 1): its replica is promoted, only 200 or 503, no answered voucher lost', async () => {
