@@ -92,7 +92,8 @@ describe('redis ledger on a cluster', () => {
     expect(await ledger.client.zscore(keys.unsettled(lost!), lost!)).toBe(String(t0 + 1_000))
   })
 
-  it('reports the durability of the weakest primary', async () => {
+  it('reports the durability and the replica count of the weakest primary', async () => {
+    expect(await ledger.replicas()).toBe(1)
     const report = await ledger.durability()
     expect(report.appendonly).toBe('no')
     expect(report.risk).toBe('all-since-last-save')
@@ -215,6 +216,8 @@ describe('redis ledger on a cluster: a failover to a replica that missed writes'
       await expect(charge(waiting, 60n)).rejects.toMatchObject({ code: 'ledger-unavailable' })
 
       await primary.server.kill9()
+      // Readiness holds while the other primaries answer (only this one's channels are refused).
+      await plain.ping()
       replica!.server.thaw()
       await cluster.promoted(replica!)
       const after = await until('the channel on the promoted replica', async () =>

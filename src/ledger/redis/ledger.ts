@@ -77,6 +77,8 @@ export type RedisLedger = LedgerPort & {
   readonly index: RedisChannelIndex
   /** What Redis's persistence settings risk for an acknowledged voucher. */
   durability(): Promise<DurabilityReport>
+  /** The fewest replicas connected to any primary (`INFO replication`). */
+  replicas(): Promise<number>
   /**
    * Up to `limit` channel ids from the unsettled index as stored, longest-unsettled first. A
    * hint: it may name channels settled by now, and a crash between a charge and its index update
@@ -423,9 +425,30 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       return payers.channelsOf(payer, limit)
     },
 
+    /**
+     * Readiness. On a Cluster it holds while any primary answers: a primary that fails over
+     * refuses only its own channels (503), and every gateway sees the same cluster, so taking
+     * them all out of the load balancer would refuse every channel instead.
+     */
     async ping() {
       await redisCall('ping', async () => {
-        await Promise.all(primariesOf(client).map((node) => node.ping()))
+        await Promise.any(primariesOf(client).map((node) => node.ping())).catch(
+          (error: unknown) => {
+            throw error instanceof AggregateError ? error.errors[0] : error
+          },
+        )
+      })
+    },
+
+    async replicas() {
+      return redisCall('replicas', async () => {
+        const counts = await Promise.all(
+          primariesOf(client).map(async (node) => {
+            const info = await node.info('replication')
+            return Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0)
+          }),
+        )
+        return counts.length === 0 ? 0 : Math.min(...counts)
       })
     },
 
