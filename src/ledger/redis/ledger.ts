@@ -108,18 +108,20 @@ function replicaWait(options: RedisLedgerOptions): ScriptCall['wait'] {
 }
 
 /**
- * Refuses a Redis that holds ledger data in the layout before the cluster-ready key schema
- * (keys.ts `legacy`): this version would not see those channels, and their vouchers are the
- * payee's only claim. docs/DESIGN.md "Redis key schema" says how to move them.
+ * Whether Redis holds ledger data in the layout before the cluster-ready key schema (keys.ts
+ * `legacy`). The ledger then refuses to start: it would not see those channels, and their
+ * vouchers are the payee's only claim. docs/DESIGN.md "Redis key schema" says how to move them.
  */
-async function refuseLegacyLayout(client: RedisClient, keyPrefix: string): Promise<void> {
+async function hasLegacyLayout(client: RedisClient, keyPrefix: string): Promise<boolean> {
   const { legacy } = redisKeys(keyPrefix)
   const found = await Promise.all(legacy.map((key) => client.exists(key)))
-  if (found.some((count) => count > 0)) {
-    throw new Error(
-      `ledger: Redis holds keys of the earlier layout (${legacy.join(', ')}); move them to the current key schema (docs/DESIGN.md) before starting`,
-    )
-  }
+  return found.some((count) => count > 0)
+}
+
+/** Disconnects and rejects with what a failed connection step means (errors.ts). */
+const failConnect = (client: RedisClient) => (error: unknown) => {
+  client.disconnect()
+  throw ledgerFailure(error, 'connect')
 }
 
 /**
@@ -127,6 +129,8 @@ async function refuseLegacyLayout(client: RedisClient, keyPrefix: string): Promi
  * `ledger-unavailable` when Redis cannot be reached (or refuses the credentials).
  */
 export async function createRedisLedger(options: RedisLedgerOptions): Promise<RedisLedger> {
+  const wait = replicaWait(options)
+  const keys = redisKeys(options.keyPrefix)
   const client = createRedisClient(options)
   const scripts = createScriptRunner(client)
   // ioredis rejects `connect()` with "Connection is closed." when the handshake failed; the
@@ -145,19 +149,17 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
   } finally {
     client.off('error', remember)
   }
-  try {
-    await refuseLegacyLayout(client, options.keyPrefix)
-  } catch (error) {
+  if (await hasLegacyLayout(client, options.keyPrefix).catch(failConnect(client))) {
     client.disconnect()
-    throw error
+    throw new Error(
+      `ledger: Redis holds keys of the earlier layout (${keys.legacy.join(', ')}); move them to the current key schema (docs/DESIGN.md) before starting`,
+    )
   }
 
-  const keys = redisKeys(options.keyPrefix)
   const index = createRedisChannelIndex({ client, keys })
   const payers = createRedisPayerIndex({ client, keys })
   const ttl = integerArg(options.finalizedTtlSeconds ?? thirtyDays, 'finalizedTtlSeconds')
   const logger = options.logger
-  const wait = replicaWait(options)
   /** Index updates still in flight; `close` waits for them. */
   const indexing = new Set<Promise<void>>()
   let closed = false
