@@ -210,9 +210,11 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
    * The answer to an authorization whose writes reached fewer than `minReplicas` replicas in
    * time. Why refuse it: until a replica holds the voucher, a failover of its primary can drop
    * it, and an answer it paid for would then have left unpaid. The request is refused before
-   * its upstream is called; its reservation (if any) is given back, best effort — it lapses on
-   * its own otherwise. The voucher itself stays accepted: it is the payer's own signed claim,
-   * and a retry with it pays from the same headroom.
+   * its upstream is called; its reservation is given back, best effort — it lapses on its own
+   * otherwise — so nothing is charged (the gate always reserves). The voucher itself stays
+   * accepted: it is the payer's own signed claim, and a retry with it pays from the same headroom.
+   * Under `commit` mode (not used by the gate) the value stays spent on the primary: like every
+   * `ledger-unavailable`, the rejection means the outcome is unknown.
    */
   const unreplicated = async (input: AuthorizeInput, id: Hex, replicas: number) => {
     logger?.warn(
