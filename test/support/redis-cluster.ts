@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process'
 import { Redis } from 'ioredis'
-import { startRedisServer, type RedisServer } from './redis-server.js'
+import { freePort, startRedisServer, type RedisServer } from './redis-server.js'
 
 export type ClusterNode = {
   readonly server: RedisServer
@@ -136,9 +136,11 @@ export async function startRedisCluster(
     'no',
   ]
   const settled = await Promise.allSettled(
-    Array.from({ length: size.primaries + size.replicas }, () =>
+    Array.from({ length: size.primaries + size.replicas }, async () =>
       startRedisServer({
-        args,
+        // The cluster bus gets a free port of its own: the default (port + 10000) could be any
+        // other server's port, or fall in the kernel's ephemeral range.
+        args: [...args, '--cluster-port', String(await freePort())],
         ...(options.appendfsync ? { appendonly: true, appendfsync: options.appendfsync } : {}),
       }),
     ),
