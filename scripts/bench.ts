@@ -37,6 +37,7 @@ import {
   type GatewayName,
   type GatewayVariant,
 } from './bench/gateways.js'
+import { startRedisCluster, type RedisCluster } from '../test/support/redis-cluster.js'
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.js'
 import { measure, type PreparedRow, type WindowFigures } from './bench/measure.js'
 import {
@@ -136,12 +137,19 @@ async function main(options: Options, cleanup: Cleanup): Promise<void> {
       cleanup.redis.push(server)
       redisServers.set(name, server)
     }
+    let redisClusterNodes: readonly string[] | undefined
+    if (variant.redisCluster) {
+      const cluster = await startRedisCluster({ appendfsync: 'everysec' })
+      cleanup.clusters.push(cluster)
+      redisClusterNodes = cluster.seeds
+    }
     const redisUrl = redisServers.get(name)?.url
     const config = variantConfig({
       devnet,
       upstreamUrl: upstream.url,
       variant,
       ...(redisUrl ? { redisUrl } : {}),
+      ...(redisClusterNodes ? { redisClusterNodes } : {}),
     })
     const specPath = join(cleanup.tempDir, `gateway-${name}.json`)
     writeGatewaySpec(specPath, {
@@ -296,11 +304,13 @@ type Cleanup = {
   readonly tempDir: string
   devnet: Devnet | undefined
   readonly redis: RedisServer[]
+  readonly clusters: RedisCluster[]
 }
 
 async function runCleanup(cleanup: Cleanup): Promise<void> {
   await cleanup.children.stopAll()
   await Promise.all(cleanup.redis.map((server) => server.stop().catch(() => undefined)))
+  await Promise.all(cleanup.clusters.map((cluster) => cluster.stop().catch(() => undefined)))
   await cleanup.devnet?.stop().catch((error: unknown) => console.error(error))
   rmSync(cleanup.tempDir, { recursive: true, force: true })
 }
@@ -310,6 +320,7 @@ const cleanup: Cleanup = {
   tempDir: mkdtempSync(join(tmpdir(), 'mpp-gateway-bench-')),
   devnet: undefined,
   redis: [],
+  clusters: [],
 }
 // One cleanup, whoever asks first (the end of main or a signal); both exit only after it.
 let cleaning: Promise<void> | undefined

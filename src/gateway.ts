@@ -137,6 +137,15 @@ export async function openStorage(options: {
       requireDurable: settings.redis.requireDurable,
       logger,
     })
+    if (minReplicas > 0) {
+      const replicas = await ledger.replicas()
+      if (replicas < minReplicas) {
+        logger.warn(
+          { replicas, minReplicas },
+          'ledger.redis.minReplicas exceeds the replicas of a Redis primary: its paid requests answer 503 until enough replicas connect',
+        )
+      }
+    }
   } catch (error) {
     await ledger.close()
     throw error

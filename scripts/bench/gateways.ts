@@ -19,6 +19,11 @@ export type GatewayVariant = {
   readonly edit?: (doc: ReturnType<typeof parseDocument>) => void
   /** A Redis ledger on a redis-server the bench starts, with this AOF fsync policy. */
   readonly redis?: 'always' | 'everysec'
+  /**
+   * A Redis ledger on a Redis Cluster the bench starts (three primaries, three replicas, AOF
+   * `everysec` on every node), with this `minReplicas`.
+   */
+  readonly redisCluster?: { readonly minReplicas: number }
 }
 
 /** The variants, by name. Add one here to measure another configuration. */
@@ -39,6 +44,10 @@ export const gatewayVariants = {
   paidRedisAlways: { payments: true, redis: 'always' },
   /** As `paid`, on a Redis ledger with AOF `appendfsync everysec`. */
   paidRedisEverysec: { payments: true, redis: 'everysec' },
+  /** As `paidRedisEverysec`, on a Redis Cluster; no waiting for replicas. */
+  paidRedisCluster: { payments: true, redisCluster: { minReplicas: 0 } },
+  /** As `paidRedisCluster`, each voucher acknowledged by a replica (`WAIT 1`) before forwarding. */
+  paidRedisClusterWait: { payments: true, redisCluster: { minReplicas: 1 } },
 } as const satisfies Record<string, GatewayVariant>
 
 export type GatewayName = keyof typeof gatewayVariants
@@ -56,6 +65,8 @@ export function variantConfig(options: {
   variant: GatewayVariant
   /** The URL of the variant's redis-server, when it has one. */
   redisUrl?: string
+  /** The seed nodes of the variant's Redis Cluster, when it has one. */
+  redisClusterNodes?: readonly string[]
 }): Config {
   return devnetConfig({
     devnet: options.devnet,
@@ -66,6 +77,16 @@ export function variantConfig(options: {
         doc.setIn(['ledger'], {
           type: 'redis',
           redis: { url: options.redisUrl, keyPrefix: 'bench:' },
+        })
+      }
+      if (options.redisClusterNodes && options.variant.redisCluster) {
+        doc.setIn(['ledger'], {
+          type: 'redis',
+          redis: {
+            cluster: { nodes: [...options.redisClusterNodes] },
+            keyPrefix: 'bench:',
+            minReplicas: options.variant.redisCluster.minReplicas,
+          },
         })
       }
       options.variant.edit?.(doc)

@@ -112,5 +112,22 @@ export const rows: readonly RowSpec[] = [
     target: 'paidRedisEverysec',
     expectStatus: 200,
     traffic: newVoucherEachRequest({ path: paidPath }),
+    oneConnection: {},
+  },
+  {
+    id: 'redis-cluster',
+    label: 'paid, new voucher, Redis Cluster 3+3 (everysec)',
+    target: 'paidRedisCluster',
+    expectStatus: 200,
+    traffic: newVoucherEachRequest({ path: paidPath }),
+    oneConnection: {},
+  },
+  {
+    id: 'cluster-wait',
+    label: 'paid, new voucher, Redis Cluster, minReplicas 1',
+    target: 'paidRedisClusterWait',
+    expectStatus: 200,
+    traffic: newVoucherEachRequest({ path: paidPath }),
+    oneConnection: {},
   },
 ]

@@ -87,6 +87,34 @@ describe('checkConfig', () => {
     }
   })
 
+  it('masks the credentials of Redis Cluster seed nodes and of Sentinels', () => {
+    for (const [ledger, shown] of [
+      [
+        'ledger: { type: redis, redis: { minReplicas: 1, cluster: { nodes: ["redis://:${REDIS_PASSWORD}@a:7000", "redis://:${REDIS_PASSWORD}@b:7000"] } } }',
+        'redis cluster redis://***@a:7000, redis://***@b:7000 (key prefix "mppgw:", 1 replica(s) acknowledge each voucher)',
+      ],
+      [
+        'ledger: { type: redis, redis: { sentinel: { name: ledger, nodes: ["redis://:${REDIS_PASSWORD}@s:26379"], password: "${REDIS_PASSWORD}" } } }',
+        'redis sentinel "ledger" via redis://***@s:26379 (key prefix "mppgw:")',
+      ],
+    ] as const) {
+      const text = [
+        'server: { realm: r, challengeSecret: "${MPP_CHALLENGE_SECRET}" }',
+        'chain: { network: custom, rpcUrl: "https://rpc.example", chainId: 5 }',
+        'payee: { address: "${PAYEE_ADDRESS}", signerKey: "${PAYEE_PRIVATE_KEY}" }',
+        'currency: { token: "0x20c0000000000000000000000000000000000000" }',
+        ledger,
+        'upstreams: { u: { baseUrl: "https://api.example" } }',
+        'routes: [{ method: GET, path: /x, upstream: u, price: "1" }]',
+      ].join('\n')
+      const result = checkConfig(writeTemp(text), env)
+      expect(result.ok).toBe(true)
+      if (!result.ok) return
+      expect(result.summary).toContain(shown)
+      expect(result.summary).not.toContain(env.REDIS_PASSWORD)
+    }
+  })
+
   it('returns every problem, with a printable report', () => {
     const result = checkConfig(rootFile, {
       ...env,

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { escrowAbi } from '../../src/chain/escrow-abi.js'
 import { createEscrowClient } from '../../src/chain/escrow.js'
 import type { Gateway } from '../../src/gateway.js'
+import { redisKeys } from '../../src/ledger/redis/keys.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
 import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
 import { decodeReceipt } from '../../src/protocol/receipt.js'
@@ -235,7 +236,7 @@ describe('settlement with many payee transactions in flight', () => {
     expect(await devnet.balance(payer.address)).toBe(payerBefore - 3n * price)
 
     // The finalized channel's fence goes with it.
-    const fence = `${keyPrefix}fence:{${channelId.toLowerCase()}}`
+    const fence = redisKeys(keyPrefix).fence(channelId.toLowerCase() as Hex)
     expect(await ledger.client.exists(fence)).toBe(1)
     expect(await ledger.client.ttl(fence)).toBeGreaterThan(0)
   }, 120_000)

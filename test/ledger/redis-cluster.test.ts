@@ -12,6 +12,7 @@ import { redisKeys } from '../../src/ledger/redis/keys.js'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
 import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js'
+import { until } from '../support/wait.js'
 import { describeSettlementStoreContract } from '../settlement/store-contract.js'
 import { describeLedgerContract, newChannel, voucher } from './contract.js'
 
@@ -91,7 +92,8 @@ describe('redis ledger on a cluster', () => {
     expect(await ledger.client.zscore(keys.unsettled(lost!), lost!)).toBe(String(t0 + 1_000))
   })
 
-  it('reports the durability of the weakest primary', async () => {
+  it('reports the durability and the replica count of the weakest primary', async () => {
+    expect(await ledger.replicas()).toBe(1)
     const report = await ledger.durability()
     expect(report.appendonly).toBe('no')
     expect(report.risk).toBe('all-since-last-save')
@@ -162,6 +164,70 @@ describe('redis ledger on a cluster', () => {
       })
     } finally {
       await waiting.close()
+    }
+  })
+})
+
+describe('redis ledger on a cluster: a failover to a replica that missed writes', () => {
+  const t0 = 1_700_000_000_000
+  const prefix = 'lag:'
+
+  it('loses vouchers acknowledged without WAIT; with minReplicas 1 the lagging replica makes authorize refuse, and what WAIT confirmed survives', async () => {
+    const plain = await onCluster(prefix)
+    const waiting = await onCluster(prefix, { minReplicas: 1, timeoutMs: 200 })
+    try {
+      const channel = newChannel()
+      const id = channel.channelId
+      const charge = (ledger: RedisLedger, cumulative: bigint) =>
+        ledger.authorize({
+          channelId: id,
+          voucher: voucher(cumulative),
+          amount: 10n,
+          mode: 'commit',
+          minDelta: 0n,
+          now: t0,
+        })
+      await plain.open(channel, t0)
+      expect((await charge(waiting, 10n)).kind).toBe('authorized')
+
+      const key = redisKeys(prefix).channel(id)
+      const primary = await cluster.primaryOf(key)
+      const replica = (await cluster.primaries()).find((p) => p.primary.id === primary.id)?.replica
+      expect(replica).toBeDefined()
+      // The replica stops reading, and the primary drops it at its next write (an output buffer
+      // limit of one byte), so it cannot take in, even from its socket, what follows.
+      replica!.server.freeze()
+      const admin = new Redis(primary.server.port, '127.0.0.1')
+      try {
+        await admin.config('SET', 'client-output-buffer-limit', 'replica 1 1 0')
+        expect((await charge(plain, 20n)).kind).toBe('authorized')
+        await until('the primary to drop its replica', async () =>
+          /^connected_slaves:0$/m.test(await admin.info('replication')) ? true : undefined,
+        )
+      } finally {
+        admin.disconnect()
+      }
+
+      // Acknowledged without WAIT: answered as accepted, held by the primary alone.
+      for (const cumulative of [30n, 40n, 50n]) {
+        expect((await charge(plain, cumulative)).kind).toBe('authorized')
+      }
+      // With minReplicas 1 the same step is refused: no answer could leave on it.
+      await expect(charge(waiting, 60n)).rejects.toMatchObject({ code: 'ledger-unavailable' })
+
+      await primary.server.kill9()
+      // Readiness holds while the other primaries answer (only this one's channels are refused).
+      await plain.ping()
+      replica!.server.thaw()
+      await cluster.promoted(replica!)
+      const after = await until('the channel on the promoted replica', async () =>
+        plain.get(id).catch(() => undefined),
+      )
+      // What WAIT confirmed survived; the vouchers acknowledged without it are gone.
+      expect(after.accepted.cumulative).toBeGreaterThanOrEqual(10n)
+      expect(after.accepted.cumulative).toBeLessThan(30n)
+    } finally {
+      await Promise.all([plain.close(), waiting.close()])
     }
   })
 })

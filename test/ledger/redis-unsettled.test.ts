@@ -221,6 +221,13 @@ describe('redis ledger: unsettled index', () => {
     }
   })
 
+  it('refuses to start on keys of the layout before buckets, naming them', async () => {
+    await ledger.client.zadd('old:unsettled', t0, newChannel().channelId)
+    await expect(createRedisLedger({ url: server.url, keyPrefix: 'old:' })).rejects.toThrow(
+      /earlier layout \(old:unsettled, old:intents\)/,
+    )
+  })
+
   it('refuses a limit that is not a positive integer', async () => {
     await expect(ledger.listUnsettled(0)).rejects.toThrow(RangeError)
   })

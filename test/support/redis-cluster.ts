@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process'
 import { Redis } from 'ioredis'
-import { startRedisServer, type RedisServer } from './redis-server.js'
+import { freePort, startRedisServer, type RedisServer } from './redis-server.js'
 
 export type ClusterNode = {
   readonly server: RedisServer
@@ -36,6 +36,11 @@ export type RedisCluster = {
    * (bounded by `timeoutMs`).
    */
   promoted(replica: ClusterNode, timeoutMs?: number): Promise<void>
+  /**
+   * Waits until `node` (restarted after a crash, same port and directory) is a replica again with
+   * its replication link up and its primary reporting it `online`.
+   */
+  rejoined(node: ClusterNode, timeoutMs?: number): Promise<void>
   /** Stops every node and removes their directories. */
   stop(): Promise<void>
 }
@@ -113,7 +118,11 @@ async function clusterNodes(server: RedisServer): Promise<NodeLine[]> {
 
 /** Starts six nodes, joins them into a cluster and waits until it serves every slot. */
 export async function startRedisCluster(
-  options: { readonly timeoutMs?: number } = {},
+  options: {
+    readonly timeoutMs?: number
+    /** Every node with an append-only file and this fsync policy (default: no AOF). */
+    readonly appendfsync?: 'always' | 'everysec'
+  } = {},
 ): Promise<RedisCluster> {
   const timeoutMs = options.timeoutMs ?? 30_000
   const args = [
@@ -127,7 +136,14 @@ export async function startRedisCluster(
     'no',
   ]
   const settled = await Promise.allSettled(
-    Array.from({ length: size.primaries + size.replicas }, () => startRedisServer({ args })),
+    Array.from({ length: size.primaries + size.replicas }, async () =>
+      startRedisServer({
+        // The cluster bus gets a free port of its own: the default (port + 10000) could be any
+        // other server's port, or fall in the kernel's ephemeral range.
+        args: [...args, '--cluster-port', String(await freePort())],
+        ...(options.appendfsync ? { appendonly: true, appendfsync: options.appendfsync } : {}),
+      }),
+    ),
   )
   const servers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
   const failed = settled.find((s) => s.status === 'rejected')
@@ -230,6 +246,22 @@ export async function startRedisCluster(
               if (!seen?.flags.includes('master')) return false
             }
             return healthy()
+          },
+          wait,
+        )
+      },
+      async rejoined(node, wait = 20_000) {
+        await waitFor(
+          `node ${node.server.port} back as a replica`,
+          async () => {
+            const replication = await ask(node.server, (admin) => admin.info('replication'))
+            if (!/^role:slave/m.test(replication)) return false
+            if (!/^master_link_status:up/m.test(replication)) return false
+            const port = /^master_port:(\d+)/m.exec(replication)?.[1]
+            const primary = nodes.find((n) => String(n.server.port) === port)
+            if (!primary) return false
+            const seen = await ask(primary.server, (admin) => admin.info('replication'))
+            return new RegExp(`port=${node.server.port},state=online`).test(seen)
           },
           wait,
         )

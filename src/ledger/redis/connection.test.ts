@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Cluster, type Redis } from 'ioredis'
-import { createRedisClient, reconnectDelay, redactRedisUrl } from './connection.js'
+import { createRedisClient, reconnectDelay, redactRedisUrl, redactTarget } from './connection.js'
 
 describe('redactRedisUrl', () => {
   it.each([
@@ -23,6 +23,19 @@ describe('reconnectDelay', () => {
       expect(delay).toBeLessThanOrEqual(1_200)
     }
     expect(reconnectDelay(1)).toBeLessThanOrEqual(120)
+  })
+})
+
+describe('redactTarget', () => {
+  it('masks the credentials of every seed node and Sentinel', () => {
+    expect(
+      redactTarget({ cluster: { nodes: ['redis://:pw@a:7000', 'rediss://u:pw@b:7001'] } }),
+    ).toBe('cluster redis://***@a:7000,rediss://***@b:7001')
+    expect(
+      redactTarget({
+        sentinel: { name: 'ledger', nodes: ['redis://:pw@s:26379'], password: 'pw' },
+      }),
+    ).toBe('sentinel ledger@redis://***@s:26379')
   })
 })
 

@@ -30,6 +30,9 @@ const unavailableReplies = [
   'NOAUTH',
   'WRONGPASS',
   'NOPERM',
+  // A Cluster redirect ioredis could not follow (inside a pipeline): the command did not run.
+  'MOVED',
+  'ASK',
 ] as const
 
 /** Whether an error is a reply Redis sent (as opposed to a client or socket failure). */

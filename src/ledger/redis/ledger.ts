@@ -78,6 +78,8 @@ export type RedisLedger = LedgerPort & {
   readonly index: RedisChannelIndex
   /** What Redis's persistence settings risk for an acknowledged voucher. */
   durability(): Promise<DurabilityReport>
+  /** The fewest replicas connected to any primary (`INFO replication`). */
+  replicas(): Promise<number>
   /**
    * Up to `limit` channel ids from the unsettled index as stored, longest-unsettled first. A
    * hint: it may name channels settled by now, and a crash between a charge and its index update
@@ -107,18 +109,20 @@ function replicaWait(options: RedisLedgerOptions): ScriptCall['wait'] {
 }
 
 /**
- * Refuses a Redis that holds ledger data in the layout before the cluster-ready key schema
- * (keys.ts `legacy`): this version would not see those channels, and their vouchers are the
- * payee's only claim. docs/DESIGN.md "Redis key schema" says how to move them.
+ * Whether Redis holds ledger data in the layout before the cluster-ready key schema (keys.ts
+ * `legacy`). The ledger then refuses to start: it would not see those channels, and their
+ * vouchers are the payee's only claim. docs/DESIGN.md "Redis key schema" says how to move them.
  */
-async function refuseLegacyLayout(client: RedisClient, keyPrefix: string): Promise<void> {
+async function hasLegacyLayout(client: RedisClient, keyPrefix: string): Promise<boolean> {
   const { legacy } = redisKeys(keyPrefix)
   const found = await Promise.all(legacy.map((key) => client.exists(key)))
-  if (found.some((count) => count > 0)) {
-    throw new Error(
-      `ledger: Redis holds keys of the earlier layout (${legacy.join(', ')}); move them to the current key schema (docs/DESIGN.md) before starting`,
-    )
-  }
+  return found.some((count) => count > 0)
+}
+
+/** Disconnects and rejects with what a failed connection step means (errors.ts). */
+const failConnect = (client: RedisClient) => (error: unknown) => {
+  client.disconnect()
+  throw ledgerFailure(error, 'connect')
 }
 
 /**
@@ -126,6 +130,8 @@ async function refuseLegacyLayout(client: RedisClient, keyPrefix: string): Promi
  * `ledger-unavailable` when Redis cannot be reached (or refuses the credentials).
  */
 export async function createRedisLedger(options: RedisLedgerOptions): Promise<RedisLedger> {
+  const wait = replicaWait(options)
+  const keys = redisKeys(options.keyPrefix)
   const client = createRedisClient(options)
   const scripts = createScriptRunner(client)
   // ioredis rejects `connect()` with "Connection is closed." when the handshake failed; the
@@ -144,19 +150,17 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
   } finally {
     client.off('error', remember)
   }
-  try {
-    await refuseLegacyLayout(client, options.keyPrefix)
-  } catch (error) {
+  if (await hasLegacyLayout(client, options.keyPrefix).catch(failConnect(client))) {
     client.disconnect()
-    throw error
+    throw new Error(
+      `ledger: Redis holds keys of the earlier layout (${keys.legacy.join(', ')}); move them to the current key schema (docs/DESIGN.md) before starting`,
+    )
   }
 
-  const keys = redisKeys(options.keyPrefix)
   const index = createRedisChannelIndex({ client, keys })
   const payers = createRedisPayerIndex({ client, keys })
   const ttl = integerArg(options.finalizedTtlSeconds ?? thirtyDays, 'finalizedTtlSeconds')
   const logger = options.logger
-  const wait = replicaWait(options)
   /** Index updates still in flight; `close` waits for them. */
   const indexing = new Set<Promise<void>>()
   let closed = false
@@ -207,9 +211,11 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
    * The answer to an authorization whose writes reached fewer than `minReplicas` replicas in
    * time. Why refuse it: until a replica holds the voucher, a failover of its primary can drop
    * it, and an answer it paid for would then have left unpaid. The request is refused before
-   * its upstream is called; its reservation (if any) is given back, best effort — it lapses on
-   * its own otherwise. The voucher itself stays accepted: it is the payer's own signed claim,
-   * and a retry with it pays from the same headroom.
+   * its upstream is called; its reservation is given back, best effort — it lapses on its own
+   * otherwise — so nothing is charged (the gate always reserves). The voucher itself stays
+   * accepted: it is the payer's own signed claim, and a retry with it pays from the same headroom.
+   * Under `commit` mode (not used by the gate) the value stays spent on the primary: like every
+   * `ledger-unavailable`, the rejection means the outcome is unknown.
    */
   const unreplicated = async (input: AuthorizeInput, id: Hex, replicas: number) => {
     logger?.warn(
@@ -450,9 +456,30 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     blocks: createRedisPayerBlocks({ client, keys }),
 
+    /**
+     * Readiness. On a Cluster it holds while any primary answers: a primary that fails over
+     * refuses only its own channels (503), and every gateway sees the same cluster, so taking
+     * them all out of the load balancer would refuse every channel instead.
+     */
     async ping() {
       await redisCall('ping', async () => {
-        await Promise.all(primariesOf(client).map((node) => node.ping()))
+        await Promise.any(primariesOf(client).map((node) => node.ping())).catch(
+          (error: unknown) => {
+            throw error instanceof AggregateError ? error.errors[0] : error
+          },
+        )
+      })
+    },
+
+    async replicas() {
+      return redisCall('replicas', async () => {
+        const counts = await Promise.all(
+          primariesOf(client).map(async (node) => {
+            const info = await node.info('replication')
+            return Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0)
+          }),
+        )
+        return counts.length === 0 ? 0 : Math.min(...counts)
       })
     },
 

@@ -1,5 +1,5 @@
 /**
- * The payer index of the Redis ledger: per payer address, the set `<prefix>payer:{<payer>}` of the
+ * The payer index of the Redis ledger: per payer address, the set `{<prefix>payer:<payer>}` of the
  * channels it opened. Session recovery reads it to find the open channel of a client that lost
  * its local state (port `channelsOf`).
  *

@@ -18,7 +18,10 @@
  *
  * A call may also wait for replicas (`wait`): `WAIT` is pipelined behind the script on the same
  * connection — on a Cluster the same node, since a pipeline follows its keyed commands — so it
- * counts the replicas that acknowledged the script's writes.
+ * counts the replicas that acknowledged the script's writes. ioredis follows a Cluster redirect
+ * (`MOVED`, after a failover or a resharding) for a lone command but not for this pipeline, whose
+ * `WAIT` did not fail; so the runner refreshes the slot map and sends it again, at most twice —
+ * safe for the same reason as after `NOSCRIPT`: a redirect means the script did not run.
  *
  * The runner rejects with whatever ioredis rejected with; callers map that through `ledgerFailure`
  * (errors.ts), so an outage reads the same from every script.
@@ -26,7 +29,7 @@
 import { createHash } from 'node:crypto'
 import { Cluster } from 'ioredis'
 import { primariesOf, type RedisClient } from './connection.js'
-import { isNoScript } from './errors.js'
+import { isNoScript, isReplyError } from './errors.js'
 import { paymentScripts } from './payment-scripts.js'
 import { ledgerScripts } from './scripts.js'
 import { rateLimitScripts } from '../../limits/redis-script.js'
@@ -67,6 +70,9 @@ export type ScriptRunner = {
   load(): Promise<void>
   run(call: ScriptCall): Promise<ScriptOutcome>
 }
+
+/** A Cluster redirect: the slot lives on another node, and the command did not run. */
+const isMoved = (error: unknown) => isReplyError(error) && error.message.startsWith('MOVED ')
 
 const sha1 = (source: string) => createHash('sha1').update(source).digest('hex')
 
@@ -138,11 +144,18 @@ export function createScriptRunner(client: RedisClient): ScriptRunner {
       await Promise.all(loads)
     },
     async run(call) {
-      try {
-        return await once(call, false)
-      } catch (error) {
-        if (!isNoScript(error)) throw error
-        return await once(call, true)
+      for (let redirects = 0; ; redirects += 1) {
+        try {
+          try {
+            return await once(call, false)
+          } catch (error) {
+            if (!isNoScript(error)) throw error
+            return await once(call, true)
+          }
+        } catch (error) {
+          if (!(client instanceof Cluster) || !isMoved(error) || redirects >= 2) throw error
+          await new Promise<void>((resolve) => client.refreshSlotsCache(() => resolve()))
+        }
       }
     },
   }
