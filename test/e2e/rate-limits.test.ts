@@ -137,6 +137,17 @@ describe('rate limits shared through Redis by two instances', () => {
       expect(after.reserved).toBe(0n)
       expect(forwardedTo(path) - before).toBe(allowed)
     }
+    // Each instance counts its own refusals; together they are every refusal.
+    const refused = await Promise.all(
+      gateways.map(async (g) =>
+        Number(
+          /mppgw_rate_limited_total\{limit="perPayer"\} (\d+)/.exec(
+            await g.deps.metrics.render(),
+          )?.[1] ?? 0,
+        ),
+      ),
+    )
+    expect(refused.reduce((a, b) => a + b, 0)).toBe(10 - 3)
   })
 
   it('challenges per client address hold in total across the instances', async () => {
