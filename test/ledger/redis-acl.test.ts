@@ -7,6 +7,8 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisLedger } from '../../src/ledger/redis/ledger.js'
 import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
+import { gcraOf } from '../../src/limits/gcra.js'
+import { createRedisRateLimiter } from '../../src/limits/redis.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { newChannel, voucher } from './contract.js'
 
@@ -84,6 +86,21 @@ describe('documented Redis ACL', () => {
       await store.setCursor(7n)
       expect(await store.cursor()).toBe(7n)
       expect((await ledger.finalize(id, { settled: 10n, txHash: undefined }, 3)).kind).toBe('ok')
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('lets the rate limiter count and refuse', async () => {
+    const ledger = await createRedisLedger({ url, keyPrefix: 'mppgw:' })
+    try {
+      const limiter = createRedisRateLimiter({ client: ledger.client, keyPrefix: 'mppgw:' })
+      const rate = gcraOf({ requests: 1, perSeconds: 60 })
+      expect(await limiter.take('acl', rate, 1_000)).toEqual({ kind: 'allowed' })
+      expect(await limiter.take('acl', rate, 1_000)).toEqual({
+        kind: 'limited',
+        retryAfterMs: 60_000,
+      })
     } finally {
       await ledger.close()
     }
