@@ -2,12 +2,12 @@
  * Which settings a running gateway can take from a reloaded file, and which need a restart.
  *
  * Live (a reload applies them to the next request): routes and their prices, upstreams, limits,
- * discovery, shadow mode, the challenge secrets and lifetime, `server.maxHeaderBytes`.
+ * discovery, shadow mode, the challenge secrets and lifetime.
  *
  * Restart only: what the listening socket, the ledger, the chain and the settler were built with
  * (listen address and port, ledger, chain, payee and its key, currency, session terms, settlement)
- * and what the HTTP pipeline was assembled with (realm, reserved prefix, metrics token, body and
- * header time-outs, trusted proxies, CORS). A reload never half-applies these: the running values
+ * and what the HTTP server and pipeline were assembled with (realm, reserved prefix, metrics
+ * token, header size, body and header time-outs, trusted proxies, CORS). A reload never half-applies these: the running values
  * stay, and the changed paths are reported (never their values: some are secrets).
  */
 import { deepFreeze } from './deep-freeze.js'
@@ -23,6 +23,7 @@ const restartServerKeys = [
   'realm',
   'reservedPrefix',
   'metricsToken',
+  'maxHeaderBytes',
   'headersTimeoutMs',
   'requestBodyTimeoutMs',
   'bufferedBodyBytes',

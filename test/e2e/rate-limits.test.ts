@@ -137,6 +137,17 @@ describe('rate limits shared through Redis by two instances', () => {
       expect(after.reserved).toBe(0n)
       expect(forwardedTo(path) - before).toBe(allowed)
     }
+    // Each instance counts its own refusals; together they are every refusal.
+    const refused = await Promise.all(
+      gateways.map(async (g) =>
+        Number(
+          /mppgw_rate_limited_total\{limit="perPayer"\} (\d+)/.exec(
+            await g.deps.metrics.render(),
+          )?.[1] ?? 0,
+        ),
+      ),
+    )
+    expect(refused.reduce((a, b) => a + b, 0)).toBe(10 - 3)
   })
 
   it('challenges per client address hold in total across the instances', async () => {
@@ -160,5 +171,31 @@ describe('rate limits shared through Redis by two instances', () => {
       expect(Number(a.retryAfter)).toBe(720)
     }
     expect(forwardedTo('/v1/execution/q/')).toBe(0)
+  })
+
+  it('behind a trusted proxy the client is the nearest untrusted X-Forwarded-For address', async () => {
+    const gateway = await startTestGateway({
+      config: devnetConfig({
+        devnet,
+        upstreamUrl: upstream.url,
+        edit: (doc) => {
+          doc.setIn(['server', 'trustedProxies'], ['127.0.0.1', '10.0.0.0/8'])
+          doc.setIn(['limits', 'challengesPerClient'], { requests: 1, perSeconds: 3600 })
+        },
+      }),
+    })
+    gateways.push(gateway)
+    const status = async (forwardedFor: string) => {
+      const r = await fetch(`${gateway.url}/v1/execution/x/results`, {
+        headers: { 'x-forwarded-for': forwardedFor },
+      })
+      await r.body?.cancel()
+      return r.status
+    }
+    expect(await status('198.51.100.1')).toBe(402)
+    expect(await status('198.51.100.1')).toBe(429)
+    // A claim further left does not make another client; a trusted hop is skipped.
+    expect(await status('203.0.113.9, 198.51.100.1, 10.1.2.3')).toBe(429)
+    expect(await status('198.51.100.2')).toBe(402)
   })
 })

@@ -141,6 +141,26 @@ describe('quotes across a reload', () => {
     expect(upstream.seen.filter((r) => r.url === paidPath('m3'))).toHaveLength(0)
   })
 
+  it('keeps an unchanged upstream pool, and closes a replaced one only once no request holds it', async () => {
+    const held = gateway.deps.generations.enter()
+    const old = held.generation.upstreams.get('example')
+    gateway.deps.generations.apply(config('0.01'))
+    // Unchanged upstream: the next generation shares the pool (and its connections).
+    expect(gateway.deps.generations.current().upstreams.get('example')).toBe(old)
+    gateway.deps.generations.apply(
+      config('0.01', (doc) => doc.setIn(['upstreams', 'example', 'connections'], 8)),
+    )
+    const replacement = gateway.deps.generations.current().upstreams.get('example')
+    expect(replacement).not.toBe(old)
+    expect(old.pool.closed).toBe(false)
+    held.release()
+    expect(old.pool.closed).toBe(true)
+    expect(replacement.pool.closed).toBe(false)
+    const r = await fetch(`${gateway.url}/v1/execution/x/status`)
+    expect(r.status).toBe(200)
+    await r.body?.cancel()
+  })
+
   it('reloads when the watched file changes (debounced), and not for other files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mppgw-watch-'))
     const file = join(dir, 'gateway.yaml')

@@ -7,6 +7,8 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisLedger } from '../../src/ledger/redis/ledger.js'
 import { createRedisSettlementStore } from '../../src/ledger/redis/settlement-store.js'
+import { gcraOf } from '../../src/limits/gcra.js'
+import { createRedisRateLimiter } from '../../src/limits/redis.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { newChannel, voucher } from './contract.js'
 
@@ -90,6 +92,21 @@ describe('documented Redis ACL', () => {
       expect(await ledger.blocks.get(payer)).toEqual(blocked.block)
       expect(await ledger.blocks.list(5)).toEqual([blocked.block])
       expect(await ledger.blocks.unblock(payer)).toBe(true)
+    } finally {
+      await ledger.close()
+    }
+  })
+
+  it('lets the rate limiter count and refuse', async () => {
+    const ledger = await createRedisLedger({ url, keyPrefix: 'mppgw:' })
+    try {
+      const limiter = createRedisRateLimiter({ client: ledger.client, keyPrefix: 'mppgw:' })
+      const rate = gcraOf({ requests: 1, perSeconds: 60 })
+      expect(await limiter.take('acl', rate, 1_000)).toEqual({ kind: 'allowed' })
+      expect(await limiter.take('acl', rate, 1_000)).toEqual({
+        kind: 'limited',
+        retryAfterMs: 60_000,
+      })
     } finally {
       await ledger.close()
     }
