@@ -11,8 +11,10 @@
  *   4. admit             — route, limits, price; a 402 challenge, a management 204, a problem,
  *                          a shadow request, or a paid request with its price reserved
  *                                                                       (gate/gate.ts)
- *   5. forward           — stream to the upstream and back; a paid request's charge is decided
- *                          at the upstream's head and every answer carries the receipt
+ *   5. forward           — a paid retry is answered from its stored copy; otherwise stream to
+ *                          the upstream and back; a paid request's charge is decided at the
+ *                          upstream's head (a metered route's from the answer) and every answer
+ *                          carries the receipt
  *                                                                       (http/relay.ts, gate/charge.ts)
  *
  * This file holds the order of the steps and nothing else; the payment decisions live in
@@ -23,6 +25,7 @@ import { Hono } from 'hono'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
 import { asGatewayError, type Gate } from './gate/gate.js'
+import type { RetryGuard } from './gate/idempotency.js'
 import { loggedPath, noteAdmission, writeAccessLine, type AccessEntry } from './http/access-log.js'
 import { cors, type CorsPolicy } from './http/cors.js'
 import { mountDiscovery } from './http/discovery.js'
@@ -54,6 +57,8 @@ export type AppDeps = {
   readonly discovery?: DiscoveryDocuments | undefined
   /** Cross-origin rules (`server.cors`); without them no CORS header is added. */
   readonly cors?: CorsPolicy | undefined
+  /** Paid retries answered from a stored copy (gate/idempotency.ts); none when absent. */
+  readonly retries?: RetryGuard | undefined
   readonly now: () => number
 }
 

@@ -24,6 +24,9 @@ import { createChainReachability } from './chain/reachability.js'
 import type { Config } from './config/schema.js'
 import { createReadiness } from './http/health.js'
 import { startServer } from './http/serve.js'
+import { createRetryGuard } from './gate/idempotency.js'
+import { createMemoryIdempotencyStore, type IdempotencyStore } from './ledger/idempotency.js'
+import { createRedisIdempotencyStore } from './ledger/redis/idempotency.js'
 import { createMemoryLedger } from './ledger/memory.js'
 import { createRedisLedger } from './ledger/redis/ledger.js'
 import { checkDurability } from './ledger/redis/durability.js'
@@ -106,6 +109,8 @@ export type Storage = {
   readonly ledger: LedgerPort
   readonly index: ChannelIndex
   readonly store: SettlementStore
+  /** Paid answers kept for retries; in the ledger's store (memory when not given). */
+  readonly idempotency?: IdempotencyStore
 }
 
 export async function openStorage(options: {
@@ -119,7 +124,12 @@ export async function openStorage(options: {
       'ledger.type is memory: accepted vouchers live in this process only and are lost on restart; use redis in production',
     )
     const ledger = createMemoryLedger()
-    return { ledger, index: ledger.index, store: createMemorySettlementStore(options.now) }
+    return {
+      ledger,
+      index: ledger.index,
+      store: createMemorySettlementStore(options.now),
+      idempotency: createMemoryIdempotencyStore(),
+    }
   }
   const logger = options.logger.child({ component: 'ledger' })
   const ledger = await createRedisLedger({
@@ -140,6 +150,10 @@ export async function openStorage(options: {
     ledger,
     index: ledger.index,
     store: createRedisSettlementStore({
+      client: ledger.client,
+      keyPrefix: settings.redis.keyPrefix,
+    }),
+    idempotency: createRedisIdempotencyStore({
       client: ledger.client,
       keyPrefix: settings.redis.keyPrefix,
     }),
@@ -327,6 +341,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     ledger,
     terms,
     unresolved,
+    retries: createRetryGuard({
+      store: storage.idempotency ?? createMemoryIdempotencyStore(),
+      ttlMs: config.idempotency.ttlSeconds * 1000,
+      maxBodyBytes: config.idempotency.maxBodyBytes,
+      now,
+    }),
   }
   const app = createApp(deps)
 

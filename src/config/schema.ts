@@ -90,6 +90,7 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
         ? { type: 'redis' as const, redis }
         : { type: 'memory' as const },
     discovery: shape.discovery,
+    idempotency: shape.idempotency,
     upstreams: shape.upstreams,
     routes: shape.routes.map(({ metered, ...route }, index) => ({
       ...route,

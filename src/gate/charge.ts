@@ -75,6 +75,12 @@ export type Charge = {
    * `undefined` when the client is gone. Returns that answer, with the receipt.
    */
   withoutHead(error: GatewayError | undefined): Promise<Answer | undefined>
+  /**
+   * The request is answered without forwarding it (a retry answered from a stored copy, or
+   * refused): the reservation is released whatever the route's policy. Returns the receipt, and
+   * the problem answer for `error` when one is given.
+   */
+  cancel(error?: GatewayError): Promise<{ receipt: string; answer: Answer | undefined }>
   /** The decision, once taken. */
   resolution(): Resolution | undefined
 }
@@ -199,6 +205,7 @@ export function createCharge(deps: ChargeDeps, route: Route, session: SessionOut
   // A metered route's receipt states what this answer cost; a flat route's is its price.
   const receipt = (snapshot: ChannelSnapshot, charged?: bigint) =>
     receiptOf(session, snapshot, now(), route.metered ? charged : undefined)
+  const receiptFor = (resolution: Resolution) => receipt(resolution.snapshot, resolution.charged)
 
   return {
     channelId,
@@ -225,6 +232,11 @@ export function createCharge(deps: ChargeDeps, route: Route, session: SessionOut
       return error
         ? deps.problem(error, receipt(resolution.snapshot, resolution.charged))
         : undefined
+    },
+    async cancel(error) {
+      const resolution = await decide(false)
+      const receipt = receiptFor(resolution)
+      return { receipt, answer: error ? deps.problem(error, receipt) : undefined }
     },
     resolution: () => decided,
   }
