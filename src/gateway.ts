@@ -344,6 +344,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     retries: createRetryGuard({
       store: storage.idempotency ?? createMemoryIdempotencyStore(),
       ttlMs: config.idempotency.ttlSeconds * 1000,
+      credentialTtlMs: terms.challengeTtlMs,
       maxBodyBytes: config.idempotency.maxBodyBytes,
       now,
     }),

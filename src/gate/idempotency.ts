@@ -99,7 +99,13 @@ const unkept = new Set(['payment-receipt', 'x-request-id', 'date', 'connection',
 
 export function createRetryGuard(options: {
   readonly store: IdempotencyStore
+  /** How long an answer under an `Idempotency-Key` is kept. */
   readonly ttlMs: number
+  /**
+   * How long an answer under a credential is kept: a credential is refused once its challenge
+   * expires, so keeping it longer than a challenge's lifetime would only cost store memory.
+   */
+  readonly credentialTtlMs: number
   readonly maxBodyBytes: number
   readonly now: () => number
 }): RetryGuard {
@@ -115,8 +121,12 @@ export function createRetryGuard(options: {
         now: now(),
       })
       switch (claim.kind) {
-        case 'claimed':
-          return { kind: 'forward', recorder: recorder({ channelId, key: key.key, owner }) }
+        case 'claimed': {
+          const ttlMs = key.explicit
+            ? options.ttlMs
+            : Math.min(options.ttlMs, options.credentialTtlMs)
+          return { kind: 'forward', recorder: recorder({ channelId, key: key.key, owner }, ttlMs) }
+        }
         case 'mismatch':
           if (!key.explicit) return { kind: 'forward', recorder: undefined }
           return {
@@ -149,7 +159,10 @@ export function createRetryGuard(options: {
     },
   }
 
-  function recorder(at: { channelId: Hex; key: string; owner: string }): AnswerRecorder {
+  function recorder(
+    at: { channelId: Hex; key: string; owner: string },
+    ttlMs: number,
+  ): AnswerRecorder {
     let status: number | undefined
     let headers: Record<string, string | readonly string[]> = {}
     const chunks: Buffer[] = []
@@ -178,7 +191,7 @@ export function createRetryGuard(options: {
           status !== undefined && complete && !tooLarge
             ? { status, headers, body: Buffer.concat(chunks).toString('base64') }
             : undefined
-        await store.complete({ ...at, answer: kept, ttlMs: options.ttlMs, now: now() })
+        await store.complete({ ...at, answer: kept, ttlMs, now: now() })
       },
     }
   }

@@ -328,6 +328,7 @@ export async function startInProcessGateway(
     retries: createRetryGuard({
       store: options.idempotency ?? createMemoryIdempotencyStore(),
       ttlMs: 60_000,
+      credentialTtlMs: terms.challengeTtlMs,
       maxBodyBytes: options.idempotencyMaxBodyBytes ?? 4096,
       now,
     }),

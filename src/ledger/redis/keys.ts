@@ -13,6 +13,8 @@
  *  - `<prefix>intent:{<channelId>}`  hash: the settlement transaction pending for the channel
  *  - `<prefix>intents`               set: channel ids with an intent — a hint for restarts
  *  - `<prefix>watcher:cursor`        string: the last block the close watcher processed
+ *  - `<prefix>idem:{<channelId>}:<sha256>`  hash: a paid request's retry record, with a PX
+ *                                    time-to-live (built in idempotency.ts, on the channel's slot)
  *  - `<prefix>payer:{<payer>}`       set: the ids of the channels a payer (lower-cased address)
  *                                    opened and that are not known finalized — how a client that
  *                                    lost its local state finds its channel (payers.ts)
