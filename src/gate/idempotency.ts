@@ -74,7 +74,7 @@ export function fingerprintOf(options: {
 export type AnswerRecorder = {
   head(status: number, headers: Readonly<Record<string, string | string[]>>): void
   chunk(chunk: Buffer): void
-  /** The exchange is over: keep the answer if it was charged, else free the key. */
+  /** The exchange is over: keep the answer if it was charged, else free the key (once). */
   finish(outcome: { readonly charged: boolean; readonly complete: boolean }): Promise<void>
 }
 
@@ -168,6 +168,7 @@ export function createRetryGuard(options: {
     const chunks: Buffer[] = []
     let size = 0
     let tooLarge = false
+    let finished: Promise<void> | undefined
     return {
       head(s, h) {
         status = s
@@ -185,14 +186,19 @@ export function createRetryGuard(options: {
           chunks.push(chunk)
         }
       },
-      async finish({ charged, complete }) {
-        if (!charged) return store.abandon(at)
-        const kept =
-          status !== undefined && complete && !tooLarge
-            ? { status, headers, body: Buffer.concat(chunks).toString('base64') }
-            : undefined
-        await store.complete({ ...at, answer: kept, ttlMs, now: now() })
+      finish(outcome) {
+        finished ??= settle(outcome)
+        return finished
       },
+    }
+
+    async function settle({ charged, complete }: { charged: boolean; complete: boolean }) {
+      if (!charged) return store.abandon(at)
+      const kept =
+        status !== undefined && complete && !tooLarge
+          ? { status, headers, body: Buffer.concat(chunks).toString('base64') }
+          : undefined
+      await store.complete({ ...at, answer: kept, ttlMs, now: now() })
     }
   }
 }

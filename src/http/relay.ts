@@ -101,10 +101,9 @@ export async function relay(
   } finally {
     // Kept only when charged (and whole); otherwise the key is freed for the retry.
     if (recorder && charge) {
-      const kind = charge.resolution()?.kind
       await recorder
         .finish({
-          charged: kind === 'committed' || kind === 'unknown',
+          charged: charged(charge),
           complete: forwarded?.kind === 'responded' && forwarded.completed,
         })
         .catch(() => undefined)
@@ -203,6 +202,12 @@ function answer(entry: AccessEntry, answer: Answer, shadow?: string): Response {
   if (code === 'request-timeout' || code === 'body-too-large') headers.connection = 'close'
   if (shadow !== undefined) headers[shadowPriceHeader] = shadow
   return respond({ ...answer, headers })
+}
+
+/** Whether the charge made value spent (or may have: its commit's outcome is unknown). */
+function charged(charge: Charge | undefined): boolean {
+  const kind = charge?.resolution()?.kind
+  return kind === 'committed' || kind === 'unknown'
 }
 
 function noteShadow(entry: AccessEntry, route: Route, upstreamStatus: number | undefined): void {

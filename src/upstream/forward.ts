@@ -90,6 +90,8 @@ export type ForwardOptions = {
     | {
         head(status: number, headers: Readonly<Record<string, string | string[]>>): void
         chunk(chunk: Buffer): void
+        /** The whole body was relayed; awaited before the response ends (errors ignored). */
+        beforeEnd?(): Promise<void>
       }
     | undefined
   /** Upstream response headers the client never sees (lower-case names). */
@@ -374,8 +376,18 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
       full = !response.write(chunk) || full
     }
     if (upstreamError !== undefined) cut(upstreamError)
-    else if (upstreamEnded) response.end()
+    else if (upstreamEnded) endResponse()
     else if (!full) c.resume()
+  }
+
+  /** The last byte leaves only once the observer recorded the whole answer (a kept copy). */
+  const endResponse = (): void => {
+    const observe = options.observe
+    if (!observe?.beforeEnd) return void response.end()
+    observe.beforeEnd().then(
+      () => response.end(),
+      () => response.end(),
+    )
   }
 
   /** The head is known (and the body held, if asked): decide, then write our head. */
@@ -441,7 +453,7 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
     onResponseEnd(c) {
       upstreamEnded = true
       if (phase === 'holding') decide(c, heldAnswer(true))
-      else if (phase === 'streaming') response.end()
+      else if (phase === 'streaming') endResponse()
     },
     onResponseError(_c, error) {
       if (clientGone) return settleAborted()
