@@ -12,9 +12,11 @@
  *                          a shadow request, or a paid request with its price reserved (session)
  *                          or its one-shot payment claimed (charge)
  *                                                                       (gate/gate.ts)
- *   5. forward           — stream to the upstream and back; a paid request's charge is decided
- *                          at the upstream's head and every answer carries the receipt
- *                                                             (http/relay.ts, gate/charge.ts, gate/payment.ts)
+ *   5. forward           — a paid retry is answered from its stored copy; otherwise stream to
+ *                          the upstream and back; a paid request's charge is decided at the
+ *                          upstream's head (a metered route's from the answer) and every answer
+ *                          carries the receipt
+ *                                                                       (http/relay.ts, gate/charge.ts, gate/payment.ts)
  *
  * Every request takes the configuration generation current when it arrives (routes, prices,
  * upstreams, limits, discovery; src/generation.ts) and keeps it to the end, whatever a reload does
@@ -28,6 +30,7 @@ import { Hono } from 'hono'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
 import { asGatewayError, type Gate } from './gate/gate.js'
+import type { RetryGuard } from './gate/idempotency.js'
 import { loggedPath, noteAdmission, writeAccessLine, type AccessEntry } from './http/access-log.js'
 import { cors, type CorsPolicy } from './http/cors.js'
 import { mountDiscovery } from './http/discovery.js'
@@ -65,6 +68,8 @@ export type AppDeps = {
   readonly trustsPeer: ProxyTrust
   /** Cross-origin rules (`server.cors`); without them no CORS header is added. */
   readonly cors?: CorsPolicy | undefined
+  /** Paid retries answered from a stored copy (gate/idempotency.ts); none when absent. */
+  readonly retries?: RetryGuard | undefined
   readonly now: () => number
 }
 

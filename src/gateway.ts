@@ -25,6 +25,9 @@ import { createChainReachability } from './chain/reachability.js'
 import type { Config } from './config/schema.js'
 import { createReadiness } from './http/health.js'
 import { startServer } from './http/serve.js'
+import { createRetryGuard } from './gate/idempotency.js'
+import { createMemoryIdempotencyStore, type IdempotencyStore } from './ledger/idempotency.js'
+import { createRedisIdempotencyStore } from './ledger/redis/idempotency.js'
 import { createMemoryLedger } from './ledger/memory.js'
 import { createRedisLedger } from './ledger/redis/ledger.js'
 import { checkDurability } from './ledger/redis/durability.js'
@@ -101,6 +104,8 @@ export type Storage = {
   readonly store: SettlementStore
   /** Rate-limit counts: in Redis beside a Redis ledger; in memory when absent. */
   readonly limiter?: RateLimiter
+  /** Paid answers kept for retries; in the ledger's store (memory when not given). */
+  readonly idempotency?: IdempotencyStore
 }
 
 export async function openStorage(options: {
@@ -119,6 +124,7 @@ export async function openStorage(options: {
       index: ledger.index,
       store: createMemorySettlementStore(options.now),
       limiter: createMemoryRateLimiter(),
+      idempotency: createMemoryIdempotencyStore(),
     }
   }
   const logger = options.logger.child({ component: 'ledger' })
@@ -158,6 +164,10 @@ export async function openStorage(options: {
       keyPrefix: settings.redis.keyPrefix,
     }),
     limiter: createRedisRateLimiter({
+      client: ledger.client,
+      keyPrefix: settings.redis.keyPrefix,
+    }),
+    idempotency: createRedisIdempotencyStore({
       client: ledger.client,
       keyPrefix: settings.redis.keyPrefix,
     }),
@@ -329,6 +339,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     ledger,
     terms,
     unresolved,
+    retries: createRetryGuard({
+      store: storage.idempotency ?? createMemoryIdempotencyStore(),
+      ttlMs: config.idempotency.ttlSeconds * 1000,
+      credentialTtlMs: terms.challengeTtlMs,
+      maxBodyBytes: config.idempotency.maxBodyBytes,
+      now,
+    }),
   }
   const app = createApp(deps)
 

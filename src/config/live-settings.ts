@@ -5,7 +5,8 @@
  * discovery, shadow mode, the challenge secrets and lifetime.
  *
  * Restart only: what the listening socket, the ledger, the chain and the settler were built with
- * (listen address and port, ledger, chain, payee and its key, currency, session terms, settlement)
+ * (listen address and port, ledger, chain, payee and its key, currency, session terms, settlement,
+ * one-shot payments, the retry store, the admin listener)
  * and what the HTTP server and pipeline were assembled with (realm, reserved prefix, metrics
  * token, header size, body and header time-outs, trusted proxies, CORS). A reload never half-applies these: the running values
  * stay, and the changed paths are reported (never their values: some are secrets).
@@ -14,7 +15,19 @@ import { deepFreeze } from './deep-freeze.js'
 import type { Config } from './schema.js'
 
 /** Top-level sections that only a restart changes. */
-const restartSections = ['chain', 'payee', 'currency', 'session', 'ledger', 'settlement'] as const
+const restartSections = [
+  'chain',
+  'payee',
+  'currency',
+  'session',
+  'ledger',
+  'settlement',
+  'tempoCharge',
+  'idempotency',
+] as const
+
+/** Optional top-level sections that only a restart changes (present or not, as a whole). */
+const restartOptionalSections = ['admin'] as const
 
 /** `server` settings that only a restart changes. */
 const restartServerKeys = [
@@ -55,6 +68,9 @@ export function restartOnlyChanges(running: Config, next: Config): string[] {
       if (!same(a, b)) changed.push(`${section}.${key}`)
     }
   }
+  for (const section of restartOptionalSections) {
+    if (!same(running[section], next[section])) changed.push(section)
+  }
   return changed
 }
 
@@ -64,6 +80,8 @@ export function liveConfig(running: Config, next: Config): Config {
   for (const key of restartServerKeys) {
     ;(server as Record<string, unknown>)[key] = running.server[key]
   }
-  const kept = Object.fromEntries(restartSections.map((section) => [section, running[section]]))
+  const kept = Object.fromEntries(
+    [...restartSections, ...restartOptionalSections].map((section) => [section, running[section]]),
+  )
   return deepFreeze<Config>({ ...next, ...kept, server })
 }

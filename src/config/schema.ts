@@ -93,6 +93,7 @@ function finalizeConfig(shape: ConfigShape, ctx: z.RefinementCtx) {
     discovery: shape.discovery,
     admin: shape.admin,
     limits: shape.limits,
+    idempotency: shape.idempotency,
     upstreams: shape.upstreams,
     routes: shape.routes.map(({ metered, ...route }, index) => ({
       ...route,

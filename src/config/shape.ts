@@ -592,6 +592,21 @@ const discovery = z.strictObject({
     .optional(),
 })
 
+const idempotency = z.strictObject({
+  ttlSeconds: integer({
+    min: 1,
+    max: 7 * 24 * 3600,
+    description:
+      'How long a paid answer is kept to replay to a retry with the same Idempotency-Key (or the same credential) instead of forwarding and charging it again.',
+  }).default(24 * 3600),
+  maxBodyBytes: integer({
+    min: 0,
+    max: 1024 * 1024,
+    description:
+      'Largest answer body kept for replay, in the ledger store; a retry of a larger answer is refused (idempotency-answer-unavailable), never charged again.',
+  }).default(64 * 1024),
+})
+
 /** The field-level structure of gateway.yaml, before cross-field rules and amount conversion. */
 export const configShape = z.strictObject({
   server,
@@ -605,6 +620,9 @@ export const configShape = z.strictObject({
   discovery: discovery.prefault({}),
   admin: adminSchema.optional(),
   limits: limits.prefault({}),
+  idempotency: idempotency
+    .meta({ description: 'Paid retries answered from a stored copy, never charged twice.' })
+    .prefault({}),
   upstreams,
   routes: z
     .array(route)

@@ -90,6 +90,13 @@ export type Charge = {
    * `undefined` when the client is gone. Returns that answer, with the receipt.
    */
   withoutHead(error: GatewayError | undefined): Promise<Answer | undefined>
+  /**
+   * The request is answered without forwarding it (a retry answered from a stored copy, or
+   * refused): the reservation is released (a one-shot payment is not sent) whatever the route's
+   * policy. Returns the receipt (none for a one-shot payment that was not sent), and
+   * the problem answer for `error` when one is given.
+   */
+  cancel(error?: GatewayError): Promise<{ receipt: string | undefined; answer: Answer | undefined }>
   /** The decision, once taken. */
   resolution(): ChargeResolution | undefined
 }
@@ -218,6 +225,7 @@ export function createCharge(
   // A metered route's receipt states what this answer cost; a flat route's is its price.
   const receipt = (snapshot: ChannelSnapshot, charged?: bigint) =>
     receiptOf(session, snapshot, now(), route.metered ? charged : undefined)
+  const receiptFor = (resolution: Resolution) => receipt(resolution.snapshot, resolution.charged)
 
   return {
     channelId,
@@ -244,6 +252,11 @@ export function createCharge(
       return error
         ? deps.problem(error, receipt(resolution.snapshot, resolution.charged))
         : undefined
+    },
+    async cancel(error) {
+      const resolution = await decide(false)
+      const receipt = receiptFor(resolution)
+      return { receipt, answer: error ? deps.problem(error, receipt) : undefined }
     },
     resolution: () => decided,
   }

@@ -234,6 +234,10 @@ function createPaymentCharge(
       const outcome = await decide(route.charge === 'always')
       return error ? deps.problem(error, receipt(outcome)) : undefined
     },
+    async cancel(error) {
+      const paid = receipt(await decide(false))
+      return { receipt: paid, answer: error ? deps.problem(error, paid) : undefined }
+    },
     resolution: () => decided && { kind: decided.kind, charged: decided.charged },
   }
 }

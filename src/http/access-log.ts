@@ -19,8 +19,9 @@ export type AccessEntry = {
   route?: string
   price?: string
   /**
-   * Stable outcome: `forwarded`, `challenge`, `management`, `top-up`, `close`, `preflight`,
-   * `gateway` (the gateway's own endpoints), or an error code.
+   * Stable outcome: `forwarded`, `replayed` (a paid retry answered from its stored copy),
+   * `challenge`, `management`, `top-up`, `close`, `preflight`, `gateway` (the gateway's own
+   * endpoints), or an error code.
    */
   outcome?: string
   action?: string

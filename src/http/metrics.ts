@@ -5,7 +5,7 @@
  *
  * Kept in process memory with prom-client (each instance reports its own; Prometheus sums them):
  *  - `mppgw_requests_total{route, outcome}` — every answered request, with the access line's
- *    outcome (`forwarded`, `challenge`, `management`, `top-up`, `close`, `preflight`, `recovered`,
+ *    outcome (`forwarded`, `replayed`, `challenge`, `management`, `top-up`, `close`, `preflight`, `recovered`,
  *    `recovery-none`, `gateway`,
  *    `client-aborted`, or an error code);
  *  - `mppgw_request_duration_seconds{route, outcome}` — histogram, from the first byte in to the

@@ -27,6 +27,7 @@ import { GatewayError } from '../errors.js'
 import type { Answer } from '../gate/answer.js'
 import type { Charge } from '../gate/charge.js'
 import type { Gate } from '../gate/gate.js'
+import type { AnswerRecorder, RetryGuard } from '../gate/idempotency.js'
 import { shadowCharge, shadowPriceHeader } from '../gate/shadow.js'
 import { needsBody, priceAnswer } from '../pricing/metered.js'
 import type { Route } from '../pricing/route-table.js'
@@ -36,6 +37,7 @@ import type { ProxyTrust } from '../upstream/trusted-proxies.js'
 import type { PipelineParts } from '../app.js'
 import type { AccessEntry } from './access-log.js'
 import { respond } from './respond.js'
+import { guardRetry } from './retry.js'
 import { sendContinue } from './serve.js'
 
 export type RelayDeps = {
@@ -46,6 +48,8 @@ export type RelayDeps = {
   readonly requestBody: { readonly timeoutMs: number; readonly bufferBytes: number }
   /** `server.trustedProxies`. */
   readonly trustsPeer: ProxyTrust
+  /** Paid retries answered from a stored copy; none when absent. */
+  readonly retries?: RetryGuard | undefined
 }
 
 type Env = {
@@ -79,72 +83,103 @@ export async function relay(
   const started = deps.now()
   // A paid answer on a metered route is priced from the answer; shadow and free ones are not.
   const metered = charge ? route.metered : undefined
+
+  let recorder: AnswerRecorder | undefined
+  let body: Buffer | undefined
+  // Paid retries are a session's: a one-shot payment is single-use by its own claim.
+  if (charge?.session && deps.retries) {
+    const { session } = charge
+    const guarded = await guardRetry(c, deps, { route, target, charge, session }, deps.retries)
+    if (guarded.kind === 'answered') return guarded.response
+    recorder = guarded.recorder
+    body = guarded.body
+  }
   // Set before relaying: for a streamed answer the access line can be written before `relay`
   // returns.
   entry.outcome = 'forwarded'
 
-  let outcome: ForwardOutcome
+  let forwarded: ForwardOutcome | undefined
   try {
-    outcome = await forward({
-      upstream: deps.upstreams.get(route.upstream),
-      request: incoming,
-      response: outgoing,
-      method: incoming.method ?? 'GET',
-      // The target as the client wrote it (minus a fragment), or the route's upstream path for
-      // it with the client's query (gate/gate.ts): exactly what was priced.
-      path: target,
-      requestId: entry.requestId,
-      requestBody: deps.requestBody,
-      trustedPeer: deps.trustsPeer(incoming.socket.remoteAddress),
-      onBody: () => sendContinue(incoming, outgoing),
-      ...(route.metered?.units.kind === 'header'
-        ? { hideResponseHeaders: [route.metered.units.name] }
-        : {}),
-      ...(metered
-        ? {
-            holdBody: (headers) => (needsBody(metered, headers) ? metered.bufferBytes : undefined),
-          }
-        : {}),
-      beforeHead: async (status, held) => {
-        entry.upstreamStatus = status
-        entry.upstreamMs = deps.now() - started
-        // The gateway's id and CORS headers replace any the upstream answers with.
-        const own = { ...c.get('cors'), 'x-request-id': entry.requestId }
-        if (shadow !== undefined) {
-          noteShadow(entry, route, status)
-          return { ...own, [shadowPriceHeader]: shadow }
-        }
-        if (!charge) return own
-        const price = metered ? priceAnswer(metered, route.price ?? 0n, held) : undefined
-        const decision = await charge.atHead(status, price)
-        noteCharge(entry, charge)
-        if (decision.kind === 'refuse') throw new Refused(decision.answer)
-        return { ...decision.headers, ...own }
-      },
-    })
-  } catch (error) {
-    if (error instanceof Refused) return answer(entry, error.answer)
-    // The forwarder rejects only on a defect; nothing was delivered, so nothing is charged.
-    const failure = new GatewayError('internal-error', 'The gateway failed to forward.', {
-      cause: error,
-    })
-    return answer(entry, await failed(deps, route, charge, entry, failure), shadow)
+    return await forwardOnce()
+  } finally {
+    // Kept only when charged (and whole); otherwise the key is freed for the retry.
+    if (recorder && charge) {
+      await recorder
+        .finish({
+          charged: charged(charge),
+          complete: forwarded?.kind === 'responded' && forwarded.completed,
+        })
+        .catch(() => undefined)
+    }
   }
 
-  switch (outcome.kind) {
-    case 'failed':
-      if (shadow !== undefined) noteShadow(entry, route, undefined)
-      return answer(entry, await failed(deps, route, charge, entry, outcome.error), shadow)
-    case 'aborted':
-      if (shadow !== undefined && outcome.upstreamStatus === undefined)
-        noteShadow(entry, route, undefined)
-      if (charge && outcome.upstreamStatus === undefined) await charge.withoutHead(undefined)
-      if (charge) noteCharge(entry, charge)
-      entry.outcome = 'client-aborted'
-      return RESPONSE_ALREADY_SENT
-    case 'responded':
-      entry.outcome = outcome.completed ? 'forwarded' : outcome.error.code
-      return RESPONSE_ALREADY_SENT
+  async function forwardOnce(): Promise<Response> {
+    let outcome: ForwardOutcome
+    try {
+      outcome = forwarded = await forward({
+        upstream: deps.upstreams.get(route.upstream),
+        request: incoming,
+        response: outgoing,
+        method: incoming.method ?? 'GET',
+        // The target as the client wrote it (minus a fragment), or the route's upstream path for
+        // it with the client's query (gate/gate.ts): exactly what was priced.
+        path: target,
+        requestId: entry.requestId,
+        requestBody: deps.requestBody,
+        trustedPeer: deps.trustsPeer(incoming.socket.remoteAddress),
+        onBody: () => sendContinue(incoming, outgoing),
+        body,
+        observe: recorder,
+        ...(route.metered?.units.kind === 'header'
+          ? { hideResponseHeaders: [route.metered.units.name] }
+          : {}),
+        ...(metered
+          ? {
+              holdBody: (headers) =>
+                needsBody(metered, headers) ? metered.bufferBytes : undefined,
+            }
+          : {}),
+        beforeHead: async (status, held) => {
+          entry.upstreamStatus = status
+          entry.upstreamMs = deps.now() - started
+          // The gateway's id and CORS headers replace any the upstream answers with.
+          const own = { ...c.get('cors'), 'x-request-id': entry.requestId }
+          if (shadow !== undefined) {
+            noteShadow(entry, route, status)
+            return { ...own, [shadowPriceHeader]: shadow }
+          }
+          if (!charge) return own
+          const price = metered ? priceAnswer(metered, route.price ?? 0n, held) : undefined
+          const decision = await charge.atHead(status, price)
+          noteCharge(entry, charge)
+          if (decision.kind === 'refuse') throw new Refused(decision.answer)
+          return { ...decision.headers, ...own }
+        },
+      })
+    } catch (error) {
+      if (error instanceof Refused) return answer(entry, error.answer)
+      // The forwarder rejects only on a defect; nothing was delivered, so nothing is charged.
+      const failure = new GatewayError('internal-error', 'The gateway failed to forward.', {
+        cause: error,
+      })
+      return answer(entry, await failed(deps, route, charge, entry, failure), shadow)
+    }
+
+    switch (outcome.kind) {
+      case 'failed':
+        if (shadow !== undefined) noteShadow(entry, route, undefined)
+        return answer(entry, await failed(deps, route, charge, entry, outcome.error), shadow)
+      case 'aborted':
+        if (shadow !== undefined && outcome.upstreamStatus === undefined)
+          noteShadow(entry, route, undefined)
+        if (charge && outcome.upstreamStatus === undefined) await charge.withoutHead(undefined)
+        if (charge) noteCharge(entry, charge)
+        entry.outcome = 'client-aborted'
+        return RESPONSE_ALREADY_SENT
+      case 'responded':
+        entry.outcome = outcome.completed ? 'forwarded' : outcome.error.code
+        return RESPONSE_ALREADY_SENT
+    }
   }
 }
 
@@ -170,6 +205,12 @@ function answer(entry: AccessEntry, answer: Answer, shadow?: string): Response {
   if (code === 'request-timeout' || code === 'body-too-large') headers.connection = 'close'
   if (shadow !== undefined) headers[shadowPriceHeader] = shadow
   return respond({ ...answer, headers })
+}
+
+/** Whether the charge made value spent (or may have: its commit's outcome is unknown). */
+function charged(charge: Charge | undefined): boolean {
+  const kind = charge?.resolution()?.kind
+  return kind === 'committed' || kind === 'unknown'
 }
 
 function noteShadow(entry: AccessEntry, route: Route, upstreamStatus: number | undefined): void {

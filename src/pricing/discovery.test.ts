@@ -167,4 +167,14 @@ describe('llms.txt', () => {
       ].join('\n'),
     )
   })
+
+  it('says a metered route costs at most its price', () => {
+    const metered = config((d) => {
+      const routes = d.routes as Record<string, unknown>[]
+      routes[0]!.metered = { perUnit: '0.0001', units: { jsonField: 'result.metadata.row_count' } }
+    })
+    expect(llmsText(metered)).toContain(
+      '- `POST /v1/sql/execute` — at most 0.05 per request, priced from the answer (the receipt states the amount): Execute a query',
+    )
+  })
 })

@@ -159,7 +159,11 @@ function openApiPath(pattern: string): { path: string; parameters: Record<string
 export function llmsText(config: Config): string {
   const { title, description, openapi } = config.discovery
   const unit = (route: RouteConfig) =>
-    route.price.kind === 'paid' ? `${route.price.text} per ${route.unitType}` : 'free'
+    route.price.kind === 'free'
+      ? 'free'
+      : route.metered
+        ? `at most ${route.price.text} per ${route.unitType}, priced from the answer (the receipt states the amount)`
+        : `${route.price.text} per ${route.unitType}`
   const passthrough = config.routes.some(
     (route) => config.upstreams[route.upstream]?.clientAuthorization === 'passthrough',
   )

@@ -1,3 +1,4 @@
+import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { needsBody, priceAnswer, type Metering } from './metered.js'
 
@@ -36,6 +37,22 @@ describe('priceAnswer', () => {
       units: 0n,
       basis: 'units',
     })
+  })
+
+  it('reads the field of a compressed answer', () => {
+    const text = JSON.stringify({ result: { metadata: { row_count: 9 } } })
+    for (const [encoding, bytes] of [
+      ['gzip', gzipSync(text)],
+      ['br', brotliCompressSync(text)],
+    ] as const) {
+      const answer = { headers: { 'content-encoding': encoding }, body: { bytes, complete: true } }
+      expect(priceAnswer(rows, 50_000n, answer)).toMatchObject({ amount: 1_900n, units: 9n })
+    }
+    const unknown = {
+      headers: { 'content-encoding': 'zstd' },
+      body: { bytes: Buffer.from(text), complete: true },
+    }
+    expect(priceAnswer(rows, 50_000n, unknown).basis).toBe('unreadable')
   })
 
   it('caps at the maximum', () => {

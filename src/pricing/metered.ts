@@ -10,6 +10,11 @@
  * sees an upstream that stopped reporting its units.
  */
 
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib'
+
+/** Largest decoded JSON body read for its units (a compressed body may expand this far). */
+const maxDecodedBytes = 64 * 1024 * 1024
+
 /** Where an answer's units come from. */
 export type UnitSource =
   | { readonly kind: 'bytes'; readonly per: number }
@@ -83,7 +88,8 @@ function unitsOf(source: UnitSource, answer: MeteredAnswer): bigint | 'unreadabl
       if (!body.complete) return 'over-buffer'
       let value: unknown
       try {
-        value = JSON.parse(body.bytes.toString('utf8'))
+        const text = decoded(body.bytes, first(answer.headers['content-encoding']))
+        value = JSON.parse(text.toString('utf8'))
       } catch {
         return 'unreadable'
       }
@@ -97,6 +103,32 @@ function unitsOf(source: UnitSource, answer: MeteredAnswer): bigint | 'unreadabl
       }
       return (typeof value === 'string' ? wholeNumber(value) : undefined) ?? 'unreadable'
     }
+  }
+}
+
+/**
+ * The body as the upstream meant it: an upstream may compress its answer (the client's
+ * Accept-Encoding is forwarded), and the units are in the JSON, not in the bytes on the wire.
+ * Bounded, so a small compressed body cannot expand without limit.
+ *
+ * @throws Error on an unknown encoding or a body that does not decode.
+ */
+function decoded(bytes: Buffer, encoding: string | undefined): Buffer {
+  const options = { maxOutputLength: maxDecodedBytes }
+  switch (encoding?.trim().toLowerCase()) {
+    case undefined:
+    case '':
+    case 'identity':
+      return bytes
+    case 'gzip':
+    case 'x-gzip':
+      return gunzipSync(bytes, options)
+    case 'deflate':
+      return inflateSync(bytes, options)
+    case 'br':
+      return brotliDecompressSync(bytes, options)
+    default:
+      throw new Error(`unknown content-encoding ${encoding}`)
   }
 }
 

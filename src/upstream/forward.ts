@@ -80,6 +80,20 @@ export type ForwardOptions = {
    * exchange as before a head (`failed` / `aborted`, `beforeHead` never called).
    */
   readonly holdBody?: (headers: Readonly<Record<string, UpstreamHeaderValue>>) => number | undefined
+  /**
+   * The request body, already read whole by the caller (to fingerprint it); sent as is, and the
+   * client's stream is not read again.
+   */
+  readonly body?: Buffer | undefined
+  /** Sees exactly what the client is sent: our head, then each body chunk (to keep a copy). */
+  readonly observe?:
+    | {
+        head(status: number, headers: Readonly<Record<string, string | string[]>>): void
+        chunk(chunk: Buffer): void
+        /** The whole body was relayed; awaited before the response ends (errors ignored). */
+        beforeEnd?(): Promise<void>
+      }
+    | undefined
   /** Upstream response headers the client never sees (lower-case names). */
   readonly hideResponseHeaders?: readonly string[] | undefined
   /** Scheme for X-Forwarded-Proto; defaults to the client socket's (https when TLS). */
@@ -163,8 +177,13 @@ async function run(options: ForwardOptions, declared: number | undefined): Promi
   const bodyTimeoutMs = options.requestBody?.timeoutMs
   const gone = clientGone(options)
   try {
-    let whole: Buffer | undefined
-    if (hasBody && declared !== undefined && declared <= (options.requestBody?.bufferBytes ?? 0)) {
+    let whole: Buffer | undefined = options.body
+    if (
+      whole === undefined &&
+      hasBody &&
+      declared !== undefined &&
+      declared <= (options.requestBody?.bufferBytes ?? 0)
+    ) {
       options.onBody?.()
       const read = await readWholeBody({
         request,
@@ -339,10 +358,9 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
       return
     }
     try {
-      response.writeHead(
-        status,
-        responseHeaders({ upstream: headers, extra, hide: options.hideResponseHeaders }),
-      )
+      const head = responseHeaders({ upstream: headers, extra, hide: options.hideResponseHeaders })
+      response.writeHead(status, head)
+      options.observe?.head(status, head)
     } catch (error) {
       c.abort(error instanceof Error ? error : new Error(String(error)))
       settleRejected(error)
@@ -354,11 +372,22 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
     let full = false
     for (const chunk of flushed) {
       bytesOut += chunk.length
+      options.observe?.chunk(chunk)
       full = !response.write(chunk) || full
     }
     if (upstreamError !== undefined) cut(upstreamError)
-    else if (upstreamEnded) response.end()
+    else if (upstreamEnded) endResponse()
     else if (!full) c.resume()
+  }
+
+  /** The last byte leaves only once the observer recorded the whole answer (a kept copy). */
+  const endResponse = (): void => {
+    const observe = options.observe
+    if (!observe?.beforeEnd) return void response.end()
+    observe.beforeEnd().then(
+      () => response.end(),
+      () => response.end(),
+    )
   }
 
   /** The head is known (and the body held, if asked): decide, then write our head. */
@@ -418,12 +447,13 @@ function exchange({ options, body, bodyTimeoutMs, gone, resolve, reject }: Excha
       }
       if (phase !== 'streaming') return
       bytesOut += chunk.length
+      options.observe?.chunk(chunk)
       if (!response.write(chunk)) c.pause()
     },
     onResponseEnd(c) {
       upstreamEnded = true
       if (phase === 'holding') decide(c, heldAnswer(true))
-      else if (phase === 'streaming') response.end()
+      else if (phase === 'streaming') endResponse()
     },
     onResponseError(_c, error) {
       if (clientGone) return settleAborted()

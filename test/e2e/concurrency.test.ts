@@ -69,21 +69,27 @@ describe('concurrent paid requests on one channel', () => {
     })
   })
 
-  it('50 requests re-sending one voucher worth 30: exactly 30 are served and charged', async () => {
+  it('50 requests re-sending one credential for the same request: forwarded and charged once', async () => {
+    // The same credential for the same request is a retry (docs/DESIGN.md "Paid retries"): the
+    // first is forwarded; the others are replayed, told it is in flight, or refused for want of
+    // headroom — none of them charged or forwarded.
     const { channelId, start, credential } = await openedChannel()
     const seenBefore = upstream.seen.length
     const one = await credential(start + 30n * price)
     const results = await Promise.all(Array.from({ length: 50 }, () => fire(one)))
-    expect(results.filter((r) => r.status === 200)).toHaveLength(30)
-    const refused = results.filter((r) => r.status !== 200)
-    expect(refused).toHaveLength(20)
-    for (const r of refused)
-      expect(JSON.parse(r.body)).toMatchObject({ code: 'insufficient-balance' })
+    const served = results.filter((r) => r.status === 200)
+    expect(served.length).toBeGreaterThan(0)
+    expect(new Set(served.map((r) => r.body)).size).toBe(1)
+    const codes = results
+      .filter((r) => r.status !== 200)
+      .map((r) => (JSON.parse(r.body) as { code: string }).code)
+    for (const code of codes)
+      expect(['idempotency-in-flight', 'insufficient-balance']).toContain(code)
     expect(await gateway.deps.ledger.get(channelId)).toMatchObject({
-      spent: start + 30n * price,
-      units: 31,
+      spent: start + price,
+      units: 2,
       reserved: 0n,
     })
-    expect(upstream.seen.length - seenBefore).toBe(30)
+    expect(upstream.seen.length - seenBefore).toBe(1)
   })
 })

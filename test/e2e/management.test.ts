@@ -81,13 +81,15 @@ describe('management requests and voucher rules', () => {
     const headroom = record.accepted.cumulative - record.spent
     expect(headroom).toBe(2n * price)
     const same = await signer.credential(record.accepted.cumulative)
-    const first = await fetch(`${gateway.url}${path}`, { headers: { authorization: same } })
-    const second = await fetch(`${gateway.url}${path}`, { headers: { authorization: same } })
+    // Three different requests: the same credential for the same request would be a retry,
+    // answered from its stored copy (docs/DESIGN.md "Paid retries").
+    const first = await fetch(`${gateway.url}${path}?n=1`, { headers: { authorization: same } })
+    const second = await fetch(`${gateway.url}${path}?n=2`, { headers: { authorization: same } })
     expect([first.status, second.status]).toEqual([200, 200])
     const [r1, r2] = [first, second].map((r) => decodeReceipt(r.headers.get('payment-receipt')!))
     expect(r1!.acceptedCumulative).toBe(r2!.acceptedCumulative)
     expect(BigInt(r2!.spent as string)).toBe(record.spent + 2n * price)
-    const third = await fetch(`${gateway.url}${path}`, { headers: { authorization: same } })
+    const third = await fetch(`${gateway.url}${path}?n=3`, { headers: { authorization: same } })
     expect(third.status).toBe(402)
     expect(await third.json()).toMatchObject({
       code: 'insufficient-balance',

@@ -14,6 +14,7 @@ import { connectDevnet, type DevnetKey } from '../devnet/devnet.js'
 import { startDevnetGateway, type DevnetGateway } from '../support/devnet-gateway.js'
 import { duneRows } from '../support/example-upstream.js'
 import { memoryLogger } from '../support/gateway.js'
+import { until } from '../support/wait.js'
 
 const maxPrice = 50_000n
 const perRow = { base: 1_000n, perUnit: 100n }
@@ -132,5 +133,74 @@ describe('the real mppx client on routes priced from the answer', () => {
     expect(
       lines.filter((l) => l.route === 'GET /v1/execution/:id/results').map((l) => l.units),
     ).toEqual(steps.filter((s) => s.kind === 'results').map((s) => String(s.rows)))
+  })
+
+  it('a body cut short by the upstream, and a client that leaves, are charged as DESIGN.md says', async () => {
+    const { devnet, gateway, upstream } = env
+    const [payer] = (await devnet.newPayers(1)) as [DevnetKey]
+    const payeeBefore = await devnet.balance(payee.address)
+    const payerBefore = await devnet.balance(payer.address)
+    const session = tempo.session.manager({
+      client: devnet.clientFor(payer.privateKey),
+      maxDeposit: '10',
+    })
+    upstream.script((request) =>
+      request.url.includes('rows=20')
+        ? { kind: 'cut', afterBytes: 50 }
+        : request.url.includes('rows=30')
+          ? { kind: 'cut', afterBytes: 50, stall: true }
+          : undefined,
+    )
+    const results = (rows: number) => `${gateway.url}/v1/execution/cut-${rows}/results?rows=${rows}`
+    const spentOf = (response: Response) =>
+      String(decodeReceipt(response.headers.get('payment-receipt') ?? '').spent)
+
+    const first = await session.fetch(results(10))
+    await first.arrayBuffer()
+    expect([first.status, spentOf(first)]).toEqual([200, String(rowsPrice(10))])
+
+    // Cut by the upstream while the gateway held the body to price it: no head was decided.
+    const cut = await session.fetch(results(20))
+    const problem = (await cut.json()) as { code: string }
+    expect([cut.status, problem.code, spentOf(cut)]).toEqual([
+      502,
+      'upstream-unavailable',
+      String(rowsPrice(10)),
+    ])
+
+    // The client leaves while the gateway holds a stalled body: nothing is charged.
+    const leaving = new AbortController()
+    const seen = upstream.seen.length
+    const abandoned = session.fetch(results(30), { signal: leaving.signal })
+    await until('the upstream to get the request', async () =>
+      upstream.seen.slice(seen).some((r) => r.url.includes('rows=30')) ? true : undefined,
+    )
+    leaving.abort()
+    await expect(abandoned).rejects.toThrow()
+    await until('the abandoned request to be logged', async () =>
+      log.lines.find((l) => l.msg === 'request' && l.outcome === 'client-aborted'),
+    )
+    upstream.releaseHeld()
+
+    const last = await session.fetch(results(40))
+    await last.arrayBuffer()
+    const total = rowsPrice(10) + rowsPrice(40)
+    expect([last.status, spentOf(last)]).toEqual([200, String(total)])
+    upstream.script(undefined)
+
+    const lines = log.lines.filter((l) => l.msg === 'request' && String(l.path).includes('/cut-'))
+    expect(
+      lines.filter((l) => l.charge !== undefined).map((l) => [l.outcome, l.charge, l.charged]),
+    ).toEqual([
+      ['forwarded', 'committed', String(rowsPrice(10))],
+      ['upstream-unavailable', 'released', '0'],
+      ['client-aborted', 'released', '0'],
+      ['forwarded', 'committed', String(rowsPrice(40))],
+    ])
+
+    const closed = await session.close()
+    expect(closed?.spent).toBe(String(total))
+    expect(await devnet.balance(payee.address)).toBe(payeeBefore + total)
+    expect(await devnet.balance(payer.address)).toBe(payerBefore - total)
   })
 })

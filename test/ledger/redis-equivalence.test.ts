@@ -45,7 +45,15 @@ const ops = (ending: number) =>
         reservation: rid,
       }),
     },
-    { weight: 3, arbitrary: fc.record({ t: fc.constant('commit' as const), r: rid }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        t: fc.constant('commit' as const),
+        r: rid,
+        // A part of the reservation (a price read from the answer), sometimes above it.
+        part: fc.option(fc.bigInt({ min: 0n, max: 60n }), { nil: undefined }),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('release' as const), r: rid }) },
     {
       weight: 1,
@@ -119,7 +127,7 @@ async function apply(options: {
           expiresAt: clock + 1_000,
         })
       case 'commit':
-        return ledger.commit(id, o.r, clock)
+        return ledger.commit(id, o.r, clock, o.part === undefined ? undefined : o.part * scale)
       case 'release':
         return ledger.release(id, o.r, clock)
       case 'topUp':

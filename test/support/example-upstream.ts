@@ -33,6 +33,11 @@ export type UpstreamBehaviour =
   | { readonly kind: 'reset' }
   | { readonly kind: 'delay'; readonly ms: number }
   | { readonly kind: 'wait'; readonly until: Promise<void> }
+  /**
+   * The normal answer's head (with its full Content-Length) and its first `afterBytes` body
+   * bytes; then the connection is destroyed, or with `stall` held until `releaseHeld()`.
+   */
+  | { readonly kind: 'cut'; readonly afterBytes: number; readonly stall?: boolean }
 
 export type ExampleUpstream = {
   readonly url: string
@@ -100,7 +105,10 @@ export async function startExampleUpstream(
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(text),
           })
-          res.end(text)
+          if (behaviour?.kind !== 'cut') return void res.end(text)
+          res.write(Buffer.from(text).subarray(0, behaviour.afterBytes))
+          if (behaviour.stall) held.add(res)
+          else req.socket.destroy()
         }
         if (req.method === 'POST' && path === '/v1/sql/execute') {
           executions += 1
@@ -109,7 +117,10 @@ export async function startExampleUpstream(
         const m = /^\/v1\/execution\/([^/]+)\/(status|results|results\/csv)$/.exec(path)
         const limit = /[?&]rows=(\d{1,6})(?:&|$)/.exec(req.url ?? '')?.[1]
         if (req.method === 'GET' && m && limit !== undefined && m[2] !== 'status') {
-          return duneSized(res, m[1]!, Number(limit), m[2] === 'results' ? 'json' : 'csv')
+          if (m[2] === 'results') {
+            return json(200, duneResults(m[1]!, Number(limit)))
+          }
+          return duneCsv(res, Number(limit))
         }
         if (req.method === 'GET' && m) {
           const id = m[1]!
@@ -177,19 +188,19 @@ export function duneRows(count: number): { block: number; value: string }[] {
   }))
 }
 
-/** A Dune-sized answer of `count` rows: JSON with its metadata, or a streamed CSV. */
-function duneSized(res: ServerResponse, id: string, count: number, kind: 'json' | 'csv'): void {
+/** A Dune-sized CSV of `count` rows, streamed as Dune does: chunked, the paging offset in a header. */
+function duneCsv(res: ServerResponse, count: number): void {
+  res.writeHead(200, { 'content-type': 'text/csv', 'x-dune-next-offset': String(count) })
+  res.write('block,value\n')
+  for (const row of duneRows(count)) res.write(`${row.block},${row.value}\n`)
+  res.end()
+}
+
+/** Dune-sized JSON results of `count` rows, with Dune's metadata. */
+function duneResults(id: string, count: number): unknown {
   const rows = duneRows(count)
-  if (kind === 'csv') {
-    // Streamed as Dune does: chunked, the paging offset in a header.
-    res.writeHead(200, { 'content-type': 'text/csv', 'x-dune-next-offset': String(count) })
-    res.write('block,value\n')
-    for (const row of rows) res.write(`${row.block},${row.value}\n`)
-    res.end()
-    return
-  }
   const resultSetBytes = Buffer.byteLength(JSON.stringify(rows))
-  const text = JSON.stringify({
+  return {
     execution_id: id,
     state: 'QUERY_STATE_COMPLETED',
     result: {
@@ -203,10 +214,5 @@ function duneSized(res: ServerResponse, id: string, count: number, kind: 'json' 
         execution_time_millis: 7,
       },
     },
-  })
-  res.writeHead(200, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  })
-  res.end(text)
+  }
 }

@@ -26,10 +26,15 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { createApp } from '../../src/app.js'
 import type { EscrowClient } from '../../src/chain/escrow.js'
 import { createGate, type Gate } from '../../src/gate/gate.js'
+import { createRetryGuard } from '../../src/gate/idempotency.js'
 import { createUnresolvedCharges, type UnresolvedOutcome } from '../../src/gate/unresolved.js'
 import { countChallenges, createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { startServer } from '../../src/http/serve.js'
 import { corsPolicy, type CorsSettings } from '../../src/http/cors.js'
+import {
+  createMemoryIdempotencyStore,
+  type IdempotencyStore,
+} from '../../src/ledger/idempotency.js'
 import { createMemoryLedger } from '../../src/ledger/memory.js'
 import type { Descriptor, LedgerPort } from '../../src/ledger/port.js'
 import { createChallengeIssuer } from '../../src/pricing/challenges.js'
@@ -98,8 +103,8 @@ export type InProcessGateway = {
   script(...answers: Scripted[]): void
   /** Resolves when the upstream has received its next request. */
   nextArrival(): Promise<void>
-  /** An `Authorization` value paying `path` with a voucher of `cumulative`. */
-  credential(path: string, cumulative: bigint): Promise<string>
+  /** An `Authorization` value paying `path` (GET unless `method`) with a voucher of `cumulative`. */
+  credential(path: string, cumulative: bigint, method?: string): Promise<string>
   /** Resolves on the next background resolution of an unknown commit. */
   nextResolution(): Promise<UnresolvedOutcome>
   stop(): Promise<void>
@@ -150,6 +155,9 @@ export async function startInProcessGateway(
     cors?: CorsSettings
     /** `tempoCharge.modes` (both by default). */
     chargeModes?: readonly ('pull' | 'push')[]
+    /** Where paid answers are kept for retries (default: in memory), and the bound of a copy. */
+    idempotency?: IdempotencyStore
+    idempotencyMaxBodyBytes?: number
   } = {},
 ): Promise<InProcessGateway> {
   const payerKey = generatePrivateKey()
@@ -323,6 +331,13 @@ export async function startInProcessGateway(
     limits: { reservedPrefix: '/__gateway' },
     requestBody,
     trustsPeer: proxyTrust(options.trustedProxies ?? []),
+    retries: createRetryGuard({
+      store: options.idempotency ?? createMemoryIdempotencyStore(),
+      ttlMs: 60_000,
+      credentialTtlMs: terms.challengeTtlMs,
+      maxBodyBytes: options.idempotencyMaxBodyBytes ?? 4096,
+      now,
+    }),
     cors: options.cors
       ? corsPolicy(
           options.cors,
@@ -358,14 +373,14 @@ export async function startInProcessGateway(
     heard: upstream.heard,
     script: upstream.script,
     nextArrival: upstream.nextArrival,
-    async credential(path, cumulative) {
+    async credential(path, cumulative, method) {
       const signer = voucherSigner({
         payerKey,
         chainId: terms.chainId,
         escrow: terms.escrow,
         channelId,
         descriptor,
-        challenge: await fetchChallenge(`${url}${path}`),
+        challenge: await fetchChallenge(`${url}${path}`, method ? { method } : undefined),
       })
       return signer.credential(cumulative)
     },

@@ -16,8 +16,11 @@ export type VoucherSigner = {
 }
 
 /** A challenge for a priced path, fetched from the gateway. */
-export async function fetchChallenge(url: string): Promise<Record<string, string>> {
-  const response = await fetch(url)
+export async function fetchChallenge(
+  url: string,
+  init?: RequestInit,
+): Promise<Record<string, string>> {
+  const response = await fetch(url, init)
   const header = response.headers.get('www-authenticate')
   if (response.status !== 402 || !header) throw new Error(`expected a 402 challenge from ${url}`)
   return parsePaymentChallenges(header)[0]!

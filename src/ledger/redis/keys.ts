@@ -17,6 +17,8 @@
  *  - `{<prefix>payer:<payer>}`       set: the ids of the channels a payer (lower-cased address)
  *                                    opened and that are not known finalized (payers.ts)
  *  - `{<prefix>watcher}:cursor`      string: the last block the close watcher processed
+ *  - `{<prefix><channelId>}:idem:<sha256>`  hash: a paid request's retry record, with a PX
+ *                                    time-to-live (idempotency.ts), on the channel's slot
  *  - `{<prefix>blocked}`            hash: lower-cased payer address → the operator's block
  *                                    (`{"since","reason"}` JSON), read before a voucher (blocks.ts)
  *  - `{<prefix>limit:<key>}`         string: a rate limit's theoretical arrival time (GCRA), with a
@@ -69,6 +71,8 @@ export type RedisKeys = {
   readonly legacy: readonly string[]
   /** The single-use claim of a one-shot payment (its lower-cased transaction hash). */
   payment(key: string): string
+  /** A paid request's retry record (idempotency.ts), on its channel's slot. */
+  retry(channelId: Hex, digest: string): string
   /** A rate limit's state (limits/redis.ts); `key` names the limit and whom it counts. */
   limit(key: string): string
   /** The hash of blocked payers. */
@@ -116,6 +120,7 @@ export function redisKeys(keyPrefix: string): RedisKeys {
     watcherCursor: `{${keyPrefix}watcher}:cursor`,
     payer: (payer) => `{${keyPrefix}payer:${payer.toLowerCase()}}`,
     payment: (key) => `{${keyPrefix}payment:${key.toLowerCase()}}`,
+    retry: (channelId, digest) => tagged(channelId, `idem:${digest}`),
     limit: (key) => `{${keyPrefix}limit:${key}}`,
     blocked: `{${keyPrefix}blocked}`,
     legacy: [`${keyPrefix}unsettled`, `${keyPrefix}intents`],
