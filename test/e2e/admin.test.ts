@@ -21,6 +21,7 @@ import { cliOutput } from '../support/cli-process.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
 import { devnetConfig, memoryLogger, startTestGateway } from '../support/gateway.js'
 import { freePort, startRedisServer, type RedisServer } from '../support/redis-server.js'
+import { until } from '../support/wait.js'
 import { parseDocument } from 'yaml'
 import { readFileSync } from 'node:fs'
 
@@ -253,7 +254,11 @@ describe('the admin API on the devnet with Redis', () => {
       expect.objectContaining({ payer: address, reason: 'e2e' }),
     ])
 
-    // The next voucher, at the other instance: refused, not forwarded, not charged.
+    // The next voucher, at the other instance: refused, not forwarded, not charged. That instance
+    // reads blocks from its own copy of the Redis hash, renewed every second: wait until it has it.
+    await until('the other instance sees the block', async () =>
+      (await other.deps.ledger.blocks.get(payer.address)) ? true : undefined,
+    )
     const before = await ledger.get(channelId)
     const forwarded = upstream.seen.length
     const refused = await session.fetch(`${other.url}${paidPath}`)

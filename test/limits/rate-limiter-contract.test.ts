@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisLedger, type RedisLedger } from '../../src/ledger/redis/ledger.js'
+import { redisKeys } from '../../src/ledger/redis/keys.js'
 import { gcraOf } from '../../src/limits/gcra.js'
 import { createMemoryRateLimiter } from '../../src/limits/memory.js'
 import type { RateLimiter } from '../../src/limits/port.js'
@@ -63,7 +64,7 @@ describe('rate limiters', () => {
   it('lets a key expire once it means nothing (no key without a TTL)', async () => {
     const rate = gcraOf({ requests: 2, perSeconds: 60 })
     await redisLimiter(0).take('ttl', rate, Date.now())
-    const ttl = await connections[0]!.client.pttl('rl:limit:{ttl}')
+    const ttl = await connections[0]!.client.pttl(redisKeys('rl:').limit('ttl'))
     expect(ttl).toBeGreaterThan(0)
     expect(ttl).toBeLessThanOrEqual(30_000)
   })

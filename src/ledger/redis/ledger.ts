@@ -159,6 +159,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
   const index = createRedisChannelIndex({ client, keys })
   const payers = createRedisPayerIndex({ client, keys })
+  const blocks = createRedisPayerBlocks({ client, keys })
   const ttl = integerArg(options.finalizedTtlSeconds ?? thirtyDays, 'finalizedTtlSeconds')
   const logger = options.logger
   /** Index updates still in flight; `close` waits for them. */
@@ -454,7 +455,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       )
     },
 
-    blocks: createRedisPayerBlocks({ client, keys }),
+    blocks,
 
     /**
      * Readiness. On a Cluster it holds while any primary answers: a primary that fails over
@@ -486,6 +487,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
     async close() {
       if (closed) return
       closed = true
+      blocks.stop()
       await Promise.allSettled([...indexing])
       try {
         await client.quit()
