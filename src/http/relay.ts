@@ -129,7 +129,14 @@ export async function relay(
         trustedPeer: deps.trustsPeer(incoming.socket.remoteAddress),
         onBody: () => sendContinue(incoming, outgoing),
         body,
-        observe: recorder,
+        observe: recorder && {
+          head: (status, headers) => recorder.head(status, headers),
+          chunk: (chunk) => recorder.chunk(chunk),
+          // Kept before the last byte leaves, so a client that got the whole answer and retries
+          // finds the copy, not the claim in flight.
+          beforeEnd: () =>
+            recorder.finish({ charged: charged(charge), complete: true }).catch(() => undefined),
+        },
         ...(route.metered?.units.kind === 'header'
           ? { hideResponseHeaders: [route.metered.units.name] }
           : {}),

@@ -104,6 +104,16 @@ describe('quotes across a reload', () => {
     expect(decodeReceipt(honoured.receipt!)).toMatchObject({ spent: '90000' })
     const forwarded = upstream.seen.length
 
+    // mppx posts its close to the URL it last paid with the challenge it last saw: a POST to a
+    // GET route, whose challenge states the earlier price. It still finds its route and closes.
+    const close = await fetch(`${gateway.url}${paidPath('q3')}`, {
+      method: 'POST',
+      headers: { authorization: await signer.closeCredential(90_000n) },
+    })
+    expect(close.status).toBe(204)
+    expect(decodeReceipt(close.headers.get('payment-receipt')!)).toMatchObject({ spent: '90000' })
+    expect(upstream.seen.length).toBe(forwarded)
+
     // Past the challenge's expiry (300 s) the quote is gone: the challenge states terms the route
     // no longer has, and the fresh 402 states 0.05; nothing is charged or forwarded.
     offsetMs = 301_000

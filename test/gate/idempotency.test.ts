@@ -5,6 +5,7 @@
  * charged; a retry while the first is in flight gets 409. docs/DESIGN.md "Paid retries".
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryIdempotencyStore } from '../../src/ledger/idempotency.js'
 import { decodeReceipt } from '../../src/protocol/receipt.js'
 import {
   prices,
@@ -71,6 +72,34 @@ describe('paid retries with an Idempotency-Key', () => {
     expect(gw.seen).toEqual(['/submit'])
     expect(await record()).toMatchObject({ spent: prices.paid, units: 1, reserved: 0n })
     expect(gw.lines.filter((l) => l.msg === 'request').map((l) => l.outcome)).toContain('replayed')
+  })
+
+  it('keeps the copy before the last byte leaves: a retry right after the answer is a replay', async () => {
+    const events: string[] = []
+    const memory = createMemoryIdempotencyStore()
+    gw = await startInProcessGateway({
+      idempotency: {
+        ...memory,
+        // A store slower than the client: the copy is written only after a few turns of the
+        // event loop, long after an answer that did not wait for it would have been read.
+        async complete(input) {
+          for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+          events.push('kept')
+          await memory.complete(input)
+        },
+      },
+    })
+    const authorization = await gw.credential('/submit', prices.paid, 'POST')
+    const response = await fetch(`${gw.url}/submit`, {
+      method: 'POST',
+      headers: { authorization, 'idempotency-key': 'run-0' },
+      body: query,
+    })
+    await response.text()
+    events.push('answer read')
+    expect(events).toEqual(['kept', 'answer read'])
+    const retry = await submit({ cumulative: 2n * prices.paid, body: query, key: 'run-0' })
+    expect(retry).toMatchObject({ status: 200, replayed: 'true' })
   })
 
   it('another body under the same key: 422, not forwarded, not charged', async () => {
