@@ -23,6 +23,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
+import type { Redis } from 'ioredis'
 import { formatUnits } from 'viem'
 import { adminCommand, adminUsage, runAdminCommand } from './admin/cli.js'
 import { adminEndpoint } from './config/admin-endpoint.js'
@@ -31,6 +32,8 @@ import { ConfigError } from './config/errors.js'
 import { loadConfig } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { openStorage, startGateway, startSettlementOnly } from './gateway.js'
+import { createRedisClient } from './ledger/redis/connection.js'
+import { migrateLegacyKeys } from './ledger/redis/migrate.js'
 import { unsettledChannels } from './settlement/exposure.js'
 import { createLogger } from './logger.js'
 import { createReloader, watchConfigFile, type Reloader } from './reload.js'
@@ -43,6 +46,9 @@ Usage:
   mpp-gateway settle --config <file>   run only the settler and close watcher (no HTTP)
   mpp-gateway channels --config <file> print channels with spent value not yet settled on chain,
                                        largest first, one JSON line each (Redis ledger only)
+  mpp-gateway migrate-keys --config <file>
+                                       move a Redis ledger of the earlier key layout to the
+                                       current one (every gateway and settler stopped)
   mpp-gateway admin <command> …        ask a running gateway's admin API (channels, channel,
                                        settle, block, unblock, payer, blocked); \`admin --help\`
   mpp-gateway --help                   show this help
@@ -135,7 +141,12 @@ async function main(argv: string[]): Promise<number> {
     return 1
   }
   if (command === 'admin') return admin(positionals.slice(1), values, env)
-  if (command !== 'run' && command !== 'settle' && command !== 'channels') {
+  if (
+    command !== 'run' &&
+    command !== 'settle' &&
+    command !== 'channels' &&
+    command !== 'migrate-keys'
+  ) {
     console.error(`unknown command: ${command}\n\n${usage}`)
     return 2
   }
@@ -151,6 +162,7 @@ async function main(argv: string[]): Promise<number> {
     throw error
   }
   if (command === 'channels') return printUnsettledChannels(config, values.limit)
+  if (command === 'migrate-keys') return migrateKeys(config)
 
   const destination = pino.destination(1)
   const logger = createLogger({ level: values['log-level'], destination })
@@ -239,6 +251,42 @@ async function admin(
     out: (line) => console.log(line),
     err: (line) => console.error(line),
   })
+}
+
+/** `mpp-gateway migrate-keys`: one JSON line with what was moved; exit 1 when a name was taken. */
+async function migrateKeys(config: Config): Promise<number> {
+  const { ledger } = config
+  if (ledger.type !== 'redis') {
+    console.error('migrate-keys moves keys of a Redis ledger; ledger.type is memory')
+    return 2
+  }
+  const { url, sentinel, keyPrefix } = ledger.redis
+  if (url === undefined && sentinel === undefined) {
+    console.error(
+      'migrate-keys: the earlier key layout never ran on a Redis Cluster; nothing to move',
+    )
+    return 2
+  }
+  const client = createRedisClient(
+    sentinel ? { sentinel, commandTimeoutMs: 30_000 } : { url: url!, commandTimeoutMs: 30_000 },
+  ) as Redis
+  try {
+    await client.connect()
+    const report = await migrateLegacyKeys(client, keyPrefix)
+    console.log(JSON.stringify(report))
+    if (report.conflicts.length > 0) {
+      console.error(
+        `${report.conflicts.length} key(s) not moved: their current name is already taken (listed in "conflicts")`,
+      )
+      return 1
+    }
+    return 0
+  } catch (error) {
+    console.error(`migrate-keys: ${error instanceof Error ? error.message : String(error)}`)
+    return 1
+  } finally {
+    client.disconnect()
+  }
 }
 
 /** `mpp-gateway channels`: JSON lines on stdout, a one-line total on stderr. */

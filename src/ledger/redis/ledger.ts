@@ -153,7 +153,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
   if (await hasLegacyLayout(client, options.keyPrefix).catch(failConnect(client))) {
     client.disconnect()
     throw new Error(
-      `ledger: Redis holds keys of the earlier layout (${keys.legacy.join(', ')}); move them to the current key schema (docs/DESIGN.md) before starting`,
+      `ledger: Redis holds keys of the earlier layout (${keys.legacy.join(', ')}); move them to the current key schema with 'mpp-gateway migrate-keys' (every gateway and settler stopped) before starting`,
     )
   }
 
