@@ -13,7 +13,7 @@
  * while one primary is down.
  */
 import { spawn } from 'node:child_process'
-import { Redis } from 'ioredis'
+import { askNode, waitFor } from './redis-admin.js'
 import { freePort, startRedisServer, type RedisServer } from './redis-server.js'
 
 export type ClusterNode = {
@@ -47,39 +47,6 @@ export type RedisCluster = {
 
 const size = { primaries: 3, replicas: 3 } as const
 
-/** A short-lived admin connection to one node. */
-async function ask<T>(server: RedisServer, work: (admin: Redis) => Promise<T>): Promise<T> {
-  const admin = new Redis(server.port, '127.0.0.1', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  admin.on('error', () => undefined)
-  try {
-    await admin.connect()
-    return await work(admin)
-  } finally {
-    admin.disconnect()
-  }
-}
-
-/** Polls `check` every 50 ms until it holds, bounded by `timeoutMs`. */
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch (error) {
-      last = error
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`redis cluster: timed out waiting for ${what}`, { cause: last })
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
 function runCli(args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -97,7 +64,7 @@ function runCli(args: readonly string[]): Promise<void> {
 /** `CLUSTER INFO` as a map. */
 const clusterInfo = async (server: RedisServer) =>
   Object.fromEntries(
-    (await ask(server, (admin) => admin.cluster('INFO')))
+    (await askNode(server.port, (admin) => admin.cluster('INFO')))
       .split(/\r?\n/)
       .map((line) => line.split(':') as [string, string]),
   )
@@ -106,7 +73,7 @@ type NodeLine = { id: string; port: number; flags: string[]; primaryId: string }
 
 /** `CLUSTER NODES` as seen by `server`. */
 async function clusterNodes(server: RedisServer): Promise<NodeLine[]> {
-  const text = String(await ask(server, (admin) => admin.cluster('NODES')))
+  const text = String(await askNode(server.port, (admin) => admin.cluster('NODES')))
   return text
     .trim()
     .split('\n')
@@ -158,7 +125,7 @@ export async function startRedisCluster(
     const nodes: ClusterNode[] = await Promise.all(
       servers.map(async (server) => ({
         server,
-        id: String(await ask(server, (admin) => admin.cluster('MYID'))),
+        id: String(await askNode(server.port, (admin) => admin.cluster('MYID'))),
       })),
     )
     await runCli([
@@ -206,7 +173,9 @@ export async function startRedisCluster(
         const current = await primaries()
         if (current.length !== size.primaries) return false
         for (const { primary } of current) {
-          const replication = await ask(primary.server, (admin) => admin.info('replication'))
+          const replication = await askNode(primary.server.port, (admin) =>
+            admin.info('replication'),
+          )
           if (!/^slave0:.*state=online/m.test(replication)) return false
         }
         return true
@@ -221,7 +190,7 @@ export async function startRedisCluster(
       async primaryOf(key) {
         const [first] = live()
         if (!first) throw new Error('redis cluster: no node is running')
-        const { slot, ranges } = await ask(first.server, async (admin) => ({
+        const { slot, ranges } = await askNode(first.server.port, async (admin) => ({
           slot: Number(await admin.cluster('KEYSLOT', key)),
           ranges: (await admin.cluster('SLOTS')) as unknown as [
             number,
@@ -238,7 +207,7 @@ export async function startRedisCluster(
         await waitFor(
           `node ${replica.server.port} promoted`,
           async () => {
-            const role = await ask(replica.server, (admin) => admin.role())
+            const role = await askNode(replica.server.port, (admin) => admin.role())
             if (role[0] !== 'master') return false
             for (const node of live()) {
               const lines = await clusterNodes(node.server)
@@ -254,13 +223,15 @@ export async function startRedisCluster(
         await waitFor(
           `node ${node.server.port} back as a replica`,
           async () => {
-            const replication = await ask(node.server, (admin) => admin.info('replication'))
+            const replication = await askNode(node.server.port, (admin) =>
+              admin.info('replication'),
+            )
             if (!/^role:slave/m.test(replication)) return false
             if (!/^master_link_status:up/m.test(replication)) return false
             const port = /^master_port:(\d+)/m.exec(replication)?.[1]
             const primary = nodes.find((n) => String(n.server.port) === port)
             if (!primary) return false
-            const seen = await ask(primary.server, (admin) => admin.info('replication'))
+            const seen = await askNode(primary.server.port, (admin) => admin.info('replication'))
             return new RegExp(`port=${node.server.port},state=online`).test(seen)
           },
           wait,

@@ -12,8 +12,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import { leash } from '../devnet/anvil.js'
+import { askNode, waitFor } from './redis-admin.js'
 import { freePort, startRedisServer, type RedisServer } from './redis-server.js'
 
 export type RedisSentinelGroup = {
@@ -28,37 +28,6 @@ export type RedisSentinelGroup = {
 }
 
 const name = 'ledger'
-
-async function ask<T>(port: number, work: (admin: Redis) => Promise<T>): Promise<T> {
-  const admin = new Redis(port, '127.0.0.1', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  admin.on('error', () => undefined)
-  try {
-    await admin.connect()
-    return await work(admin)
-  } finally {
-    admin.disconnect()
-  }
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch (error) {
-      last = error
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`redis sentinel: timed out waiting for ${what}`, { cause: last })
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 export async function startRedisSentinel(): Promise<RedisSentinelGroup> {
   const primary = await startRedisServer()
@@ -92,17 +61,17 @@ export async function startRedisSentinel(): Promise<RedisSentinelGroup> {
   process.on('exit', () => child.kill('SIGKILL'))
 
   const named = async () =>
-    (await ask(port, (admin) => admin.call('SENTINEL', 'get-master-addr-by-name', name))) as
+    (await askNode(port, (admin) => admin.call('SENTINEL', 'get-master-addr-by-name', name))) as
       [string, string] | null
 
   try {
     await waitFor(
       'the replica online and known to the Sentinel',
       async () => {
-        const replication = await ask(primary.port, (admin) => admin.info('replication'))
+        const replication = await askNode(primary.port, (admin) => admin.info('replication'))
         if (!new RegExp(`port=${replica.port},state=online`).test(replication)) return false
         if ((await named())?.[1] !== String(primary.port)) return false
-        const replicas = (await ask(port, (admin) =>
+        const replicas = (await askNode(port, (admin) =>
           admin.call('SENTINEL', 'replicas', name),
         )) as string[][]
         return replicas.some((fields) => fields.includes(String(replica.port)))
@@ -124,7 +93,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelGroup> {
         `port ${server.port} promoted`,
         async () => {
           if ((await named())?.[1] !== String(server.port)) return false
-          const role = await ask<unknown[]>(server.port, (admin) => admin.role())
+          const role = await askNode<unknown[]>(server.port, (admin) => admin.role())
           return role[0] === 'master'
         },
         timeoutMs,
