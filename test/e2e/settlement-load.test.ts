@@ -144,7 +144,14 @@ describe('settlement with many payee transactions in flight', () => {
         async () => {
           const failed = settlerLog.lines.filter((l) => Number(l.level) >= 40)
           if (failed.length > 0) throw new Error(`settler failed: ${JSON.stringify(failed[0])}`)
-          return escrowTransactions(devnet, 'settle').size === 20 ? true : undefined
+          if (escrowTransactions(devnet, 'settle').size < 20) return undefined
+          // The proxy logs a transaction as it is sent; mine only once anvil's pool holds all 20.
+          const pool = await devnet.publicClient.request<{
+            Method: 'txpool_status'
+            Parameters: undefined
+            ReturnType: { pending: string | number }
+          }>({ method: 'txpool_status' })
+          return Number(pool.pending) >= 20 ? true : undefined
         },
         60_000,
       )
