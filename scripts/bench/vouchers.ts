@@ -134,9 +134,9 @@ export async function openChannels(options: {
   decimals: number
 }): Promise<BenchChannel[]> {
   const { devnet } = options
-  // Funds for two deposits: under heavy load mppx has been seen to open a second channel after a
-  // first open it did not see succeed (the second then failed with InsufficientBalance). The
-  // descriptor kept is the one of the open that was answered 200.
+  // Funds for two deposits, so that a refused open (mppx then opens a second channel) shows as a
+  // note instead of a failed run. Refused opens under load were a devnet race: two opens' nonce
+  // hashes swapped in the stand-in's slot before anvil mined the first (rpc-proxy.ts now waits).
   const payers = await devnet.newPayers(options.count, 2n * options.deposit + payerMargin)
   return Promise.all(payers.map((payer) => openChannel({ ...options, payer })))
 }

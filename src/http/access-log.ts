@@ -40,6 +40,11 @@ export type AccessEntry = {
   shadowCharge?: string
   upstreamStatus?: number
   upstreamMs?: number
+  /**
+   * Why an exchange with the upstream failed, as the socket or HTTP client named it
+   * (`ECONNRESET`, `UND_ERR_SOCKET`, …): the operator's first clue to a 502/504.
+   */
+  upstreamError?: string | undefined
   status?: number
 }
 
@@ -55,6 +60,12 @@ export function routeLabel(route: { readonly method: string; readonly path: stri
 
 export function writeAccessLine(logger: Logger, entry: AccessEntry, durationMs: number): void {
   logger.info({ ...entry, durationMs, startedAt: undefined }, 'request')
+}
+
+/** The code of the error that caused `error` (`ECONNRESET`, `UND_ERR_SOCKET`, …), if it has one. */
+export function causeCode(error: Error): string | undefined {
+  const cause = error.cause as { code?: unknown } | undefined
+  return typeof cause?.code === 'string' ? cause.code.slice(0, 64) : undefined
 }
 
 /** What the access line records of an admission. */

@@ -35,7 +35,7 @@ import { forward, type ForwardOutcome } from '../upstream/forward.js'
 import type { UpstreamPools } from '../upstream/pool.js'
 import type { ProxyTrust } from '../upstream/trusted-proxies.js'
 import type { PipelineParts } from '../app.js'
-import type { AccessEntry } from './access-log.js'
+import { causeCode, type AccessEntry } from './access-log.js'
 import { respond } from './respond.js'
 import { guardRetry } from './retry.js'
 import { sendContinue } from './serve.js'
@@ -174,6 +174,7 @@ export async function relay(
 
     switch (outcome.kind) {
       case 'failed':
+        entry.upstreamError = causeCode(outcome.error)
         if (shadow !== undefined) noteShadow(entry, route, undefined)
         return answer(entry, await failed(deps, route, charge, entry, outcome.error), shadow)
       case 'aborted':

@@ -97,26 +97,45 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
     return response.result
   }
 
-  /** Seeds the stand-in's nonce-hash slot when `raw` is a Tempo transaction calling `open`. */
-  const seedOpenNonceHash = async (raw: Hex.Hex) => {
-    if (!isTempoTransaction(raw) || !raw.toLowerCase().startsWith('0x76')) return
+  /**
+   * Seeds the stand-in's nonce-hash slot when `raw` is a Tempo transaction calling `open`; says
+   * whether it did.
+   */
+  const seedOpenNonceHash = async (raw: Hex.Hex): Promise<boolean> => {
+    if (!isTempoTransaction(raw) || !raw.toLowerCase().startsWith('0x76')) return false
     let decoded
     try {
       decoded = decodeTempoTransaction(raw)
     } catch {
-      return // let the node reject what it cannot decode
+      return false // let the node reject what it cannot decode
     }
     const opensChannel = decoded.calls.some(
       (call) =>
         call.to.toLowerCase() === options.escrow.toLowerCase() &&
         call.data.toLowerCase().startsWith(openSelector),
     )
-    if (!opensChannel) return
+    if (!opensChannel) return false
     await upstreamResult('anvil_setStorageAt', [
       options.escrow,
       options.nonceHashSlot,
       decoded.expiringNonceHash,
     ])
+    return true
+  }
+
+  /**
+   * anvil answers `eth_sendRawTransaction` once the transaction is in its pool, and automine mines
+   * it a moment later: the next open must not overwrite the slot before then. Waits (bounded) for
+   * the receipt when automine is on; with automine off the caller mines, and opens meant for one
+   * block must be sent through one proxy call each anyway.
+   */
+  const untilMined = async (hash: unknown) => {
+    if (typeof hash !== 'string' || (await upstreamResult('anvil_getAutomine', [])) !== true) return
+    const deadline = Date.now() + 10_000
+    while (Date.now() < deadline) {
+      if ((await upstreamResult('eth_getTransactionReceipt', [hash])) !== null) return
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
   }
 
   /** Gas for a request with `calls`: the node's figure or the sum of per-call estimates. */
@@ -166,8 +185,11 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
     if (rawTx) {
       // Serialize seed + submit so concurrent opens cannot overwrite each other's nonce hash.
       const run = submitQueue.then(async () => {
-        await seedOpenNonceHash(rawTx)
-        return upstream(call.method, params)
+        const opens = await seedOpenNonceHash(rawTx)
+        const response = await upstream(call.method, params)
+        if (opens && !response.error && call.method === 'eth_sendRawTransaction')
+          await untilMined(response.result)
+        return response
       })
       submitQueue = run.catch(() => undefined)
       return { ...(await run), id: call.id }

@@ -74,6 +74,8 @@ describe('shadow mode', () => {
       charge: 'shadow',
       shadowCharge: String(prices.always),
     })
+    // What the socket said, for the operator: a reset before any head.
+    expect(['ECONNRESET', 'UND_ERR_SOCKET']).toContain(reset.line.upstreamError)
 
     expect(g.seen).toEqual(['/shadow/1', '/shadow/2', '/shadow-always/3'])
     expect(await g.ledger.get(g.channelId)).toEqual(before)
