@@ -66,9 +66,9 @@ export function createMemoryLedger(): MemoryLedger {
       live()
       return apply(channelId, (e) => t.commit(e, reservationId, now, amount))
     },
-    async release(channelId, reservationId, now) {
+    async release(channelId, reservationId, now, voidUntil) {
       live()
-      return apply(channelId, (e) => t.release(e, reservationId, now))
+      return apply(channelId, (e) => t.release(e, reservationId, now, voidUntil))
     },
     async recordTopUp(channelId, deposit, now) {
       live()

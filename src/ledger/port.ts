@@ -7,14 +7,17 @@
  * adapters never read, decide in Node, then write.
  *
  * Invariants (checked by the contract suite against every adapter):
- *  - `accepted.cumulative`, `spent`, `units` and `settled` never decrease;
+ *  - `accepted.cumulative` and `settled` never decrease; neither do `spent − held` (the final
+ *    charges) and `units` but for a refunded hold;
  *  - `spent + reserved ≤ accepted.cumulative ≤ deposit` (deposit only grows while open);
+ *  - `held ≤ spent`: a hold is a charge that a `release` may still refund until it lapses;
  *  - a voucher never lowers the highest: an equal or lower one is accepted without change and
  *    pays only from the headroom already held (`accepted − spent − reserved`);
  *  - a reservation is resolved at most once: committed (value becomes spent) or released; a
  *    commit may charge less than was reserved (never more), releasing the remainder;
  *    unresolved reservations expire and are released by the next operation on the channel;
- *  - `settleVoucher.cumulative ≤ spent`: a settlement never claims value that was not served;
+ *  - `settleVoucher.cumulative ≤ spent − held`: a settlement never claims value that was not
+ *    served, nor a charge that may still be refunded;
  *  - a finalized channel accepts nothing more;
  *  - a payment claim (a one-shot payment's transaction hash) is held by at most one owner until
  *    it lapses or that owner releases it: first use and replay are told apart atomically, across
@@ -61,6 +64,8 @@ export type ChannelRecord = {
   readonly units: number
   /** Value held by unresolved on-success reservations. */
   readonly reserved: bigint
+  /** The part of `spent` charged by holds that a release may still refund. */
+  readonly held: bigint
   /** Transaction hash of the close that finalized the channel. */
   readonly closeTxHash: Hex | undefined
   /** Milliseconds since the epoch. */
@@ -88,11 +93,12 @@ export type NewChannel = {
 }
 
 /**
- * How a paid request uses its value: `reserve` holds it until `commit` or `release`
- * (charge on success), `commit` charges it at once (charge always), `none` only records the
- * voucher (management requests).
+ * How a paid request uses its value: `reserve` holds it until `commit` or `release` (a price
+ * known only from the response), `hold` charges it at once, refundable by `release` until it
+ * lapses (charge on success, and always: a served answer costs no second step), `commit` charges
+ * it at once for good, `none` only records the voucher (management requests).
  */
-export type ChargeMode = 'reserve' | 'commit' | 'none'
+export type ChargeMode = 'reserve' | 'hold' | 'commit' | 'none'
 
 export type AuthorizeInput = {
   readonly channelId: Hex
@@ -100,9 +106,9 @@ export type AuthorizeInput = {
   readonly voucher: SignedVoucher | undefined
   readonly amount: bigint
   readonly mode: ChargeMode
-  /** Required for `reserve`: a unique id for the reservation. */
+  /** Required for `reserve` and `hold`: a unique id for the reservation. */
   readonly reservationId?: string
-  /** Required for `reserve`: when the reservation lapses (ms since the epoch). */
+  /** Required for `reserve` and `hold`: when it lapses (ms since the epoch). */
   readonly expiresAt?: number
   /** Smallest increase of a new voucher over the highest. */
   readonly minDelta: bigint
@@ -185,8 +191,17 @@ export type LedgerPort = {
    * @throws Error when `amount` is negative or above the reservation (nothing changes).
    */
   commit(channelId: Hex, reservationId: string, now: number, amount?: bigint): Promise<CommitResult>
-  /** Drops a reservation without charging it. */
-  release(channelId: Hex, reservationId: string, now: number): Promise<ReleaseResult>
+  /**
+   * Drops a reservation without charging it, or refunds a hold that has not lapsed. When nothing
+   * is found and `voidUntil` is given, the id is voided until then: an authorize naming it that
+   * runs later (still queued in Redis when its caller gave up) charges and holds nothing.
+   */
+  release(
+    channelId: Hex,
+    reservationId: string,
+    now: number,
+    voidUntil?: number,
+  ): Promise<ReleaseResult>
   /** Records a confirmed top-up: the deposit grows and a pending close request is cancelled. */
   recordTopUp(channelId: Hex, deposit: bigint, now: number): Promise<TransitionResult>
   /** Folds a fresh on-chain read in; a channel gone from chain (deposit 0) becomes finalized. */

@@ -19,8 +19,19 @@ import type {
 } from './port.js'
 import { snapshotOf } from './port.js'
 
-/** A reservation of value for one in-flight on-success request. */
-export type Reservation = { readonly amount: bigint; readonly expiresAt: number }
+/**
+ * Value tied to one in-flight paid request until `expiresAt`:
+ *  - `reserve`: held against the voucher (in `reserved`), charged only by a `commit`;
+ *  - `hold`: already charged (in `spent`, and in `held` while refundable), refunded by a
+ *    `release`; when it lapses the charge is final;
+ *  - `void`: a release that found nothing (the authorize it names may still run, e.g. queued in a
+ *    frozen Redis): that authorize then charges and reserves nothing. Amount 0.
+ */
+export type Reservation = {
+  readonly amount: bigint
+  readonly expiresAt: number
+  readonly kind: 'reserve' | 'hold' | 'void'
+}
 
 /** What the ledger stores for one channel. */
 export type LedgerEntry = {
@@ -50,6 +61,7 @@ export function createEntry(channel: NewChannel, now: number): LedgerEntry {
       spent: 0n,
       units: 0,
       reserved: 0n,
+      held: 0n,
       closeTxHash: undefined,
       updatedAt: now,
     },
@@ -58,32 +70,45 @@ export function createEntry(channel: NewChannel, now: number): LedgerEntry {
   }
 }
 
-/** Drops reservations whose time is up; their value stops counting against the voucher. */
+/**
+ * Drops reservations whose time is up: a reservation's value stops counting against the voucher,
+ * a hold's charge becomes final (and settleable).
+ */
 export function purgeExpired(entry: LedgerEntry, now: number): LedgerEntry {
-  let expired = 0n
+  let reservedOut = 0n
+  let heldOut = 0n
   let any = false
   for (const r of entry.reservations.values()) {
-    if (r.expiresAt <= now) {
-      expired += r.amount
-      any = true
-    }
+    if (r.expiresAt > now) continue
+    any = true
+    if (r.kind === 'reserve') reservedOut += r.amount
+    else if (r.kind === 'hold') heldOut += r.amount
   }
   if (!any) return entry
   const reservations = new Map([...entry.reservations].filter(([, r]) => r.expiresAt > now))
-  return {
+  const next = {
     ...entry,
     reservations,
-    record: { ...entry.record, reserved: entry.record.reserved - expired, updatedAt: now },
+    record: {
+      ...entry.record,
+      reserved: entry.record.reserved - reservedOut,
+      held: entry.record.held - heldOut,
+      updatedAt: now,
+    },
   }
+  return heldOut > 0n ? promoteSettleVoucher(next) : next
 }
 
-/** Moves the settle voucher up to the highest retained voucher not above `spent`. */
+/**
+ * Moves the settle voucher up to the highest retained voucher not above the final part of
+ * `spent` (`spent − held`: a refundable charge is not settled until it is final).
+ */
 function promoteSettleVoucher(entry: LedgerEntry): LedgerEntry {
-  const { spent } = entry.record
+  const bound = entry.record.spent - entry.record.held
   let best = entry.record.settleVoucher
   const pending: SignedVoucher[] = []
   for (const v of entry.pending) {
-    if (v.cumulative <= spent) {
+    if (v.cumulative <= bound) {
       if (!best || v.cumulative > best.cumulative) best = v
     } else {
       pending.push(v)
@@ -140,16 +165,33 @@ export function authorize(
     }
   }
 
-  if (input.mode === 'reserve' && input.amount > 0n) {
+  const voided =
+    input.reservationId !== undefined && next.reservations.get(input.reservationId)?.kind === 'void'
+  if (voided) {
+    // Its request was already answered without a charge (the release came first): the voucher
+    // stays accepted, nothing is charged or held.
+  } else if ((input.mode === 'reserve' || input.mode === 'hold') && input.amount > 0n) {
     if (input.reservationId === undefined || input.expiresAt === undefined) {
       throw new Error('ledger: a reservation needs an id and an expiry')
     }
     const reservations = new Map(next.reservations)
-    reservations.set(input.reservationId, { amount: input.amount, expiresAt: input.expiresAt })
+    reservations.set(input.reservationId, {
+      amount: input.amount,
+      expiresAt: input.expiresAt,
+      kind: input.mode,
+    })
     next = {
       ...next,
       reservations,
-      record: { ...next.record, reserved: reserved + input.amount },
+      record:
+        input.mode === 'reserve'
+          ? { ...next.record, reserved: reserved + input.amount }
+          : {
+              ...next.record,
+              spent: spent + input.amount,
+              units: next.record.units + 1,
+              held: next.record.held + input.amount,
+            },
     }
   } else if (input.mode === 'commit' && input.amount > 0n) {
     next = promoteSettleVoucher({
@@ -177,7 +219,7 @@ export function commit(
   if (!entry) return { entry, result: { kind: 'missing' } }
   if (entry.record.status === 'finalized') return { entry, result: { kind: 'finalized' } }
   const reservation = entry.reservations.get(reservationId)
-  if (!reservation || reservation.expiresAt <= now) {
+  if (!reservation || reservation.kind !== 'reserve' || reservation.expiresAt <= now) {
     return { entry: purgeExpired(entry, now), result: { kind: 'missing' } }
   }
   const charged = amount ?? reservation.amount
@@ -204,25 +246,49 @@ export function commit(
   return { entry: next, result: { kind: 'committed', snapshot: snapshotOf(next.record) } }
 }
 
+/**
+ * Gives a request's value back: a reservation stops counting against the voucher, a hold's charge
+ * is refunded. When nothing is found and `voidUntil` is given, the id is voided until then, so
+ * that an authorize naming it that runs later (still queued when its caller gave up) charges
+ * nothing.
+ */
 export function release(
   entry: LedgerEntry | undefined,
   reservationId: string,
   now: number,
+  voidUntil?: number,
 ): { entry: LedgerEntry | undefined; result: ReleaseResult } {
   if (!entry) return { entry, result: { kind: 'missing' } }
   const reservation = entry.reservations.get(reservationId)
-  if (!reservation) return { entry, result: { kind: 'missing' } }
+  if (
+    !reservation ||
+    reservation.kind === 'void' ||
+    (reservation.kind === 'hold' && reservation.expiresAt <= now)
+  ) {
+    if (voidUntil === undefined || reservation) {
+      return { entry: purgeExpired(entry, now), result: { kind: 'missing' } }
+    }
+    const reservations = new Map(entry.reservations)
+    reservations.set(reservationId, { amount: 0n, expiresAt: voidUntil, kind: 'void' })
+    return { entry: purgeExpired({ ...entry, reservations }, now), result: { kind: 'missing' } }
+  }
   const reservations = new Map(entry.reservations)
   reservations.delete(reservationId)
+  const { record } = entry
   const next = purgeExpired(
     {
       ...entry,
       reservations,
-      record: {
-        ...entry.record,
-        reserved: entry.record.reserved - reservation.amount,
-        updatedAt: now,
-      },
+      record:
+        reservation.kind === 'hold'
+          ? {
+              ...record,
+              spent: record.spent - reservation.amount,
+              units: record.units - 1,
+              held: record.held - reservation.amount,
+              updatedAt: now,
+            }
+          : { ...record, reserved: record.reserved - reservation.amount, updatedAt: now },
     },
     now,
   )

@@ -28,6 +28,7 @@ function record(overrides: Partial<ChannelRecord> = {}): ChannelRecord {
     settled: 0n,
     closeRequestedAt: 0,
     status: 'open',
+    held: 0n,
     accepted: voucher(500n),
     settleVoucher: voucher(500n),
     spent: 500n,

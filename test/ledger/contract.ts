@@ -59,12 +59,14 @@ export function expectInvariants(record: ChannelRecord, previous?: ChannelRecord
   expect(record.spent + record.reserved).toBeLessThanOrEqual(record.accepted.cumulative)
   expect(record.accepted.cumulative).toBeLessThanOrEqual(record.deposit)
   expect(record.reserved).toBeGreaterThanOrEqual(0n)
+  expect(record.held).toBeGreaterThanOrEqual(0n)
+  expect(record.held).toBeLessThanOrEqual(record.spent)
   if (record.settleVoucher)
-    expect(record.settleVoucher.cumulative).toBeLessThanOrEqual(record.spent)
+    expect(record.settleVoucher.cumulative).toBeLessThanOrEqual(record.spent - record.held)
   if (previous) {
     expect(record.accepted.cumulative).toBeGreaterThanOrEqual(previous.accepted.cumulative)
-    expect(record.spent).toBeGreaterThanOrEqual(previous.spent)
-    expect(record.units).toBeGreaterThanOrEqual(previous.units)
+    // Only a refunded hold takes value back: what is final never shrinks.
+    expect(record.spent - record.held).toBeGreaterThanOrEqual(previous.spent - previous.held)
     expect(record.settled).toBeGreaterThanOrEqual(previous.settled)
   }
 }
@@ -355,6 +357,92 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       expect(record.spent).toBe(20n)
       expect(record.settleVoucher).toEqual(voucher(20n))
       expectInvariants(record)
+    })
+
+    it('holds: charged at once, refunded once by a release, final when they lapse', async () => {
+      const id = await opened()
+      const hold = (cum: bigint | undefined, rid: string, expiresAt = now + 60_000) =>
+        ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: cum === undefined ? undefined : voucher(cum),
+          amount: 10n,
+          mode: 'hold',
+          reservationId: rid,
+          expiresAt,
+        })
+      expect(await hold(10n, 'h1')).toMatchObject({
+        kind: 'authorized',
+        snapshot: { accepted: 10n, spent: 10n, units: 1, reserved: 0n },
+      })
+      expect(await hold(20n, 'h2')).toMatchObject({ snapshot: { spent: 20n, units: 2 } })
+      expect(await hold(30n, 'h3', now + 1_000)).toMatchObject({
+        snapshot: { spent: 30n, units: 3 },
+      })
+      // No headroom left: a fourth charge is refused and holds nothing.
+      expect((await hold(undefined, 'h4')).kind).toBe('insufficient')
+      let record = (await ledger.get(id))!
+      expect(record).toMatchObject({ spent: 30n, held: 30n, units: 3 })
+      // A refundable charge is never settleable.
+      expect(record.settleVoucher).toBeUndefined()
+      expectInvariants(record)
+
+      // The refund, once: value and unit go back; a second release and a commit find nothing.
+      expect(await ledger.release(id, 'h2', now)).toMatchObject({
+        kind: 'released',
+        snapshot: { spent: 20n, units: 2, reserved: 0n },
+      })
+      expect((await ledger.release(id, 'h2', now)).kind).toBe('missing')
+      expect((await ledger.commit(id, 'h1', now)).kind).toBe('missing')
+      const refunded = (await ledger.get(id))!
+      expect(refunded).toMatchObject({ spent: 20n, held: 20n, units: 2 })
+      expectInvariants(refunded, record)
+
+      // h3 lapses: final, settleable, and no longer refundable.
+      const later = now + 1_000
+      expect((await ledger.release(id, 'h3', later)).kind).toBe('missing')
+      record = (await ledger.get(id))!
+      expect(record).toMatchObject({ spent: 20n, held: 10n, units: 2 })
+      expect(record.settleVoucher).toEqual(voucher(10n))
+      expectInvariants(record, refunded)
+      // The refunded headroom pays again.
+      expect(await hold(undefined, 'h5', later + 60_000)).toMatchObject({
+        kind: 'authorized',
+        snapshot: { spent: 30n, units: 3 },
+      })
+    })
+
+    it('voids the id of a hold released before its authorize ran: that authorize charges nothing', async () => {
+      const id = await opened()
+      // The caller gave up on an authorize (Redis silent) and released its id first.
+      expect((await ledger.release(id, 'late', now, now + 60_000)).kind).toBe('missing')
+      const before = (await ledger.get(id))!
+      const late = await ledger.authorize({
+        ...base,
+        channelId: id,
+        voucher: voucher(10n),
+        amount: 10n,
+        mode: 'hold',
+        reservationId: 'late',
+        expiresAt: now + 60_000,
+      })
+      // The voucher is the payer's signed claim and stays accepted; nothing is charged or held.
+      expect(late).toMatchObject({ kind: 'authorized', snapshot: { accepted: 10n, spent: 0n } })
+      const after = (await ledger.get(id))!
+      expect(after).toMatchObject({ spent: 0n, held: 0n, units: 0, reserved: 0n })
+      expectInvariants(after, before)
+      // Other requests pay as usual.
+      expect(
+        await ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: undefined,
+          amount: 10n,
+          mode: 'hold',
+          reservationId: 'next',
+          expiresAt: now + 60_000,
+        }),
+      ).toMatchObject({ kind: 'authorized', snapshot: { spent: 10n, units: 1 } })
     })
 
     it('charges at once in commit mode', async () => {

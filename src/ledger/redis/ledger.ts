@@ -212,8 +212,8 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
    * The answer to an authorization whose writes reached fewer than `minReplicas` replicas in
    * time. Why refuse it: until a replica holds the voucher, a failover of its primary can drop
    * it, and an answer it paid for would then have left unpaid. The request is refused before
-   * its upstream is called; its reservation is given back, best effort — it lapses on its own
-   * otherwise — so nothing is charged (the gate always reserves). The voucher itself stays
+   * its upstream is called; its reservation is given back and its hold refunded, best effort
+   * (a reservation lapses on its own otherwise; a hold the gate's unresolved-refund retries). The voucher itself stays
    * accepted: it is the payer's own signed claim, and a retry with it pays from the same headroom.
    * Under `commit` mode (not used by the gate) the value stays spent on the primary: like every
    * `ledger-unavailable`, the rejection means the outcome is unknown.
@@ -228,11 +228,46 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         () => undefined,
       )
     }
+    undoUnseenHold(input, id)
     return new GatewayError(
       'ledger-unavailable',
       'The channel ledger could not replicate the payment in time.',
       { retryAfter: 1 },
     )
+  }
+
+  /**
+   * A hold whose authorize failed as far as the caller knows (the request is answered 503) but
+   * may have run, or may still run (a frozen Redis executes what is queued when it resumes; ioredis
+   * re-sends unanswered commands after a reconnect): the hold would lapse into a charge for an
+   * answer never given. So its id is released with `voidUntil` — refunding the hold if it ran,
+   * voiding the id if not, so the authorize charges nothing should it run later — retried in the
+   * background until Redis answers or the hold would have lapsed anyway.
+   */
+  const undoUnseenHold = (input: AuthorizeInput, id: Hex) => {
+    const { reservationId, expiresAt } = input
+    if (input.mode !== 'hold' || reservationId === undefined || expiresAt === undefined) return
+    const attempt = async (delayMs: number): Promise<void> => {
+      if (closed) return
+      const now = Date.now()
+      if (now >= expiresAt) {
+        logger?.warn(
+          { channelId: id },
+          'ledger: a hold of a request answered 503 could not be undone before it lapsed',
+        )
+        return
+      }
+      try {
+        await run('release', id, [
+          integerArg(now, 'now'),
+          reservationId,
+          integerArg(expiresAt, 'voidUntil'),
+        ])
+      } catch {
+        setTimeout(() => void attempt(Math.min(2 * delayMs, 2_000)), delayMs).unref()
+      }
+    }
+    void attempt(100)
   }
 
   /**
@@ -335,7 +370,13 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async authorize(input): Promise<AuthorizeResult> {
       const id = channelKeyId(input.channelId)
-      const outcome = await runCall({ name: 'authorize', id, args: authorizeArgs(input), wait })
+      let outcome: Awaited<ReturnType<typeof runCall>>
+      try {
+        outcome = await runCall({ name: 'authorize', id, args: authorizeArgs(input), wait })
+      } catch (error) {
+        undoUnseenHold(input, id)
+        throw error
+      }
       const reply = decodeAuthorizeReply(id, outcome.reply)
       switch (reply.kind) {
         case 'authorized': {
@@ -380,11 +421,15 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       }
     },
 
-    async release(channelId, reservationId, now) {
+    async release(channelId, reservationId, now, voidUntil) {
       const id = channelKeyId(channelId)
       const reply = decodeReleaseReply(
         id,
-        await run('release', id, [integerArg(now, 'now'), reservationId]),
+        await run('release', id, [
+          integerArg(now, 'now'),
+          reservationId,
+          voidUntil === undefined ? '' : integerArg(voidUntil, 'voidUntil'),
+        ]),
       )
       return reply
     },

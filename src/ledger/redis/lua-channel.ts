@@ -56,6 +56,8 @@ local function save_channel(c)
   if #gone > 0 then redis.call('HDEL', c.key, unpack(gone)) end
 end
 
+-- A reservation's value: '<amount> <expiresAt>' for a reserve, with ' h' for a hold and ' v' for a
+-- voided id (transitions.ts Reservation).
 local function load_reservations(key)
   local raw = redis.call('HGETALL', key)
   local items = {}
@@ -63,14 +65,25 @@ local function load_reservations(key)
     local value = raw[i + 1]
     local space = string.find(value, ' ', 1, true)
     if space == nil then error('ledger: malformed reservation ' .. raw[i]) end
-    items[raw[i]] = { amount = string.sub(value, 1, space - 1), at = tonumber(string.sub(value, space + 1)) }
+    local rest = string.sub(value, space + 1)
+    local kind = 'r'
+    local second = string.find(rest, ' ', 1, true)
+    if second ~= nil then
+      kind = string.sub(rest, second + 1)
+      rest = string.sub(rest, 1, second - 1)
+    end
+    items[raw[i]] = { amount = string.sub(value, 1, space - 1), at = tonumber(rest), kind = kind }
   end
   return { key = key, items = items, added = {}, deleted = {} }
 end
 
-local function add_reservation(r, id, amount, expires_at)
-  r.items[id] = { amount = amount, at = tonumber(expires_at) }
-  r.added[id] = amount .. ' ' .. expires_at
+local function add_reservation(r, id, amount, expires_at, kind)
+  r.items[id] = { amount = amount, at = tonumber(expires_at), kind = kind }
+  if kind == 'r' then
+    r.added[id] = amount .. ' ' .. expires_at
+  else
+    r.added[id] = amount .. ' ' .. expires_at .. ' ' .. kind
+  end
   r.deleted[id] = nil
 end
 
@@ -92,23 +105,6 @@ local function save_reservations(r)
   if #args > 0 then redis.call('HSET', r.key, unpack(args)) end
 end
 
--- transitions.ts purgeExpired: a reservation whose time is up stops counting against the voucher.
-local function purge_expired(c, r, now)
-  local expired, any = '0', false
-  local limit = tonumber(now)
-  for id, item in pairs(r.items) do
-    if item.at <= limit then
-      expired = dadd(expired, item.amount)
-      any = true
-      delete_reservation(r, id)
-    end
-  end
-  if any then
-    put(c, 'reserved', dsub(c.f.reserved, expired))
-    put(c, 'updatedAt', now)
-  end
-end
-
 local function parse_pending(text)
   local list = {}
   if text == nil or text == '' then return list end
@@ -126,13 +122,14 @@ local function format_pending(list)
 end
 
 -- transitions.ts promoteSettleVoucher: the settle voucher moves up to the highest retained voucher
--- not above spent, so a settlement never claims value that was not served.
+-- not above the final part of spent (spent - held), so a settlement never claims value that was
+-- not served, nor a charge that may still be refunded.
 local function promote_settle_voucher(c)
-  local spent = c.f.spent
+  local bound = dsub(c.f.spent, c.f.held or '0')
   local best_cum, best_sig = c.f.settleCumulative, c.f.settleSignature
   local keep, moved = {}, false
   for _, v in ipairs(parse_pending(c.f.pending)) do
-    if dcmp(v.cum, spent) <= 0 then
+    if dcmp(v.cum, bound) <= 0 then
       if best_cum == nil or dcmp(v.cum, best_cum) > 0 then
         best_cum, best_sig = v.cum, v.sig
       end
@@ -145,6 +142,32 @@ local function promote_settle_voucher(c)
     put(c, 'pending', format_pending(keep))
     put(c, 'settleCumulative', best_cum)
     put(c, 'settleSignature', best_sig)
+  end
+end
+
+-- transitions.ts purgeExpired: a reservation whose time is up stops counting against the voucher;
+-- a hold's charge becomes final (and settleable); a voided id is forgotten.
+local function purge_expired(c, r, now)
+  local reserved_out, held_out, any = '0', '0', false
+  local limit = tonumber(now)
+  for id, item in pairs(r.items) do
+    if item.at <= limit then
+      if item.kind == 'r' then
+        reserved_out = dadd(reserved_out, item.amount)
+      elseif item.kind == 'h' then
+        held_out = dadd(held_out, item.amount)
+      end
+      any = true
+      delete_reservation(r, id)
+    end
+  end
+  if any then
+    put(c, 'reserved', dsub(c.f.reserved, reserved_out))
+    if held_out ~= '0' then
+      put(c, 'held', dsub(c.f.held or '0', held_out))
+      promote_settle_voucher(c)
+    end
+    put(c, 'updatedAt', now)
   end
 end
 

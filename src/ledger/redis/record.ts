@@ -15,7 +15,8 @@
  * Hash fields (see docs/DESIGN.md "Redis key schema"): channelId, chainId, escrow, payer, payee,
  * operator, token, salt, authorizedSigner, expiringNonceHash, deposit, settled, closeRequestedAt,
  * status, acceptedCumulative, acceptedSignature, settleCumulative?, settleSignature?, spent, units,
- * reserved, closeTxHash?, updatedAt, pending, unsettledSince?.
+ * reserved, held (absent in records written before holds: 0), closeTxHash?, updatedAt, pending,
+ * unsettledSince?.
  */
 import type { Address, Hex } from 'viem'
 import type { ChannelRecord, ChannelStatus, NewChannel } from '../port.js'
@@ -121,6 +122,7 @@ export function decodeRecord(fields: Readonly<Record<string, string>>): ChannelR
     spent: BigInt(text('spent')),
     units: Number(text('units')),
     reserved: BigInt(text('reserved')),
+    held: fields.held === undefined ? 0n : BigInt(text('held')),
     closeTxHash: closeTxHash === undefined ? undefined : hex('closeTxHash'),
     updatedAt: Number(text('updatedAt')),
   }

@@ -44,13 +44,14 @@ redis.call('HSET', KEYS[1],
   'authorizedSigner', ARGV[10], 'expiringNonceHash', ARGV[11],
   'deposit', ARGV[12], 'settled', ARGV[13], 'closeRequestedAt', '0', 'status', 'open',
   'acceptedCumulative', '0', 'acceptedSignature', '0x', 'spent', '0', 'units', '0',
-  'reserved', '0', 'pending', '', 'updatedAt', ARGV[1])
+  'reserved', '0', 'held', '0', 'pending', '', 'updatedAt', ARGV[1])
 return { 'created', redis.call('HGETALL', KEYS[1]) }
 `)
 
 /**
- * ARGV: now, hasVoucher ('1'|'0'), voucherCumulative, voucherSignature, amount, mode,
- * hasReservation ('1'|'0'), reservationId, expiresAt, minDelta, maxPendingVouchers.
+ * ARGV: now, hasVoucher ('1'|'0'), voucherCumulative, voucherSignature, amount, mode
+ * ('reserve'|'hold'|'commit'|'none'), hasReservation ('1'|'0'), reservationId, expiresAt,
+ * minDelta, maxPendingVouchers.
  * Reply: {'authorized', 'new'|'same'|'lower'|'none', snapshot…, newlyUnsettled}
  *      | {'insufficient', available, snapshot…} | {'voucher-rejected', reason, snapshot…}
  *      | {'not-found'} | {'closing'} | {'finalized'} | {'reservation-incomplete'}.
@@ -114,11 +115,23 @@ if dcmp(amount, available) > 0 then
 end
 
 local mode = ARGV[6]
-if mode == 'reserve' and amount ~= '0' then
+local existing = nil
+if ARGV[7] == '1' then existing = r.items[ARGV[8]] end
+if existing ~= nil and existing.kind == 'v' then
+  -- Its request was already answered without a charge (the release came first): the voucher
+  -- stays accepted, nothing is charged or held.
+elseif (mode == 'reserve' or mode == 'hold') and amount ~= '0' then
   -- transitions.ts throws here; nothing is written, as in memory where the throw discards the step.
   if ARGV[7] ~= '1' then return { 'reservation-incomplete' } end
-  add_reservation(r, ARGV[8], amount, ARGV[9])
-  put(c, 'reserved', dadd(c.f.reserved, amount))
+  if mode == 'reserve' then
+    add_reservation(r, ARGV[8], amount, ARGV[9], 'r')
+    put(c, 'reserved', dadd(c.f.reserved, amount))
+  else
+    add_reservation(r, ARGV[8], amount, ARGV[9], 'h')
+    put(c, 'spent', dadd(c.f.spent, amount))
+    put(c, 'units', dadd(c.f.units, '1'))
+    put(c, 'held', dadd(c.f.held or '0', amount))
+  end
 elseif mode == 'commit' and amount ~= '0' then
   put(c, 'spent', dadd(c.f.spent, amount))
   put(c, 'units', dadd(c.f.units, '1'))
@@ -143,7 +156,7 @@ if c.f.status == 'finalized' then return { 'finalized' } end
 local now, id = ARGV[1], ARGV[2]
 local r = load_reservations(KEYS[2])
 local held = r.items[id]
-if held == nil or held.at <= tonumber(now) then
+if held == nil or held.kind ~= 'r' or held.at <= tonumber(now) then
   purge_expired(c, r, now)
   save_channel(c)
   save_reservations(r)
@@ -171,9 +184,9 @@ return reply({ 'committed' }, c, newly)
 `)
 
 /**
- * ARGV: now, reservationId.
+ * ARGV: now, reservationId, voidUntil ('' for none).
  * Reply: {'released', snapshot…} | {'missing'}. Like transitions.ts, a release needs no open
- * channel.
+ * channel; a hold is refunded unless it lapsed; a missing id is voided until voidUntil.
  */
 const release = script(String.raw`
 local c = load_channel(KEYS[1])
@@ -181,9 +194,23 @@ if c == nil then return { 'missing' } end
 local now, id = ARGV[1], ARGV[2]
 local r = load_reservations(KEYS[2])
 local held = r.items[id]
-if held == nil then return { 'missing' } end
+if held == nil or held.kind == 'v' or (held.kind == 'h' and held.at <= tonumber(now)) then
+  if held == nil and ARGV[3] ~= nil and ARGV[3] ~= '' then
+    add_reservation(r, id, '0', ARGV[3], 'v')
+  end
+  purge_expired(c, r, now)
+  save_channel(c)
+  save_reservations(r)
+  return { 'missing' }
+end
 delete_reservation(r, id)
-put(c, 'reserved', dsub(c.f.reserved, held.amount))
+if held.kind == 'h' then
+  put(c, 'spent', dsub(c.f.spent, held.amount))
+  put(c, 'units', dsub(c.f.units, '1'))
+  put(c, 'held', dsub(c.f.held or '0', held.amount))
+else
+  put(c, 'reserved', dsub(c.f.reserved, held.amount))
+end
 put(c, 'updatedAt', now)
 purge_expired(c, r, now)
 save_channel(c)
