@@ -124,6 +124,10 @@ export function createCharge(
 
   const commit = async (priced: AnswerPrice | undefined): Promise<Resolution> => {
     if (!reservation) return { kind: 'committed', snapshot: session.snapshot, charged: 0n }
+    // A hold was charged, durably, when the credential was accepted: nothing left to write.
+    if (reservation.kind === 'hold') {
+      return { kind: 'committed', snapshot: session.snapshot, charged: reservation.amount }
+    }
     // Never more than the payer's voucher was checked for: the reservation is the maximum.
     const amount =
       priced === undefined || priced.amount > reservation.amount ? undefined : priced.amount
@@ -204,6 +208,7 @@ export function createCharge(
 
   const release = async (): Promise<Resolution> => {
     if (!reservation) return { kind: 'released', snapshot: session.snapshot, charged: 0n }
+    if (reservation.kind === 'hold') return refund(reservation)
     try {
       const released = await ledger.release(channelId, reservation.id, now())
       const snapshot = released.kind === 'released' ? released.snapshot : session.snapshot
@@ -214,6 +219,30 @@ export function createCharge(
         deps.logger.error({ err: error, channelId }, 'release failed')
       }
       return { kind: 'released', snapshot: session.snapshot, charged: 0n }
+    }
+  }
+
+  /** Gives a hold's charge back: the answer was not served. */
+  const refund = async (held: Reservation): Promise<Resolution> => {
+    try {
+      const refunded = await ledger.release(channelId, held.id, now())
+      if (refunded.kind === 'released') {
+        return { kind: 'released', snapshot: refunded.snapshot, charged: 0n }
+      }
+      // The hold lapsed before the answer's fate was known (a request longer than its
+      // reservation time): the charge is final.
+      deps.logger.warn({ channelId }, 'a hold lapsed before its refund: the charge stands')
+      return { kind: 'committed', snapshot: session.snapshot, charged: held.amount }
+    } catch (error) {
+      if (!(error instanceof GatewayError)) {
+        deps.logger.error({ err: error, channelId }, 'refund failed')
+      }
+      // Redis is silent: the refund is retried in the background until the hold would lapse;
+      // the answer states the figures the refund leaves.
+      deps.unresolved.refund({ channelId, reservation: held })
+      const s = session.snapshot
+      const snapshot = { ...s, spent: s.spent - held.amount, units: s.units - 1 }
+      return { kind: 'released', snapshot, charged: 0n }
     }
   }
 

@@ -27,9 +27,13 @@ import type { Reservation } from '../session/authorize.js'
 /**
  * How an unknown commit ended: `committed` by a retry, `landed` (the first one had run),
  * `finalized` (the channel closed meanwhile), `lapsed` (the reservation expired before Redis
- * answered: never paid).
+ * answered: never paid). How an unknown refund of a hold ended: `refunded` by a retry,
+ * `refund-landed` (the first one had run), `refund-lapsed` (the hold lapsed before Redis answered:
+ * the payer stays charged for an answer that was not served).
  */
-export type UnresolvedOutcome = 'committed' | 'landed' | 'finalized' | 'lapsed'
+export type UnresolvedOutcome = CommitOutcome | RefundOutcome
+type CommitOutcome = 'committed' | 'landed' | 'finalized' | 'lapsed'
+type RefundOutcome = 'refunded' | 'refund-landed' | 'refund-lapsed'
 
 /** A commit to retry: of `amount` (a response-priced charge) or of the whole reservation. */
 type Pending = { channelId: Hex; reservation: Reservation; amount?: bigint | undefined }
@@ -39,14 +43,19 @@ export type UnresolvedCharges = {
    * Retries the commit for up to `withinMs`; `pending` when Redis stayed silent, in which case
    * the retries go on in the background.
    */
-  resolve(charge: Pending, withinMs: number): Promise<UnresolvedOutcome | 'pending'>
+  resolve(charge: Pending, withinMs: number): Promise<CommitOutcome | 'pending'>
+  /**
+   * Retries the refund of a hold in the background until the ledger answers or the hold lapses.
+   * Sending it again is safe for the same reason as a commit: a hold is resolved at most once.
+   */
+  refund(charge: Pending): void
   /** Charges still waiting for the ledger. */
   size(): number
   /** Stops retrying; charges still open are left to lapse (and logged). */
   stop(): void
 }
 
-type Entry = Pending & { attempts: number; dueAt: number }
+type Entry = Pending & { action: 'commit' | 'refund'; attempts: number; dueAt: number }
 
 export function createUnresolvedCharges(options: {
   ledger: LedgerPort
@@ -69,23 +78,44 @@ export function createUnresolvedCharges(options: {
     entries.delete(entry.reservation.id)
     logger.info(
       { channelId: entry.channelId, outcome, attempts: entry.attempts },
-      'unknown commit resolved',
+      entry.action === 'refund' ? 'unknown refund resolved' : 'unknown commit resolved',
     )
     options.onResolved?.(outcome)
   }
 
-  /** One retry; the outcome, or undefined when Redis did not answer. */
-  const retry = async (entry: Entry): Promise<UnresolvedOutcome | undefined> => {
+  /** Waits longer after each failed attempt. */
+  const backOff = (entry: Entry) => {
+    entry.dueAt = now() + Math.min(maxDelayMs, retryMs * 2 ** (entry.attempts - 1))
+  }
+
+  /** One commit retry; the outcome, or undefined when Redis did not answer. */
+  const retryCommit = async (entry: Entry): Promise<CommitOutcome | undefined> => {
     if (now() >= entry.reservation.expiresAt) return 'lapsed'
     entry.attempts += 1
     try {
       const result = await ledger.commit(entry.channelId, entry.reservation.id, now(), entry.amount)
       return result.kind === 'missing' ? 'landed' : result.kind
     } catch {
-      entry.dueAt = now() + Math.min(maxDelayMs, retryMs * 2 ** (entry.attempts - 1))
+      backOff(entry)
       return undefined
     }
   }
+
+  /** One refund retry; the outcome, or undefined when Redis did not answer. */
+  const retryRefund = async (entry: Entry): Promise<RefundOutcome | undefined> => {
+    if (now() >= entry.reservation.expiresAt) return 'refund-lapsed'
+    entry.attempts += 1
+    try {
+      const result = await ledger.release(entry.channelId, entry.reservation.id, now())
+      return result.kind === 'released' ? 'refunded' : 'refund-landed'
+    } catch {
+      backOff(entry)
+      return undefined
+    }
+  }
+
+  const retry = (entry: Entry) =>
+    entry.action === 'refund' ? retryRefund(entry) : retryCommit(entry)
 
   const attempt = async (entry: Entry): Promise<void> => {
     const outcome = await retry(entry)
@@ -117,10 +147,17 @@ export function createUnresolvedCharges(options: {
 
   return {
     async resolve({ channelId, reservation, amount }, withinMs) {
-      const entry: Entry = { channelId, reservation, amount, attempts: 0, dueAt: now() }
+      const entry: Entry = {
+        channelId,
+        reservation,
+        amount,
+        action: 'commit',
+        attempts: 0,
+        dueAt: now(),
+      }
       const deadline = now() + withinMs
       for (;;) {
-        const outcome = await retry(entry)
+        const outcome = await retryCommit(entry)
         if (outcome) return outcome
         if (stopped || entry.dueAt >= deadline) break
         await new Promise((r) => setTimeout(r, Math.max(0, entry.dueAt - now())))
@@ -133,6 +170,21 @@ export function createUnresolvedCharges(options: {
       )
       schedule()
       return 'pending'
+    },
+    refund({ channelId, reservation }) {
+      if (stopped) return
+      entries.set(reservation.id, {
+        channelId,
+        reservation,
+        action: 'refund',
+        attempts: 0,
+        dueAt: now() + retryMs,
+      })
+      logger.warn(
+        { channelId, amount: reservation.amount.toString() },
+        'refund outcome unknown: retried in the background',
+      )
+      schedule()
     },
     size: () => entries.size,
     stop() {

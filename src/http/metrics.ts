@@ -30,8 +30,9 @@
  *    landed (`confirmed`) or reverted;
  *  - `mppgw_settlement_attempts_total{result}` — every settlement attempt by how it ended,
  *    including RPC errors and receipt time-outs (settlement/attempts.ts);
- *  - `mppgw_unresolved_charges_total{outcome}` — answers delivered while their commit's outcome
- *    was unknown, by how the background retry resolved it (gate/unresolved.ts);
+ *  - `mppgw_unresolved_charges_total{outcome}` — answers delivered while their commit's (or a
+ *    hold's refund's) outcome was unknown, by how the background retry resolved it
+ *    (gate/unresolved.ts);
  *  - `mppgw_config_reloads_total{result}` — configuration reloads (SIGHUP or a file change):
  *    `applied`, or `invalid` when the file was refused and the running configuration kept;
  *    `mppgw_config_generation` — the number of the configuration serving (1 at start);
@@ -162,7 +163,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   })
   const unresolved = new Counter({
     name: 'mppgw_unresolved_charges_total',
-    help: 'Answers delivered while their charge was unknown (Redis did not answer the commit), by how the retried commit ended: committed, landed (the first had run), finalized, lapsed (never paid).',
+    help: 'Answers delivered while their charge was unknown (Redis did not answer the commit, or the refund of a hold), by how the retry ended: committed, landed (the first had run), finalized, lapsed (never paid); refunded, refund-landed, refund-lapsed (the payer stayed charged).',
     labelNames: ['outcome'] as const,
     registers,
   })

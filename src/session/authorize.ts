@@ -21,9 +21,14 @@ export type VoucherUse = {
   readonly admit?: ((who: { payer: Address; channelId: Hex }) => Promise<void>) | undefined
 }
 
-/** Value held for one in-flight request until it is committed or released. */
+/**
+ * Value tied to one in-flight request: a reservation (`reserve`), committed or released once the
+ * upstream has answered, or a charge already made (`hold`), refunded by a release when the
+ * answer is not served.
+ */
 export type Reservation = {
   readonly id: string
+  readonly kind: 'reserve' | 'hold'
   readonly amount: bigint
   /** When the ledger stops holding it (ms since the epoch). */
   readonly expiresAt: number
@@ -31,7 +36,7 @@ export type Reservation = {
 
 export type Authorized = {
   readonly snapshot: ChannelSnapshot
-  /** Set when value was reserved: commit or release it once the upstream has answered. */
+  /** Set when value was reserved or held: resolve it once the upstream has answered. */
   readonly reservation: Reservation | undefined
 }
 
@@ -121,10 +126,12 @@ export async function authorizeVoucher(
 
   const attempt = () => {
     const now = ctx.now()
+    const { mode } = input.use
     const reservation: Reservation | undefined =
-      input.use.mode === 'reserve' && input.use.amount > 0n
+      (mode === 'reserve' || mode === 'hold') && input.use.amount > 0n
         ? {
             id: randomUUID(),
+            kind: mode,
             amount: input.use.amount,
             expiresAt: now + ctx.terms.reservationTtlMs,
           }

@@ -62,7 +62,13 @@ export async function handleCredential(options: {
   const source = credential.source
   const use: VoucherUse = management
     ? { amount: 0n, mode: 'none' }
-    : { amount: route.price ?? 0n, mode: 'reserve', admit: options.admit }
+    : {
+        amount: route.price ?? 0n,
+        // A flat price is charged at once and refunded if the answer is not served (one ledger
+        // step for a served answer); a metered one is reserved until the answer names its price.
+        mode: route.metered ? 'reserve' : 'hold',
+        admit: options.admit,
+      }
   const base = {
     action: payload.action,
     channelId: payload.channelId,

@@ -50,9 +50,18 @@ async function record() {
 }
 
 describe('every exit of a paid request', () => {
-  it('served: committed before the head, receipt with the new spent', async () => {
-    await start()
+  it('served: charged at authorize, nothing more to write, receipt with the new spent', async () => {
+    const writes: string[] = []
+    await start({
+      wrapLedger: (ledger) => ({
+        ...ledger,
+        authorize: (input) => (writes.push('authorize'), ledger.authorize(input)),
+        commit: (...args) => (writes.push('commit'), ledger.commit(...args)),
+        release: (...args) => (writes.push('release'), ledger.release(...args)),
+      }),
+    })
     const answer = await pay(paid('1'), prices.paid)
+    expect(writes).toEqual(['authorize'])
     expect(answer.status).toBe(200)
     expect(answer.receipt).toMatchObject({
       acceptedCumulative: String(prices.paid),
@@ -98,11 +107,12 @@ describe('every exit of a paid request', () => {
     const leaving = new AbortController()
     const answer = pay(paid('1'), prices.paid, { signal: leaving.signal })
     await arrived
-    expect((await record()).reserved).toBe(prices.paid)
+    // Charged at authorize, refundable while the answer's fate is open.
+    expect(await record()).toMatchObject({ spent: prices.paid, held: prices.paid, units: 1 })
     leaving.abort()
     await expect(answer).rejects.toThrow()
-    await until('the reservation to be released', async () =>
-      (await record()).reserved === 0n ? true : undefined,
+    await until('the hold to be refunded', async () =>
+      (await record()).held === 0n ? true : undefined,
     )
     release()
     expect(await record()).toMatchObject({ spent: 0n, units: 0 })
@@ -142,12 +152,44 @@ describe('every exit of a paid request', () => {
     expect(await record()).toMatchObject({ spent: 2n * prices.always, reserved: 0n })
   })
 
-  it('commit refused, channel closed meanwhile: 410 with a receipt, upstream answer withheld', async () => {
+  it('channel closed while a held request was upstream: the answer was paid at authorize and is delivered', async () => {
     await start()
     let release!: () => void
     gw.script({ kind: 'held', release: new Promise<void>((r) => (release = r)) })
     const arrived = gw.nextArrival()
     const answer = pay(paid('1'), prices.paid)
+    await arrived
+    // A close captures spent, holds included: this answer's charge is in it.
+    await gw.ledger.finalize(gw.channelId, { settled: prices.paid, txHash: undefined }, Date.now())
+    release()
+    const delivered = await answer
+    expect(delivered).toMatchObject({ status: 200 })
+    expect(delivered.receipt).toMatchObject({ spent: String(prices.paid), units: 1 })
+    expect(await record()).toMatchObject({ spent: prices.paid, units: 1, settled: prices.paid })
+  })
+
+  it('a hold that lapses before the head is final: delivered and charged', async () => {
+    await start({ reservationTtlMs: 100, headersTimeoutMs: 2_000 })
+    let release!: () => void
+    gw.script({ kind: 'held', release: new Promise<void>((r) => (release = r)) })
+    const arrived = gw.nextArrival()
+    const answer = pay(paid('1'), prices.paid)
+    await arrived
+    const heldUntil = Date.now() + 150
+    await until('the hold to lapse', async () => (Date.now() > heldUntil ? true : undefined))
+    release()
+    const delivered = await answer
+    expect(delivered.status).toBe(200)
+    expect(delivered.receipt).toMatchObject({ spent: String(prices.paid) })
+    expect(await record()).toMatchObject({ spent: prices.paid, units: 1 })
+  })
+
+  it('metered commit refused, channel closed meanwhile: 410 with a receipt, upstream answer withheld', async () => {
+    await start()
+    let release!: () => void
+    gw.script({ kind: 'held', release: new Promise<void>((r) => (release = r)) })
+    const arrived = gw.nextArrival()
+    const answer = pay('/counted/1', prices.metered)
     await arrived
     await gw.ledger.finalize(gw.channelId, { settled: 0n, txHash: undefined }, Date.now())
     release()
@@ -158,12 +200,12 @@ describe('every exit of a paid request', () => {
     expect(await record()).toMatchObject({ spent: 0n, units: 0 })
   })
 
-  it('commit refused, reservation lapsed: 503 reservation-expired with a receipt, not charged', async () => {
+  it('metered commit refused, reservation lapsed: 503 reservation-expired with a receipt, not charged', async () => {
     await start({ reservationTtlMs: 100, headersTimeoutMs: 2_000 })
     let release!: () => void
     gw.script({ kind: 'held', release: new Promise<void>((r) => (release = r)) })
     const arrived = gw.nextArrival()
-    const answer = pay(paid('1'), prices.paid)
+    const answer = pay('/counted/1', prices.metered)
     await arrived
     const heldUntil = Date.now() + 150
     await until('the reservation to lapse', async () => (Date.now() > heldUntil ? true : undefined))
@@ -174,17 +216,20 @@ describe('every exit of a paid request', () => {
     expect(await record()).toMatchObject({ spent: 0n, units: 0 })
   })
 
-  describe('commit outcome unknown (the ledger did not answer)', () => {
+  describe('metered commit outcome unknown (the ledger did not answer)', () => {
+    /** The metered route's answer: 3 units at 7 each. */
+    const counted = { kind: 'answer', status: 200, headers: { 'x-units': '3' } } as const
+    const cost = 3n * 7n
     /** A ledger whose next commits fail as an outage would, before or after really running. */
     function failingCommits() {
       const plan: ('lost' | 'unacknowledged')[] = []
       let down = false
       const wrap = (ledger: LedgerPort): LedgerPort => ({
         ...ledger,
-        async commit(channelId, reservationId, now) {
+        async commit(channelId, reservationId, now, amount) {
           const step = down ? 'lost' : plan.shift()
           if (step === 'lost') throw unavailable()
-          const result = await ledger.commit(channelId, reservationId, now)
+          const result = await ledger.commit(channelId, reservationId, now, amount)
           if (step === 'unacknowledged') throw unavailable()
           return result
         },
@@ -206,39 +251,73 @@ describe('every exit of a paid request', () => {
       const commits = failingCommits()
       await start({ wrapLedger: commits.wrap })
       commits.plan.push('lost')
-      const answer = await pay(paid('1'), prices.paid)
+      gw.script(counted)
+      const answer = await pay('/counted/1', prices.metered)
       expect(answer.status).toBe(200)
-      expect(answer.receipt).toMatchObject({ spent: String(prices.paid) })
-      expect(await record()).toMatchObject({ spent: prices.paid, units: 1, reserved: 0n })
+      expect(answer.receipt).toMatchObject({ spent: String(cost) })
+      expect(await record()).toMatchObject({ spent: cost, units: 1, reserved: 0n })
     })
 
     it('ran but unacknowledged: the retry finds it landed, charged once', async () => {
       const commits = failingCommits()
       await start({ wrapLedger: commits.wrap })
       commits.plan.push('unacknowledged')
-      const answer = await pay(paid('1'), prices.paid)
+      gw.script(counted)
+      const answer = await pay('/counted/1', prices.metered)
       expect(answer.status).toBe(200)
-      expect(answer.receipt).toMatchObject({ spent: String(prices.paid) })
-      expect(await record()).toMatchObject({ spent: prices.paid, units: 1, reserved: 0n })
+      expect(answer.receipt).toMatchObject({ spent: String(cost) })
+      expect(await record()).toMatchObject({ spent: cost, units: 1, reserved: 0n })
     })
 
     it('silent past the window: delivered, then committed in the background and counted', async () => {
       const commits = failingCommits()
       await start({ wrapLedger: commits.wrap })
       commits.setDown(true)
-      const answer = await pay(paid('1'), prices.paid)
+      gw.script(counted)
+      const answer = await pay('/counted/1', prices.metered)
       expect(answer.status).toBe(200)
-      expect(answer.receipt).toMatchObject({ spent: String(prices.paid) })
+      expect(answer.receipt).toMatchObject({ spent: String(cost) })
       expect((await record()).spent).toBe(0n)
       const resolved = gw.nextResolution()
       commits.setDown(false)
       expect(await resolved).toBe('committed')
-      expect(await record()).toMatchObject({ spent: prices.paid, units: 1, reserved: 0n })
+      expect(await record()).toMatchObject({ spent: cost, units: 1, reserved: 0n })
       expect(await gw.metrics.render()).toContain(
         'mppgw_unresolved_charges_total{outcome="committed"} 1',
       )
       const line = gw.lines.find((l) => l.msg === 'request' && l.charge === 'unknown')
       expect(line).toMatchObject({ status: 200, outcome: 'forwarded' })
+    })
+  })
+
+  describe('refund of a hold unknown (the ledger did not answer)', () => {
+    it('the 500 is relayed with the refunded figures; the refund lands in the background, counted', async () => {
+      let down = false
+      await start({
+        wrapLedger: (ledger) => ({
+          ...ledger,
+          async release(channelId, reservationId, now, voidUntil) {
+            if (down) {
+              throw new GatewayError('ledger-unavailable', 'The channel ledger is unavailable.')
+            }
+            return ledger.release(channelId, reservationId, now, voidUntil)
+          },
+        }),
+      })
+      down = true
+      gw.script({ kind: 'answer', status: 500 })
+      const answer = await pay(paid('1'), prices.paid)
+      expect(answer.status).toBe(500)
+      expect(answer.receipt).toMatchObject({ spent: '0' })
+      // Still charged in the ledger until the refund gets through.
+      expect(await record()).toMatchObject({ spent: prices.paid, held: prices.paid })
+      const resolved = gw.nextResolution()
+      down = false
+      expect(await resolved).toBe('refunded')
+      expect(await record()).toMatchObject({ spent: 0n, held: 0n, units: 0 })
+      expect(await gw.metrics.render()).toContain(
+        'mppgw_unresolved_charges_total{outcome="refunded"} 1',
+      )
     })
   })
 
