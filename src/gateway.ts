@@ -45,6 +45,7 @@ import { createMemorySettlementStore, type SettlementStore } from './settlement/
 import { createRedisSettlementStore } from './ledger/redis/settlement-store.js'
 import type { SubmitContext } from './settlement/submit.js'
 import { createUnresolvedCharges, type UnresolvedCharges } from './gate/unresolved.js'
+import { createHoldConfirms } from './gate/confirms.js'
 import { createGenerations, type Generations } from './generations.js'
 import { createMemoryRateLimiter } from './limits/memory.js'
 import type { RateLimiter } from './limits/port.js'
@@ -301,12 +302,18 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     now,
     onResolved: (outcome) => metrics.unresolvedCharge(outcome),
   })
+  const confirms = createHoldConfirms({
+    ledger,
+    logger: logger.child({ component: 'charge' }),
+    now,
+  })
   const generations = createGenerations({
     config,
     deps: {
       session,
       ledger,
       unresolved,
+      confirms,
       limiter: storage.limiter ?? createMemoryRateLimiter(),
       metrics,
       logger,
@@ -339,13 +346,15 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     ledger,
     terms,
     unresolved,
-    retries: createRetryGuard({
-      store: storage.idempotency ?? createMemoryIdempotencyStore(),
-      ttlMs: config.idempotency.ttlSeconds * 1000,
-      credentialTtlMs: terms.challengeTtlMs,
-      maxBodyBytes: config.idempotency.maxBodyBytes,
-      now,
-    }),
+    retries: config.idempotency.enabled
+      ? createRetryGuard({
+          store: storage.idempotency ?? createMemoryIdempotencyStore(),
+          ttlMs: config.idempotency.ttlSeconds * 1000,
+          credentialTtlMs: terms.challengeTtlMs,
+          maxBodyBytes: config.idempotency.maxBodyBytes,
+          now,
+        })
+      : undefined,
   }
   const app = createApp(deps)
 
@@ -397,6 +406,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     if ('closeAllConnections' in server) server.closeAllConnections()
     await closed
     await adminClosed
+    // Served holds confirmed before the settler's last round, so it can settle them.
+    await confirms.stop()
     await settlement?.stop()
     unresolved.stop()
     await generations.close()

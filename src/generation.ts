@@ -19,6 +19,7 @@ import type { Config } from './config/schema.js'
 import { createGate, type Gate } from './gate/gate.js'
 import type { QuoteBook } from './gate/quotes.js'
 import type { UnresolvedCharges } from './gate/unresolved.js'
+import type { HoldConfirms } from './gate/confirms.js'
 import { countChallenges, type Metrics } from './http/metrics.js'
 import type { LedgerPort } from './ledger/port.js'
 import { gcraOf } from './limits/gcra.js'
@@ -49,6 +50,7 @@ export type GenerationDeps = {
   readonly session: SessionContext
   readonly ledger: LedgerPort
   readonly unresolved: UnresolvedCharges
+  readonly confirms?: HoldConfirms | undefined
   readonly limiter: RateLimiter
   readonly metrics: Metrics
   readonly logger: Logger
@@ -122,6 +124,7 @@ export function buildGeneration(options: {
     session,
     ledger: deps.ledger,
     unresolved: deps.unresolved,
+    confirms: deps.confirms,
     // Long enough to ride out a Redis restart or failover, short enough for a client to wait.
     resolveMs: 2_000,
     maxHeaderBytes: config.server.maxHeaderBytes,

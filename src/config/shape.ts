@@ -593,6 +593,13 @@ const discovery = z.strictObject({
 })
 
 const idempotency = z.strictObject({
+  enabled: z
+    .boolean()
+    .meta({
+      description:
+        'Answer paid retries (same Idempotency-Key, or the same credential) from a kept copy. Costs two ledger-store commands per paid request (claim, keep); off, a served paid request costs one.',
+    })
+    .default(true),
   ttlSeconds: integer({
     min: 1,
     max: 7 * 24 * 3600,

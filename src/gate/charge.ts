@@ -34,6 +34,7 @@ import { sessionReceipt } from '../protocol/receipt.js'
 import type { Reservation } from '../session/authorize.js'
 import type { SessionOutcome } from '../session/dispatch.js'
 import type { Answer } from './answer.js'
+import type { HoldConfirms } from './confirms.js'
 import type { UnresolvedCharges } from './unresolved.js'
 
 /** How a charge ended. `charged` is the value this request made spent. */
@@ -104,6 +105,8 @@ export type Charge = {
 export type ChargeDeps = {
   readonly ledger: LedgerPort
   readonly unresolved: UnresolvedCharges
+  /** Where served holds are confirmed (gate/confirms.ts); they lapse final without it. */
+  readonly confirms?: HoldConfirms | undefined
   readonly logger: Logger
   readonly now: () => number
   /** How long an unknown commit is retried before the answer goes out regardless. */
@@ -124,8 +127,10 @@ export function createCharge(
 
   const commit = async (priced: AnswerPrice | undefined): Promise<Resolution> => {
     if (!reservation) return { kind: 'committed', snapshot: session.snapshot, charged: 0n }
-    // A hold was charged, durably, when the credential was accepted: nothing left to write.
+    // A hold was charged, durably, when the credential was accepted: nothing left to write on
+    // this request's path. It is confirmed in the background so it is settleable before it lapses.
     if (reservation.kind === 'hold') {
+      deps.confirms?.add(channelId, reservation.id)
       return { kind: 'committed', snapshot: session.snapshot, charged: reservation.amount }
     }
     // Never more than the payer's voucher was checked for: the reservation is the maximum.

@@ -44,6 +44,7 @@ import type { RequestTarget } from './target.js'
 import { noQuotes, type QuoteBook } from './quotes.js'
 import { shadowPrice } from './shadow.js'
 import type { UnresolvedCharges } from './unresolved.js'
+import type { HoldConfirms } from './confirms.js'
 
 export type GateDeps = {
   readonly routes: RouteTable
@@ -51,6 +52,8 @@ export type GateDeps = {
   readonly session: SessionContext
   readonly ledger: LedgerPort
   readonly unresolved: UnresolvedCharges
+  /** Where served holds are confirmed in the background (gate/confirms.ts). */
+  readonly confirms?: HoldConfirms | undefined
   /** How long an unknown commit is retried before its answer goes out regardless. */
   readonly resolveMs: number
   readonly maxHeaderBytes: number
@@ -203,6 +206,7 @@ export function createGate(deps: GateDeps): Gate {
       {
         ledger: deps.ledger,
         unresolved: deps.unresolved,
+        confirms: deps.confirms,
         logger: deps.logger,
         now,
         resolveMs: deps.resolveMs,

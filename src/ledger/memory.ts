@@ -70,6 +70,10 @@ export function createMemoryLedger(): MemoryLedger {
       live()
       return apply(channelId, (e) => t.release(e, reservationId, now, voidUntil))
     },
+    async confirmHolds(channelId, reservationIds, now) {
+      live()
+      return apply(channelId, (e) => t.confirmHolds(e, reservationIds, now))
+    },
     async recordTopUp(channelId, deposit, now) {
       live()
       return apply(channelId, (e) => t.recordTopUp(e, deposit, now))

@@ -146,6 +146,10 @@ export type CommitResult =
   | { readonly kind: 'missing' }
   | { readonly kind: 'finalized' }
 
+/** How many of the given holds were made final (the rest were not live holds). */
+export type ConfirmResult =
+  { readonly kind: 'confirmed'; readonly confirmed: number } | { readonly kind: 'missing' }
+
 export type ReleaseResult =
   { readonly kind: 'released'; readonly snapshot: ChannelSnapshot } | { readonly kind: 'missing' }
 
@@ -202,6 +206,16 @@ export type LedgerPort = {
     now: number,
     voidUntil?: number,
   ): Promise<ReleaseResult>
+  /**
+   * Makes holds whose answers were served final before they lapse, so their value is settleable
+   * at once. Idempotent; the Redis adapter sends it batched, off the request's path — a confirm
+   * that never lands changes nothing but the time the charge becomes settleable (at the lapse).
+   */
+  confirmHolds(
+    channelId: Hex,
+    reservationIds: readonly string[],
+    now: number,
+  ): Promise<ConfirmResult>
   /** Records a confirmed top-up: the deposit grows and a pending close request is cancelled. */
   recordTopUp(channelId: Hex, deposit: bigint, now: number): Promise<TransitionResult>
   /** Folds a fresh on-chain read in; a channel gone from chain (deposit 0) becomes finalized. */

@@ -12,6 +12,7 @@ import type {
   ChainState,
   ChannelRecord,
   CommitResult,
+  ConfirmResult,
   NewChannel,
   ReleaseResult,
   SignedVoucher,
@@ -293,6 +294,38 @@ export function release(
     now,
   )
   return { entry: next, result: { kind: 'released', snapshot: snapshotOf(next.record) } }
+}
+
+/**
+ * Makes holds final before they lapse — their answers were served — so that their value is
+ * settleable at once. Ids that are not live holds are skipped: confirming is idempotent.
+ */
+export function confirmHolds(
+  entry: LedgerEntry | undefined,
+  reservationIds: readonly string[],
+  now: number,
+): { entry: LedgerEntry | undefined; result: ConfirmResult } {
+  if (!entry) return { entry, result: { kind: 'missing' } }
+  let confirmed = 0
+  let amount = 0n
+  const reservations = new Map(entry.reservations)
+  for (const id of reservationIds) {
+    const hold = reservations.get(id)
+    if (hold?.kind !== 'hold' || hold.expiresAt <= now) continue
+    reservations.delete(id)
+    confirmed += 1
+    amount += hold.amount
+  }
+  if (confirmed === 0) return { entry, result: { kind: 'confirmed', confirmed } }
+  const next = purgeExpired(
+    promoteSettleVoucher({
+      ...entry,
+      reservations,
+      record: { ...entry.record, held: entry.record.held - amount, updatedAt: now },
+    }),
+    now,
+  )
+  return { entry: next, result: { kind: 'confirmed', confirmed } }
 }
 
 function update(

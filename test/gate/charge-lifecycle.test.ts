@@ -61,7 +61,17 @@ describe('every exit of a paid request', () => {
       }),
     })
     const answer = await pay(paid('1'), prices.paid)
+    // One ledger step before the answer left; the served hold is confirmed in the background,
+    // which makes it final and settleable before it would lapse.
     expect(writes).toEqual(['authorize'])
+    await until('the served hold to be confirmed', async () =>
+      (await record()).held === 0n ? true : undefined,
+    )
+    expect(await record()).toMatchObject({
+      spent: prices.paid,
+      held: 0n,
+      settleVoucher: { cumulative: prices.paid },
+    })
     expect(answer.status).toBe(200)
     expect(answer.receipt).toMatchObject({
       acceptedCumulative: String(prices.paid),
@@ -354,6 +364,9 @@ describe('every exit of a paid request', () => {
       await start()
       expect((await pay(paid('1'), 2n * prices.paid)).status).toBe(200)
       expect((await pay(paid('2'), 2n * prices.paid)).status).toBe(200)
+      await until('the served holds to be confirmed', async () =>
+        (await record()).held === 0n ? true : undefined,
+      )
       const before = await record()
       const refused = await pay(paid('3'), prices.paid)
       expect(refused).toMatchObject({

@@ -412,6 +412,48 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       })
     })
 
+    it('confirms served holds: final and settleable at once, no longer refundable, idempotent', async () => {
+      const id = await opened()
+      for (const [cum, rid] of [
+        [10n, 'c1'],
+        [20n, 'c2'],
+        [30n, 'c3'],
+      ] as const) {
+        await ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: voucher(cum),
+          amount: 10n,
+          mode: 'hold',
+          reservationId: rid,
+          expiresAt: now + 60_000,
+        })
+      }
+      const before = (await ledger.get(id))!
+      expect(await ledger.confirmHolds(id, ['c1', 'c2', 'nope'], now)).toEqual({
+        kind: 'confirmed',
+        confirmed: 2,
+      })
+      const after = (await ledger.get(id))!
+      expect(after).toMatchObject({ spent: 30n, held: 10n, units: 3 })
+      expect(after.settleVoucher).toEqual(voucher(20n))
+      expectInvariants(after, before)
+      // Confirmed holds are final: a release finds nothing; confirming again changes nothing.
+      expect((await ledger.release(id, 'c2', now)).kind).toBe('missing')
+      expect(await ledger.confirmHolds(id, ['c1', 'c2'], now)).toEqual({
+        kind: 'confirmed',
+        confirmed: 0,
+      })
+      expect(await ledger.confirmHolds(newChannel().channelId, ['c3'], now)).toEqual({
+        kind: 'missing',
+      })
+      // The unconfirmed one is still refundable.
+      expect(await ledger.release(id, 'c3', now)).toMatchObject({
+        kind: 'released',
+        snapshot: { spent: 20n, units: 2 },
+      })
+    })
+
     it('voids the id of a hold released before its authorize ran: that authorize charges nothing', async () => {
       const id = await opened()
       // The caller gave up on an authorize (Redis silent) and released its id first.

@@ -28,6 +28,7 @@ import type { EscrowClient } from '../../src/chain/escrow.js'
 import { createGate, type Gate } from '../../src/gate/gate.js'
 import { createRetryGuard } from '../../src/gate/idempotency.js'
 import { createUnresolvedCharges, type UnresolvedOutcome } from '../../src/gate/unresolved.js'
+import { createHoldConfirms } from '../../src/gate/confirms.js'
 import { countChallenges, createMetrics, type Metrics } from '../../src/http/metrics.js'
 import { startServer } from '../../src/http/serve.js'
 import { corsPolicy, type CorsSettings } from '../../src/http/cors.js'
@@ -301,6 +302,7 @@ export async function startInProcessGateway(
       resolutions.shift()?.(outcome)
     },
   })
+  const confirms = createHoldConfirms({ ledger, logger, now, delayMs: 5 })
   const gate = createGate({
     routes,
     challenges: countChallenges(
@@ -314,6 +316,7 @@ export async function startInProcessGateway(
     session,
     ledger,
     unresolved,
+    confirms,
     resolveMs: options.resolveMs ?? 150,
     maxHeaderBytes: 16 * 1024,
     maxBodyBytes: () => 1 << 20,
@@ -386,6 +389,7 @@ export async function startInProcessGateway(
     },
     nextResolution: () => new Promise((resolve) => resolutions.push(resolve)),
     async stop() {
+      await confirms.stop()
       unresolved.stop()
       await new Promise<void>((resolve) => {
         if ('closeAllConnections' in server) server.closeAllConnections()

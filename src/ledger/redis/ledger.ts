@@ -434,6 +434,20 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       return reply
     },
 
+    async confirmHolds(channelId, reservationIds, now) {
+      const id = channelKeyId(channelId)
+      if (reservationIds.length === 0) return { kind: 'confirmed', confirmed: 0 }
+      const reply = (await run('confirmHolds', id, [
+        integerArg(now, 'now'),
+        ...reservationIds,
+      ])) as unknown[]
+      if (reply[0] === 'missing') return { kind: 'missing' }
+      if (reply[0] !== 'confirmed' || typeof reply[1] !== 'string') {
+        throw new Error('ledger: unexpected reply to confirmHolds')
+      }
+      return { kind: 'confirmed', confirmed: Number(reply[1]) }
+    },
+
     async recordTopUp(channelId, deposit, now) {
       const id = channelKeyId(channelId)
       return transition('recordTopUp', id, [integerArg(now, 'now'), amountArg(deposit, 'deposit')])

@@ -218,6 +218,36 @@ save_reservations(r)
 return reply({ 'released' }, c)
 `)
 
+/**
+ * ARGV: now, reservationId… (one or more holds to make final).
+ * Reply: {'confirmed', count} | {'missing'}.
+ */
+const confirmHolds = script(String.raw`
+local c = load_channel(KEYS[1])
+if c == nil then return { 'missing' } end
+local now = ARGV[1]
+local r = load_reservations(KEYS[2])
+local limit = tonumber(now)
+local count, amount = 0, '0'
+for i = 2, #ARGV do
+  local hold = r.items[ARGV[i]]
+  if hold ~= nil and hold.kind == 'h' and hold.at > limit then
+    delete_reservation(r, ARGV[i])
+    count = count + 1
+    amount = dadd(amount, hold.amount)
+  end
+end
+if count > 0 then
+  put(c, 'held', dsub(c.f.held or '0', amount))
+  put(c, 'updatedAt', now)
+  promote_settle_voucher(c)
+  purge_expired(c, r, now)
+  save_channel(c)
+  save_reservations(r)
+end
+return { 'confirmed', tostring(count) }
+`)
+
 /** The common head of the record-updating scripts: {'not-found'} / {'finalized'} or a channel. */
 const updateHead = String.raw`
 local c = load_channel(KEYS[1])
@@ -341,6 +371,7 @@ export const ledgerScripts = {
   authorize,
   commit,
   release,
+  confirmHolds,
   recordTopUp,
   syncChain,
   markClosing,
