@@ -139,10 +139,14 @@ describe('session recovery with the real mppx client', () => {
     abandon.abort()
     await expect(lost).rejects.toThrow()
     const charged = price + executePrice
-    await until('the abandoned request to be charged', async () => {
-      const record = await gateway.deps.ledger.get(channelId)
-      return record && record.spent === charged ? record : undefined
-    })
+    // Charged when its credential was accepted (a hold); its access line is written once the
+    // gateway has seen the client go, which decides that the hold stands.
+    await until('the abandoned request to be logged', async () =>
+      log.lines.some((l) => l.msg === 'request' && l.outcome === 'client-aborted')
+        ? true
+        : undefined,
+    )
+    expect((await gateway.deps.ledger.get(channelId))?.spent).toBe(charged)
     upstream.script(undefined)
     upstream.releaseHeld()
 

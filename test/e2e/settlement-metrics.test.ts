@@ -5,6 +5,7 @@
  * the reconciliation that then finds it confirmed — exactly one of each.
  */
 import { tempo } from 'mppx/client'
+import { until } from '../support/wait.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
 import { devnetInfo, startDevnet, type Devnet, type DevnetKey } from '../devnet/devnet.js'
@@ -57,6 +58,10 @@ describe('settlement attempt metrics', () => {
       await (await session.fetch(`${gateway.url}/v1/execution/m${i}/results`)).arrayBuffer()
     const channelId = session.channelId!
     const settler = gateway.settlement!.settler
+    // Served holds become settleable once confirmed, in the background, just after the answers.
+    await until('the served holds to be confirmed', async () =>
+      (await gateway.deps.ledger.get(channelId))?.held === 0n ? true : undefined,
+    )
 
     // The settle's first call reads the chain's clock; the RPC refuses it.
     devnet.proxy.injectFault({ methods: ['eth_getBlockByNumber'], kind: 'error', times: 1 })
