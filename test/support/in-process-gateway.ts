@@ -142,6 +142,10 @@ export async function startInProcessGateway(
   options: {
     /** Wraps the memory ledger (to make it fail on purpose). */
     wrapLedger?: (ledger: LedgerPort) => LedgerPort
+    /** Another ledger than the memory one (a Redis ledger), the channel opened on it. */
+    ledger?: LedgerPort
+    /** How long served holds gather before they are confirmed (5 ms by default). */
+    confirmDelayMs?: number
     reservationTtlMs?: number
     headersTimeoutMs?: number
     resolveMs?: number
@@ -190,7 +194,7 @@ export async function startInProcessGateway(
   }
   const channelId = channelIdOf({ descriptor, escrow: terms.escrow, chainId: terms.chainId })
   const memory = createMemoryLedger()
-  await memory.open(
+  await (options.ledger ?? memory).open(
     {
       channelId,
       chainId: terms.chainId,
@@ -201,7 +205,8 @@ export async function startInProcessGateway(
     },
     Date.now(),
   )
-  const ledger = options.wrapLedger ? options.wrapLedger(memory) : memory
+  const base = options.ledger ?? memory
+  const ledger = options.wrapLedger ? options.wrapLedger(base) : base
 
   const upstream = await startScriptedUpstream()
   const { logger, lines } = memoryLogger()
@@ -302,7 +307,12 @@ export async function startInProcessGateway(
       resolutions.shift()?.(outcome)
     },
   })
-  const confirms = createHoldConfirms({ ledger, logger, now, delayMs: 5 })
+  const confirms = createHoldConfirms({
+    ledger,
+    logger,
+    now,
+    delayMs: options.confirmDelayMs ?? 5,
+  })
   const gate = createGate({
     routes,
     challenges: countChallenges(
