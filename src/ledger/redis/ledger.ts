@@ -228,7 +228,13 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
         () => undefined,
       )
     }
-    undoUnseenHold(input, id)
+    if (input.mode === 'hold' && input.reservationId !== undefined) {
+      // Refunded before the 503 leaves, so the payer's retry finds its headroom; in the
+      // background only if this primary does not answer.
+      await run('release', id, [integerArg(input.now, 'now'), input.reservationId]).catch(() =>
+        undoUnseenHold(input, id),
+      )
+    }
     return new GatewayError(
       'ledger-unavailable',
       'The channel ledger could not replicate the payment in time.',
