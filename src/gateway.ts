@@ -36,6 +36,7 @@ import type { ChannelIndex, LedgerPort } from './ledger/port.js'
 import { unsettledTotal } from './settlement/exposure.js'
 import {
   createConfiguredSettler,
+  createSettlementService,
   startSettlementService,
   type SettlementService,
 } from './settlement/service.js'
@@ -295,6 +296,20 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     chainReachable: () => reachability.probe(),
   })
 
+  // Built before the request path, which tells its settler of every charge (settler.ts `charged`);
+  // started once the server listens.
+  const settlement = config.settlement.enabled
+    ? createSettlementService({
+        config,
+        ledger,
+        index: storage.index,
+        store: storage.store,
+        submit,
+        owner: `${owner}/settler`,
+        logger,
+        now,
+      })
+    : undefined
   const unresolved = createUnresolvedCharges({
     ledger,
     logger: logger.child({ component: 'charge' }),
@@ -306,6 +321,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     deps: {
       session,
       ledger,
+      onCharged: settlement
+        ? (channelId, settleable) => settlement.settler.charged(channelId, settleable)
+        : undefined,
       unresolved,
       limiter: storage.limiter ?? createMemoryRateLimiter(),
       metrics,
@@ -364,18 +382,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       if (inflight === 0) drained?.()
     })
   })
-  const settlement = config.settlement.enabled
-    ? startSettlementService({
-        config,
-        ledger,
-        index: storage.index,
-        store: storage.store,
-        submit,
-        owner: `${owner}/settler`,
-        logger,
-        now,
-      })
-    : undefined
+  settlement?.start()
   const { port } = server.address() as AddressInfo
   const host = options.host ?? config.server.host
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`

@@ -120,6 +120,8 @@ export type AuthorizeResult =
        */
       readonly voucher: 'new' | 'same' | 'lower' | 'none'
       readonly snapshot: ChannelSnapshot
+      /** {@link settleableOf} the channel after this step. */
+      readonly settleable: bigint
     }
   | {
       readonly kind: 'insufficient'
@@ -136,7 +138,15 @@ export type AuthorizeResult =
   | { readonly kind: 'finalized' }
 
 export type CommitResult =
-  | { readonly kind: 'committed'; readonly snapshot: ChannelSnapshot }
+  | {
+      readonly kind: 'committed'
+      readonly snapshot: ChannelSnapshot
+      /**
+       * {@link settleableOf} the channel after this commit: how the caller tells, without another
+       * read, that this charge took the channel over the settler's amount threshold.
+       */
+      readonly settleable: bigint
+    }
   | { readonly kind: 'missing' }
   | { readonly kind: 'finalized' }
 
@@ -268,6 +278,15 @@ export function byBlockTime(a: PayerBlock, b: PayerBlock): number {
 /** Orders `channelsOf` results: most recently updated first, then by channel id. */
 export function byRecentUse(a: ChannelRecord, b: ChannelRecord): number {
   return b.updatedAt - a.updatedAt || (a.channelId < b.channelId ? -1 : 1)
+}
+
+/**
+ * Spent value the settle voucher covers that is not settled on chain yet: what a `settle` would
+ * claim now (0 when nothing, or when the chain is ahead of the settle voucher).
+ */
+export function settleableOf(channel: ChannelRecord): bigint {
+  const voucher = channel.settleVoucher
+  return voucher && voucher.cumulative > channel.settled ? voucher.cumulative - channel.settled : 0n
 }
 
 /** The receipt-facing figures of a record. */

@@ -17,7 +17,7 @@ import type {
   SignedVoucher,
   TransitionResult,
 } from './port.js'
-import { snapshotOf } from './port.js'
+import { settleableOf, snapshotOf } from './port.js'
 
 /** A reservation of value for one in-flight on-success request. */
 export type Reservation = { readonly amount: bigint; readonly expiresAt: number }
@@ -160,7 +160,12 @@ export function authorize(
   next = { ...next, record: { ...next.record, updatedAt: input.now } }
   return {
     entry: next,
-    result: { kind: 'authorized', voucher: voucherOutcome, snapshot: snapshotOf(next.record) },
+    result: {
+      kind: 'authorized',
+      voucher: voucherOutcome,
+      snapshot: snapshotOf(next.record),
+      settleable: settleableOf(next.record),
+    },
   }
 }
 
@@ -201,7 +206,14 @@ export function commit(
     }),
     now,
   )
-  return { entry: next, result: { kind: 'committed', snapshot: snapshotOf(next.record) } }
+  return {
+    entry: next,
+    result: {
+      kind: 'committed',
+      snapshot: snapshotOf(next.record),
+      settleable: settleableOf(next.record),
+    },
+  }
 }
 
 export function release(

@@ -117,6 +117,32 @@ describe('settlement', () => {
     expect(events.at(-1)!.args.newSettled).toBe(record.settled)
   })
 
+  it('settles a channel when a charge reaches the threshold, not at the next poll', async () => {
+    // A poll a minute away: only the charge that reaches the threshold can start this settlement.
+    const gw = await start({
+      amountThreshold: '0.03',
+      depositPercent: 100,
+      maxUnsettledSeconds: 86400,
+      pollIntervalMs: 60_000,
+    })
+    const { session } = await payer()
+    for (let i = 0; i < 3; i++) {
+      await (await session.fetch(`${gw.url}/v1/execution/x${i}/results`)).arrayBuffer()
+    }
+    const channelId = session.channelId!
+    const record = await until(
+      'the settlement of the charge that reached the threshold',
+      async () => {
+        const r = await gw.deps.ledger.get(channelId)
+        return r && r.settled > 0n ? r : undefined
+      },
+      20_000,
+    )
+    // Exactly the threshold: the settlement claimed the figures of the crossing, nothing later.
+    expect(record.settled).toBe(3n * price)
+    expect((await settledEvents(channelId)).map((e) => e.args.newSettled)).toEqual([3n * price])
+  })
+
   it('never settles above spent: uncharged failures are not captured', async () => {
     const gw = await start({ amountThreshold: '1000', depositPercent: 100 })
     const { session } = await payer()

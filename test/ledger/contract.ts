@@ -357,6 +357,42 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       expectInvariants(record)
     })
 
+    it('tells each charge what a settlement would claim now: the settle voucher beyond settled', async () => {
+      const id = await opened()
+      const reserve = (cum: bigint | undefined, rid: string) =>
+        ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: cum === undefined ? undefined : voucher(cum),
+          amount: 10n,
+          mode: 'reserve',
+          reservationId: rid,
+          expiresAt: now + 60_000,
+        })
+      expect(await reserve(10n, 's1')).toMatchObject({ kind: 'authorized', settleable: 0n })
+      expect(await ledger.commit(id, 's1', now)).toMatchObject({ settleable: 10n })
+      // A voucher ahead of what is spent is no settle voucher yet: the claim stays at the older one.
+      await reserve(25n, 's2')
+      expect(await ledger.commit(id, 's2', now)).toMatchObject({
+        snapshot: { spent: 20n },
+        settleable: 10n,
+      })
+      await ledger.syncChain(id, { deposit: 1_000_000n, settled: 10n, closeRequestedAt: 0 }, now)
+      await reserve(30n, 's3')
+      expect(await ledger.commit(id, 's3', now)).toMatchObject({ settleable: 20n })
+      // The chain ahead of the settle voucher: nothing to claim, never a negative amount.
+      await ledger.syncChain(id, { deposit: 1_000_000n, settled: 35n, closeRequestedAt: 0 }, now)
+      expect(
+        await ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: undefined,
+          amount: 0n,
+          mode: 'none',
+        }),
+      ).toMatchObject({ kind: 'authorized', settleable: 0n })
+    })
+
     it('charges at once in commit mode', async () => {
       const id = await opened()
       const r = await ledger.authorize({

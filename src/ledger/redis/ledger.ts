@@ -342,9 +342,9 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
           if (wait && (outcome.replicas ?? 0) < wait.replicas) {
             throw await unreplicated(input, id, outcome.replicas ?? 0)
           }
-          const { kind, voucher, snapshot } = reply
+          const { kind, voucher, snapshot, settleable } = reply
           if (reply.newlyUnsettled) indexUnsettled(id, input.now)
-          return { kind, voucher, snapshot }
+          return { kind, voucher, snapshot, settleable }
         }
         case 'insufficient':
         case 'voucher-rejected':
@@ -370,7 +370,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       switch (reply.kind) {
         case 'committed': {
           if (reply.newlyUnsettled) indexUnsettled(id, now)
-          return { kind: reply.kind, snapshot: reply.snapshot }
+          return { kind: reply.kind, snapshot: reply.snapshot, settleable: reply.settleable }
         }
         case 'missing':
         case 'finalized':

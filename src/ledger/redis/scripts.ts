@@ -51,7 +51,7 @@ return { 'created', redis.call('HGETALL', KEYS[1]) }
 /**
  * ARGV: now, hasVoucher ('1'|'0'), voucherCumulative, voucherSignature, amount, mode,
  * hasReservation ('1'|'0'), reservationId, expiresAt, minDelta, maxPendingVouchers.
- * Reply: {'authorized', 'new'|'same'|'lower'|'none', snapshot…, newlyUnsettled}
+ * Reply: {'authorized', 'new'|'same'|'lower'|'none', snapshot…, newlyUnsettled, settleable}
  *      | {'insufficient', available, snapshot…} | {'voucher-rejected', reason, snapshot…}
  *      | {'not-found'} | {'closing'} | {'finalized'} | {'reservation-incomplete'}.
  * snapshot = accepted, spent, units, reserved, deposit.
@@ -128,12 +128,12 @@ put(c, 'updatedAt', now)
 local newly = mark_unsettled(c, now)
 save_channel(c)
 save_reservations(r)
-return reply({ 'authorized', outcome }, c, newly)
+return reply({ 'authorized', outcome }, c, { newly, settleable_of(c) })
 `)
 
 /**
  * ARGV: now, reservationId, amount ('' = the whole reservation).
- * Reply: {'committed', snapshot…, newlyUnsettled} | {'missing'} | {'finalized'}
+ * Reply: {'committed', snapshot…, newlyUnsettled, settleable} | {'missing'} | {'finalized'}
  *      | {'over-reservation'} (nothing written).
  */
 const commit = script(String.raw`
@@ -167,7 +167,7 @@ purge_expired(c, r, now)
 local newly = mark_unsettled(c, now)
 save_channel(c)
 save_reservations(r)
-return reply({ 'committed' }, c, newly)
+return reply({ 'committed' }, c, { newly, settleable_of(c) })
 `)
 
 /**
