@@ -106,10 +106,14 @@ describe('settlement', () => {
       await response.arrayBuffer()
     }
     const channelId = session.channelId!
-    const record = await until('a settlement', async () => {
+    await until('a settlement', async () => {
       const r = await gw.deps.ledger.get(channelId)
       return r && r.settled > 0n ? r : undefined
     })
+    // Settlements start the moment a charge reaches the threshold: let the one in flight land
+    // (stopping waits for it), so the ledger and the chain are compared at rest.
+    await gw.settlement!.settler.stop()
+    const record = (await gw.deps.ledger.get(channelId))!
     expect(record.spent).toBe(10n * price)
     const events = await settledEvents(channelId)
     expect(events.length).toBeGreaterThan(0)
