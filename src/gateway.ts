@@ -14,9 +14,9 @@ import { hostname } from 'node:os'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
-import { privateKeyToAccount } from 'viem/accounts'
 import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
+import { payeeAccount } from './chain/signer.js'
 import { checkFeeBalance } from './chain/fee-balance.js'
 import { corsPolicy } from './http/cors.js'
 import { createMetrics, type Metrics } from './http/metrics.js'
@@ -188,7 +188,7 @@ function openEscrow(config: Config, logger: Logger): EscrowClient {
     }),
     rpcUrl: config.chain.rpcUrl,
     escrow: config.chain.escrow,
-    account: privateKeyToAccount(config.payee.signerKey),
+    account: payeeAccount(config.payee.signerKey),
     feeToken: config.currency.feeToken,
   })
   void checkFeeBalance({
@@ -247,6 +247,7 @@ export async function startSettlementOnly(options: {
       await service.stop()
       await storage.store.close()
       await storage.ledger.close()
+      await escrow.close()
     },
   }
 }
@@ -409,6 +410,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     await generations.close()
     await storage.store.close()
     await ledger.close()
+    await escrow.close()
     logger.info('gateway stopped')
   }
 
