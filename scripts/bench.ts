@@ -13,7 +13,7 @@
  *
  * Usage: npm run bench -- [--concurrency=32] [--duration=3000] [--warmup=1000] [--rounds=3]
  *          [--runtime=dist|tsx] [--rows=plain,new-voucher] [--cpu-prof=<dir>] [--gateway-logs=<dir>]
- *          [--gateway-node-flags="<flags>"]
+ *          [--gateway-node-flags="<flags>"] [--settle-channels=64]
  *
  *   --runtime       gateway code from `npm run build` (dist, the default: `npm run bench` builds
  *                   first) or transpiled on load by tsx
@@ -22,6 +22,8 @@
  *   --gateway-logs  keep the gateways' pino lines in <dir>/<variant>.log (default: discarded)
  *   --gateway-node-flags  Node flags for every gateway child, space-separated
  *                   (e.g. "--max-semi-space-size=64")
+ *   --settle-channels  channels the settlement row opens, pays and settles at once, for the
+ *                   gateway's CPU per settlement transaction (bench/settlement-cost.ts); 0: no row
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -48,6 +50,7 @@ import {
   type Verdict,
 } from './bench/report.js'
 import { rows as allRows, type RowSpec } from './bench/rows.js'
+import { measureSettlementCost, settleTargetMs } from './bench/settlement-cost.js'
 
 type Options = {
   readonly concurrency: number
@@ -59,6 +62,8 @@ type Options = {
   readonly cpuProfDir: string | undefined
   readonly logDir: string | undefined
   readonly gatewayNodeFlags: readonly string[]
+  /** Channels the settlement row settles (0: no settlement row). */
+  readonly settleChannels: number
 }
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
@@ -92,6 +97,7 @@ function parseOptions(args: readonly string[]): Options {
     rows,
     cpuProfDir: dir('cpu-prof'),
     gatewayNodeFlags: raw('gateway-node-flags')?.split(' ').filter(Boolean) ?? [],
+    settleChannels: integer('settle-channels', 64, { min: 0, max: 500 }),
     logDir: dir('gateway-logs'),
   }
 }
@@ -276,7 +282,32 @@ async function main(options: Options, cleanup: Cleanup): Promise<void> {
       }
     }
   }
-  printVerdicts([...throughput.verdicts, ...latency.verdicts])
+  const settlement: Verdict[] = []
+  if (options.settleChannels > 0) {
+    const cost = await measureSettlementCost({
+      devnet,
+      children: cleanup.children,
+      upstreamUrl: upstream.url,
+      tempDir: cleanup.tempDir,
+      runtime: options.runtime,
+      channels: options.settleChannels,
+      nodeFlags: options.gatewayNodeFlags,
+    })
+    const pass = cost.cpuMsPerTransaction <= settleTargetMs
+    console.log(
+      `\nSettlement: ${cost.transactions} settle transactions in ${cost.settleWallMs.toFixed(0)} ms; ` +
+        `gateway CPU ${cost.settleCpuMs.toFixed(0)} ms less idle ` +
+        `(${cost.idleCpuMsPerSecond.toFixed(1)} ms/s) = ` +
+        `${cost.cpuMsPerTransaction.toFixed(2)} ms per transaction (target ≤ ${settleTargetMs} ms: ` +
+        `${pass ? 'pass' : 'FAIL'})`,
+    )
+    settlement.push({
+      row: 'settlement',
+      target: `CPU per settle transaction ≤ ${settleTargetMs} ms`,
+      pass,
+    })
+  }
+  printVerdicts([...throughput.verdicts, ...latency.verdicts, ...settlement])
   console.log(`\ntotal: ${seconds(started)}`)
   if (options.cpuProfDir) console.log(`CPU profiles of the gateways: ${options.cpuProfDir}`)
 }

@@ -96,9 +96,10 @@ async function main(options: Options, cleanup: Cleanup): Promise<boolean> {
       `${options.rate} req/s, ${options.channels} voucher channels, idle ${options.idleSeconds} s, ` +
       `a sample every ${options.sampleSeconds} s; output in ${options.out}`,
   )
-  // Bounded anvil: 64 states and the transactions of 256 blocks in memory (the gateway reads
-  // receipts and logs of the last few blocks only).
-  const devnet = await startDevnet({ payers: 0, retain: { states: 64, blocks: 256 } })
+  // Bounded anvil: 16 states and the transactions of 256 blocks in memory (see anvil.ts `retain`
+  // for why few states: each is a full copy; the gateway reads state at a receipt's block right
+  // after the receipt, and receipts and logs of the last few blocks only).
+  const devnet = await startDevnet({ payers: 0, retain: { states: 16, blocks: 256 } })
   cleanup.devnet = devnet
   // Fees for ~100,000 settlements: a settlement costs the payee a few thousandths of a unit.
   await devnet.fundFees(devnet.payee.address, 100_000_000_000n)

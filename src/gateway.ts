@@ -14,9 +14,9 @@ import { hostname } from 'node:os'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
-import { privateKeyToAccount } from 'viem/accounts'
 import { createApp, type AppDeps } from './app.js'
 import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
+import { payeeAccount } from './chain/signer.js'
 import { checkFeeBalance } from './chain/fee-balance.js'
 import { corsPolicy } from './http/cors.js'
 import { createMetrics, type Metrics } from './http/metrics.js'
@@ -36,6 +36,7 @@ import type { ChannelIndex, LedgerPort } from './ledger/port.js'
 import { unsettledTotal } from './settlement/exposure.js'
 import {
   createConfiguredSettler,
+  createSettlementService,
   startSettlementService,
   type SettlementService,
 } from './settlement/service.js'
@@ -188,7 +189,7 @@ function openEscrow(config: Config, logger: Logger): EscrowClient {
     }),
     rpcUrl: config.chain.rpcUrl,
     escrow: config.chain.escrow,
-    account: privateKeyToAccount(config.payee.signerKey),
+    account: payeeAccount(config.payee.signerKey),
     feeToken: config.currency.feeToken,
   })
   void checkFeeBalance({
@@ -247,6 +248,7 @@ export async function startSettlementOnly(options: {
       await service.stop()
       await storage.store.close()
       await storage.ledger.close()
+      await escrow.close()
     },
   }
 }
@@ -296,6 +298,20 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     chainReachable: () => reachability.probe(),
   })
 
+  // Built before the request path, which tells its settler of every charge (settler.ts `charged`);
+  // started once the server listens.
+  const settlement = config.settlement.enabled
+    ? createSettlementService({
+        config,
+        ledger,
+        index: storage.index,
+        store: storage.store,
+        submit,
+        owner: `${owner}/settler`,
+        logger,
+        now,
+      })
+    : undefined
   const unresolved = createUnresolvedCharges({
     ledger,
     logger: logger.child({ component: 'charge' }),
@@ -306,12 +322,19 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     ledger,
     logger: logger.child({ component: 'charge' }),
     now,
+    // A confirmation is what makes a hold's value settleable: the settler hears of it then.
+    onConfirmed: settlement
+      ? (channelId, settleable) => settlement.settler.charged(channelId, settleable)
+      : undefined,
   })
   const generations = createGenerations({
     config,
     deps: {
       session,
       ledger,
+      onCharged: settlement
+        ? (channelId, settleable) => settlement.settler.charged(channelId, settleable)
+        : undefined,
       unresolved,
       confirms,
       limiter: storage.limiter ?? createMemoryRateLimiter(),
@@ -373,18 +396,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
       if (inflight === 0) drained?.()
     })
   })
-  const settlement = config.settlement.enabled
-    ? startSettlementService({
-        config,
-        ledger,
-        index: storage.index,
-        store: storage.store,
-        submit,
-        owner: `${owner}/settler`,
-        logger,
-        now,
-      })
-    : undefined
+  settlement?.start()
   const { port } = server.address() as AddressInfo
   const host = options.host ?? config.server.host
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
@@ -413,6 +425,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
     await generations.close()
     await storage.store.close()
     await ledger.close()
+    await escrow.close()
     logger.info('gateway stopped')
   }
 

@@ -16,6 +16,7 @@
  */
 import type { Logger } from 'pino'
 import type { Config } from './config/schema.js'
+import type { ChargedSignal } from './gate/charge.js'
 import { createGate, type Gate } from './gate/gate.js'
 import type { QuoteBook } from './gate/quotes.js'
 import type { UnresolvedCharges } from './gate/unresolved.js'
@@ -49,6 +50,8 @@ export type Generation = {
 export type GenerationDeps = {
   readonly session: SessionContext
   readonly ledger: LedgerPort
+  /** Told of every committed charge (the settler in this process, when one runs). */
+  readonly onCharged?: ChargedSignal | undefined
   readonly unresolved: UnresolvedCharges
   readonly confirms?: HoldConfirms | undefined
   readonly limiter: RateLimiter
@@ -123,6 +126,7 @@ export function buildGeneration(options: {
     challenges,
     session,
     ledger: deps.ledger,
+    onCharged: deps.onCharged,
     unresolved: deps.unresolved,
     confirms: deps.confirms,
     // Long enough to ride out a Redis restart or failover, short enough for a client to wait.

@@ -14,11 +14,15 @@
 import {
   createPublicClient,
   createWalletClient,
+  bytesToHex,
   encodeFunctionData,
-  http,
-  keccak256,
+  formatTransactionReceipt,
+  hexToBytes,
   parseEventLogs,
+  prepareEncodeFunctionData,
+  toEventSelector,
   TransactionReceiptNotFoundError,
+  type Abi,
   type Account,
   type Address,
   type Chain,
@@ -29,6 +33,8 @@ import {
 import type { ChainState, Descriptor } from '../ledger/port.js'
 import { escrowAbi } from './escrow-abi.js'
 import { createReceiptPoller, type FetchReceipts } from './receipts.js'
+import { keccak256Bytes } from '../session/keccak.js'
+import { createRpcPool } from './rpc.js'
 
 export type EscrowEvent<N extends 'ChannelOpened' | 'TopUp' | 'ChannelClosed' | 'Settled'> =
   ReturnType<typeof parseEventLogs<typeof escrowAbi, true, N>>[number]
@@ -62,6 +68,8 @@ export type EscrowClient = {
   waitForReceipt(hash: Hex, timeoutMs: number): Promise<TransactionReceipt>
   /** The chain's clock: the later of the latest block's timestamp and wall time, in seconds. */
   chainTime(): Promise<number>
+  /** Closes the client's connections to the node. */
+  close(): Promise<void>
   /** Escrow events of one kind for one channel in a receipt. */
   events<N extends 'ChannelOpened' | 'TopUp' | 'ChannelClosed' | 'Settled'>(
     receipt: TransactionReceipt,
@@ -112,36 +120,122 @@ const tuple = (d: Descriptor) => ({
   expiringNonceHash: d.expiringNonceHash,
 })
 
+/**
+ * Each escrow event's ABI item and selector (topic 0), computed once: a receipt's logs are picked
+ * by selector before any is decoded, and decoded against their own event only (viem's
+ * `parseEventLogs` hashes the signature of every event of the ABI it is given, on every call).
+ */
+const escrowEvents = new Map(
+  (escrowAbi as Abi).flatMap((item) =>
+    item.type === 'event'
+      ? [[item.name, { abi: [item], selector: toEventSelector(item) }] as const]
+      : [],
+  ),
+)
+
+/** `settle` and `close` prepared for encoding once (viem otherwise finds and hashes them per call). */
+const writeFunctions = {
+  settle: prepareEncodeFunctionData({ abi: escrowAbi, functionName: 'settle' }),
+  close: prepareEncodeFunctionData({ abi: escrowAbi, functionName: 'close' }),
+}
+
 export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
-  const transport = http(options.rpcUrl, { retryCount: 0, timeout: 15_000 })
+  const rpc = createRpcPool({ url: options.rpcUrl, timeoutMs: 15_000 })
+  const { transport } = rpc
   const publicClient = createPublicClient({ chain: options.chain, transport }) as PublicClient
   const wallet = createWalletClient({ account: options.account, chain: options.chain, transport })
   const receiptTimeout = options.receiptTimeoutMs ?? 30_000
-  // A client of its own for receipts: calls made in one tick go out as one JSON-RPC batch.
-  const batchClient = createPublicClient({
-    chain: options.chain,
-    transport: http(options.rpcUrl, { retryCount: 0, timeout: 15_000, batch: { batchSize: 100 } }),
-  }) as PublicClient
-  const receiptOf = async (client: PublicClient, hash: Hex) => {
+  const receiptOf = async (hash: Hex) => {
     try {
-      return await client.getTransactionReceipt({ hash })
+      return await publicClient.getTransactionReceipt({ hash })
     } catch (error) {
       if (error instanceof TransactionReceiptNotFoundError) return undefined
       throw error
     }
   }
-  const fetchReceipts: FetchReceipts = (hashes) =>
-    Promise.all(hashes.map((hash) => receiptOf(batchClient, hash)))
+  const formatReceipt = (options.chain.formatters?.transactionReceipt?.format ??
+    formatTransactionReceipt) as (raw: never) => TransactionReceipt
+  /**
+   * The receipts of every awaited hash in one JSON-RPC batch. Why not viem's getTransactionReceipt
+   * per hash: a transaction not included yet is the common answer of a poll, and viem reports it by
+   * building an error (stack trace included) per hash and poll.
+   */
+  const fetchReceipts: FetchReceipts = async (hashes) => {
+    const answers = await rpc.batch(
+      hashes.map((hash) => ({ method: 'eth_getTransactionReceipt', params: [hash] })),
+    )
+    return answers.map((answer) =>
+      'result' in answer && answer.result ? formatReceipt(answer.result as never) : undefined,
+    )
+  }
   const receipts = createReceiptPoller({ fetch: fetchReceipts, intervalMs: 100, batchSize: 100 })
   const waitFor = (hash: Hex) => receipts.wait(hash, receiptTimeout)
 
+  /**
+   * The latest block's timestamp, read at most once a second; concurrent callers share the read.
+   * Why a second-old figure is safe: it can only be lower than the truth, so a transaction signed
+   * with it expires up to a second sooner, and an intent is judged able to land up to a second
+   * longer — never dropped early. A failed read is not kept.
+   */
+  let blockTime: { readonly at: number; readonly value: Promise<number> } | undefined
+  const latestBlockTime = () => {
+    const at = Date.now()
+    if (!blockTime || at - blockTime.at >= 1_000) {
+      const value = publicClient.getBlock().then((block) => Number(block.timestamp))
+      blockTime = { at, value }
+      value.catch(() => {
+        if (blockTime?.value === value) blockTime = undefined
+      })
+    }
+    return blockTime.value
+  }
   const chainTime = async () => {
-    const block = await publicClient.getBlock()
     // An idle chain's last block can be old (the next one is stamped with the current time), and a
     // devnet's clock can be ahead of wall time: take the later of the two.
-    return Math.max(Number(block.timestamp), Math.floor(Date.now() / 1000))
+    return Math.max(await latestBlockTime(), Math.floor(Date.now() / 1000))
   }
 
+  const readStates = async (channelIds: readonly Hex[]): Promise<ChainState[]> => {
+    const states = await publicClient.readContract({
+      address: options.escrow,
+      abi: escrowAbi,
+      functionName: 'getChannelStatesBatch',
+      args: [channelIds],
+    })
+    return states.map((s) => ({
+      deposit: s.deposit,
+      settled: s.settled,
+      closeRequestedAt: s.closeRequestedAt,
+    }))
+  }
+
+  /**
+   * Reads of the latest state asked for in one turn of the event loop, sent as one
+   * `getChannelStatesBatch` call: the settlements whose receipts came in the same poll each read
+   * their channel back (settlement/submit.ts), and one call serves them all.
+   */
+  let queued: { channelId: Hex; resolve: (s: ChainState) => void; reject: (e: unknown) => void }[] =
+    []
+  const flushReads = () => {
+    const calls = queued
+    queued = []
+    for (let i = 0; i < calls.length; i += 100) {
+      const chunk = calls.slice(i, i + 100)
+      readStates(chunk.map((c) => c.channelId)).then(
+        (states) => chunk.forEach((c, k) => c.resolve(states[k] as ChainState)),
+        (error: unknown) => chunk.forEach((c) => c.reject(error)),
+      )
+    }
+  }
+  const readLatestState = (channelId: Hex) =>
+    new Promise<ChainState>((resolve, reject) => {
+      if (queued.length === 0) setImmediate(flushReads)
+      queued.push({ channelId, resolve, reject })
+    })
+
+  const signTransaction = options.account.signTransaction
+  if (!signTransaction) throw new Error('escrow: the signing account must be a local account')
+  const serializer = options.chain.serializers?.transaction
   const argsOf = (call: EscrowWrite) =>
     call.functionName === 'settle'
       ? [tuple(call.descriptor), call.cumulative, call.signature]
@@ -153,12 +247,13 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
     publicClient,
     sender: options.account.address,
     async readState(channelId, blockNumber) {
+      if (blockNumber === undefined) return readLatestState(channelId)
       const state = await publicClient.readContract({
         address: options.escrow,
         abi: escrowAbi,
         functionName: 'getChannelState',
         args: [channelId],
-        ...(blockNumber !== undefined ? { blockNumber } : {}),
+        blockNumber,
       })
       return {
         deposit: state.deposit,
@@ -166,19 +261,7 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
         closeRequestedAt: state.closeRequestedAt,
       }
     },
-    async readStates(channelIds) {
-      const states = await publicClient.readContract({
-        address: options.escrow,
-        abi: escrowAbi,
-        functionName: 'getChannelStatesBatch',
-        args: [channelIds],
-      })
-      return states.map((s) => ({
-        deposit: s.deposit,
-        settled: s.settled,
-        closeRequestedAt: s.closeRequestedAt,
-      }))
-    },
+    readStates,
     async broadcast(rawTransaction) {
       const hash = await publicClient.sendRawTransaction({ serializedTransaction: rawTransaction })
       return waitFor(hash)
@@ -190,32 +273,48 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
       const request = await wallet.prepareTransactionRequest({
         to: options.escrow,
         data: encodeFunctionData({
-          abi: escrowAbi,
-          functionName: call.functionName,
+          ...(writeFunctions[call.functionName] as (typeof writeFunctions)['settle']),
           args: argsOf(call) as never,
         }),
         feeToken: options.feeToken,
         nonceKey: 'expiring',
         validBefore,
       } as never)
-      const rawTransaction: Hex = await wallet.signTransaction(request as never)
-      return { rawTransaction, hash: keccak256(rawTransaction), validBefore }
+      // Signed by the account itself, not viem's `signTransaction` action: the action asks the
+      // node for its chain id (`eth_chainId`) before every signature. The chain id is signed into
+      // the transaction, so a node of another chain refuses it; nothing is lost by not asking.
+      const rawTransaction: Hex = await signTransaction(
+        { ...(request as object), account: options.account, chainId: options.chain.id } as never,
+        serializer ? { serializer } : undefined,
+      )
+      return {
+        rawTransaction,
+        hash: bytesToHex(keccak256Bytes(hexToBytes(rawTransaction))),
+        validBefore,
+      }
     },
     sendRaw(rawTransaction) {
       return publicClient.sendRawTransaction({ serializedTransaction: rawTransaction })
     },
     receipt(hash) {
-      return receiptOf(publicClient, hash)
+      return receiptOf(hash)
     },
     waitForReceipt(hash, timeoutMs) {
       return receipts.wait(hash, timeoutMs)
     },
     chainTime,
+    close: () => rpc.close(),
     events(receipt, eventName, channelId) {
+      const escrow = options.escrow.toLowerCase()
+      const event = escrowEvents.get(eventName)
       const logs = receipt.logs.filter(
-        (log) => log.address.toLowerCase() === options.escrow.toLowerCase(),
+        (log) => log.address.toLowerCase() === escrow && log.topics[0] === event?.selector,
       )
-      return parseEventLogs({ abi: escrowAbi, eventName, logs }).filter(
+      if (!event || logs.length === 0) return []
+      const parsed = parseEventLogs({ abi: event.abi, logs }) as unknown as EscrowEvent<
+        typeof eventName
+      >[]
+      return parsed.filter(
         (event) =>
           (event.args as { channelId: Hex }).channelId.toLowerCase() === channelId.toLowerCase(),
       )

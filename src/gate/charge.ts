@@ -102,8 +102,17 @@ export type Charge = {
   resolution(): ChargeResolution | undefined
 }
 
+/**
+ * Told of every charge the ledger confirmed: its channel, and what a settlement would claim after
+ * it (the settler's `charged`, settlement/settler.ts). Synchronous and cheap: it runs on the
+ * request's turn, before the answer's head is written.
+ */
+export type ChargedSignal = (channelId: Hex, settleable: bigint) => void
+
 export type ChargeDeps = {
   readonly ledger: LedgerPort
+  /** When a settler runs in this process: how it hears of a channel reaching its threshold. */
+  readonly onCharged?: ChargedSignal | undefined
   readonly unresolved: UnresolvedCharges
   /** Where served holds are confirmed (gate/confirms.ts); they lapse final without it. */
   readonly confirms?: HoldConfirms | undefined
@@ -140,6 +149,7 @@ export function createCharge(
       const committed = await ledger.commit(channelId, reservation.id, now(), amount)
       switch (committed.kind) {
         case 'committed':
+          deps.onCharged?.(channelId, committed.settleable)
           return {
             kind: 'committed',
             snapshot: committed.snapshot,

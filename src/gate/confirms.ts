@@ -29,6 +29,8 @@ export function createHoldConfirms(options: {
   readonly delayMs?: number
   /** Most holds confirmed in one call. */
   readonly maxBatch?: number
+  /** Told what a settlement of the channel would claim once its holds are final. */
+  readonly onConfirmed?: ((channelId: Hex, settleable: bigint) => void) | undefined
 }): HoldConfirms {
   const { ledger, logger, now } = options
   const delayMs = options.delayMs ?? 20
@@ -41,7 +43,10 @@ export function createHoldConfirms(options: {
 
   const send = async (channelId: Hex, ids: readonly string[]) => {
     try {
-      await ledger.confirmHolds(channelId, ids, now())
+      const result = await ledger.confirmHolds(channelId, ids, now())
+      if (result.kind === 'confirmed' && result.confirmed > 0) {
+        options.onConfirmed?.(channelId, result.settleable)
+      }
       if (failing) logger.info('hold confirmations go through again')
       failing = false
     } catch (error) {

@@ -34,7 +34,7 @@ import type { SessionContext } from '../session/context.js'
 import type { VoucherUse } from '../session/authorize.js'
 import { handleCredential, type SessionOutcome } from '../session/dispatch.js'
 import { managementAnswer, problemAnswer, type Answer } from './answer.js'
-import { createCharge, receiptOf, type Charge } from './charge.js'
+import { createCharge, receiptOf, type Charge, type ChargedSignal } from './charge.js'
 import { challengesFor, intentsOf, negotiate, offerOf, unacceptable } from './offers.js'
 import { admitPayment } from './payment.js'
 import { recover } from './recovery.js'
@@ -51,6 +51,8 @@ export type GateDeps = {
   readonly challenges: ChallengeIssuer
   readonly session: SessionContext
   readonly ledger: LedgerPort
+  /** Told of every committed charge (the settler in this process, when one runs). */
+  readonly onCharged?: ChargedSignal | undefined
   readonly unresolved: UnresolvedCharges
   /** Where served holds are confirmed in the background (gate/confirms.ts). */
   readonly confirms?: HoldConfirms | undefined
@@ -205,6 +207,7 @@ export function createGate(deps: GateDeps): Gate {
     const charge = createCharge(
       {
         ledger: deps.ledger,
+        onCharged: deps.onCharged,
         unresolved: deps.unresolved,
         confirms: deps.confirms,
         logger: deps.logger,

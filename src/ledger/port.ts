@@ -126,6 +126,8 @@ export type AuthorizeResult =
        */
       readonly voucher: 'new' | 'same' | 'lower' | 'none'
       readonly snapshot: ChannelSnapshot
+      /** {@link settleableOf} the channel after this step. */
+      readonly settleable: bigint
     }
   | {
       readonly kind: 'insufficient'
@@ -142,13 +144,27 @@ export type AuthorizeResult =
   | { readonly kind: 'finalized' }
 
 export type CommitResult =
-  | { readonly kind: 'committed'; readonly snapshot: ChannelSnapshot }
+  | {
+      readonly kind: 'committed'
+      readonly snapshot: ChannelSnapshot
+      /**
+       * {@link settleableOf} the channel after this commit: how the caller tells, without another
+       * read, that this charge took the channel over the settler's amount threshold.
+       */
+      readonly settleable: bigint
+    }
   | { readonly kind: 'missing' }
   | { readonly kind: 'finalized' }
 
 /** How many of the given holds were made final (the rest were not live holds). */
 export type ConfirmResult =
-  { readonly kind: 'confirmed'; readonly confirmed: number } | { readonly kind: 'missing' }
+  | {
+      readonly kind: 'confirmed'
+      readonly confirmed: number
+      /** {@link settleableOf} the channel after this step. */
+      readonly settleable: bigint
+    }
+  | { readonly kind: 'missing' }
 
 export type ReleaseResult =
   { readonly kind: 'released'; readonly snapshot: ChannelSnapshot } | { readonly kind: 'missing' }
@@ -297,6 +313,15 @@ export function byBlockTime(a: PayerBlock, b: PayerBlock): number {
 /** Orders `channelsOf` results: most recently updated first, then by channel id. */
 export function byRecentUse(a: ChannelRecord, b: ChannelRecord): number {
   return b.updatedAt - a.updatedAt || (a.channelId < b.channelId ? -1 : 1)
+}
+
+/**
+ * Spent value the settle voucher covers that is not settled on chain yet: what a `settle` would
+ * claim now (0 when nothing, or when the chain is ahead of the settle voucher).
+ */
+export function settleableOf(channel: ChannelRecord): bigint {
+  const voucher = channel.settleVoucher
+  return voucher && voucher.cumulative > channel.settled ? voucher.cumulative - channel.settled : 0n
 }
 
 /** The receipt-facing figures of a record. */

@@ -18,7 +18,7 @@ import type {
   SignedVoucher,
   TransitionResult,
 } from './port.js'
-import { snapshotOf } from './port.js'
+import { settleableOf, snapshotOf } from './port.js'
 
 /**
  * Value tied to one in-flight paid request until `expiresAt`:
@@ -203,7 +203,12 @@ export function authorize(
   next = { ...next, record: { ...next.record, updatedAt: input.now } }
   return {
     entry: next,
-    result: { kind: 'authorized', voucher: voucherOutcome, snapshot: snapshotOf(next.record) },
+    result: {
+      kind: 'authorized',
+      voucher: voucherOutcome,
+      snapshot: snapshotOf(next.record),
+      settleable: settleableOf(next.record),
+    },
   }
 }
 
@@ -244,7 +249,14 @@ export function commit(
     }),
     now,
   )
-  return { entry: next, result: { kind: 'committed', snapshot: snapshotOf(next.record) } }
+  return {
+    entry: next,
+    result: {
+      kind: 'committed',
+      snapshot: snapshotOf(next.record),
+      settleable: settleableOf(next.record),
+    },
+  }
 }
 
 /**
@@ -316,7 +328,12 @@ export function confirmHolds(
     confirmed += 1
     amount += hold.amount
   }
-  if (confirmed === 0) return { entry, result: { kind: 'confirmed', confirmed } }
+  if (confirmed === 0) {
+    return {
+      entry,
+      result: { kind: 'confirmed', confirmed, settleable: settleableOf(entry.record) },
+    }
+  }
   const next = purgeExpired(
     promoteSettleVoucher({
       ...entry,
@@ -325,7 +342,10 @@ export function confirmHolds(
     }),
     now,
   )
-  return { entry: next, result: { kind: 'confirmed', confirmed } }
+  return {
+    entry: next,
+    result: { kind: 'confirmed', confirmed, settleable: settleableOf(next.record) },
+  }
 }
 
 function update(

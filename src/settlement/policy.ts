@@ -19,7 +19,7 @@
  * the rest — the end the payer asked for, minus the grace period — so a forced close never takes
  * served value away.
  */
-import type { ChannelRecord, SignedVoucher } from '../ledger/port.js'
+import { settleableOf, type ChannelRecord, type SignedVoucher } from '../ledger/port.js'
 
 export type SettlementPolicy = {
   readonly amountThreshold: bigint
@@ -48,12 +48,6 @@ export type SettlementDecision =
       readonly amount: bigint
     }
 
-/** Spent value covered by the settle voucher that is not settled on chain yet. */
-export function settleableValue(record: ChannelRecord): bigint {
-  const voucher = record.settleVoucher
-  return voucher && voucher.cumulative > record.settled ? voucher.cumulative - record.settled : 0n
-}
-
 export function settlementDue(
   record: ChannelRecord,
   options: {
@@ -68,7 +62,7 @@ export function settlementDue(
 ): SettlementDecision {
   const { policy } = options
   const voucher = record.settleVoucher
-  const amount = settleableValue(record)
+  const amount = settleableOf(record)
   if (record.status === 'finalized') return { kind: 'none' }
   if (record.closeRequestedAt !== 0 && voucher?.cumulative !== record.spent) {
     const capture = record.spent > record.settled ? record.spent : record.settled

@@ -14,6 +14,8 @@ import { createCloseWatcher, type CloseWatcher } from './watcher.js'
 export type SettlementService = {
   readonly settler: Settler
   readonly watcher: CloseWatcher
+  /** Starts the settler's polling and the watcher (once). */
+  start(): void
   /** Stops the watcher, lets the settler finish its round (and settle all if configured). */
   stop(): Promise<void>
 }
@@ -56,7 +58,11 @@ export function createConfiguredSettler(options: ServiceOptions): Settler {
   })
 }
 
-export function startSettlementService(options: ServiceOptions): SettlementService {
+/**
+ * The settler and the close watcher as the configuration describes them, not started yet: the
+ * gateway hands the settler's `charged` to its request path before it starts listening.
+ */
+export function createSettlementService(options: ServiceOptions): SettlementService {
   const s = options.config.settlement
   const logger = options.logger.child({ component: 'settlement' })
   const settler = createConfiguredSettler(options)
@@ -75,14 +81,25 @@ export function startSettlementService(options: ServiceOptions): SettlementServi
     // Longer than any close can run while holding the lock, and at least two reconciliations.
     staleClosingMs: Math.max(2 * s.lockTtlMs, 2 * s.reconcileIntervalSeconds * 1000),
   })
-  settler.start()
-  watcher.start()
+  let started = false
   return {
     settler,
     watcher,
+    start() {
+      if (started) return
+      started = true
+      settler.start()
+      watcher.start()
+    },
     async stop() {
       await watcher.stop()
       await settler.stop({ settleAll: s.onShutdown })
     },
   }
+}
+
+export function startSettlementService(options: ServiceOptions): SettlementService {
+  const service = createSettlementService(options)
+  service.start()
+  return service
 }

@@ -5,7 +5,9 @@
  * Each round it first reconciles intents left pending by earlier rounds or other processes (a
  * crash between broadcast and record is repaired here), then looks at channels with unsettled
  * value and settles those the policy says are due, up to 32 channels at a time (their receipts are
- * awaited together). Every settlement holds the channel's lock (one writer across instances) and
+ * awaited together). Between rounds, a charge that takes a channel's settleable value to the
+ * amount threshold is told to the settler (`charged`), which settles that channel on a later turn
+ * of the event loop instead of at the next poll (see "Why a crossing is settled at once"). Every settlement holds the channel's lock (one writer across instances) and
  * goes through `submit` (intent persisted before broadcast). Failures
  * back off exponentially with jitter per channel; an unknown outcome is never "retried" with a new
  * transaction, only reconciled. While the ledger is down (`ledger-unavailable`) rounds fail early
@@ -76,6 +78,14 @@ export type Settler = {
   runOnce(options?: { shuttingDown?: boolean }): Promise<void>
   /** Asks for a round as soon as possible. */
   nudge(): void
+  /**
+   * Told of a charge on `channelId` after which a settlement would claim `settleable`: when that
+   * reaches the amount threshold the channel is settled as soon as possible, not at the next poll.
+   * Cheap and synchronous — a comparison and a set insertion — so the request path may call it;
+   * the settlement itself runs on a later turn of the event loop, once per channel however many
+   * charges crossed meanwhile.
+   */
+  charged(channelId: Hex, settleable: bigint): void
   /** Stops after the round in progress; with `settleAll`, runs a final shutdown round first. */
   stop(options?: { settleAll?: boolean }): Promise<void>
 }
@@ -111,11 +121,35 @@ async function inParallel<T>(items: readonly T[], work: (item: T) => Promise<voi
   if (failed) throw failed.reason
 }
 
+/**
+ * Why a crossing is settled at once. A round finds a channel due only when it polls, so with
+ * paid traffic flowing every settlement claimed the threshold plus whatever was charged until the
+ * next poll (a soak at 0.3 settled a median of 0.32; the count fell 7 % short of spent/threshold).
+ * The ledger already tells each charge what a settlement would claim (`settleable`), so the charge
+ * that reaches the threshold names its channel here, and that channel alone is settled right
+ * away, with the figures of that moment.
+ *
+ * Why not on the request's turn: a settlement is Redis and chain work, and the request's answer
+ * must not wait for it. `charged` only records the channel; a `setImmediate` starts the work.
+ * Why coalesced: every charge after the crossing reports a settleable above the threshold until
+ * the settlement lands; a channel is recorded once, and one being settled (by a crossing, a round
+ * or the shutdown round of this process) is looked at again only after that settlement ended —
+ * by then `settled` moved, and it is due only if the threshold was reached again.
+ * Why one in-process guard besides the channel lock: this settler's rounds and crossings take
+ * the lock under the same owner, and an owner may take its own lock again.
+ */
 export function createSettler(options: SettlerOptions): Settler {
   const { ledger, store, logger, now } = options
   const outage = createOutageLog(logger, 'settlement')
   const backoff = new Map<Hex, Backoff>()
   const firstSeen = new Map<Hex, number>()
+  /** Channels a charge took to the threshold, not yet taken up. */
+  const crossed = new Set<Hex>()
+  /** Channels this settler's rounds and crossings are working on right now. */
+  const working = new Set<Hex>()
+  /** Crossing settlements in flight (at most `parallelChannels`); `stop` waits for them. */
+  const crossings = new Set<Promise<void>>()
+  let crossingScheduled = false
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
   let stopped = false
@@ -180,10 +214,31 @@ export function createSettler(options: SettlerOptions): Settler {
   }
 
   /**
+   * Settles one channel if due (see `settleLeased`). A round's, a crossing's or the shutdown
+   * round's attempt on a channel this settler is already working on is skipped (`busy`): it would
+   * take the same owner's lock again. An operator's request takes a lock of its own and waits.
+   */
+  const settleChannel = async (
+    channelId: Hex,
+    since: number | undefined,
+    mode: 'scheduled' | 'shutdown' | 'requested',
+  ): Promise<ChannelSettlement> => {
+    if (mode === 'requested') return settleLeased(channelId, since, mode)
+    if (working.has(channelId)) return { kind: 'busy', channelId }
+    working.add(channelId)
+    try {
+      return await settleLeased(channelId, since, mode)
+    } finally {
+      working.delete(channelId)
+      if (crossed.size > 0) scheduleCrossings()
+    }
+  }
+
+  /**
    * Settles one channel if due, holding its lock for the whole attempt. `requested`: an operator
    * asked — no back-off, and whatever the settle voucher covers is due.
    */
-  const settleChannel = async (
+  const settleLeased = async (
     channelId: Hex,
     since: number | undefined,
     mode: 'scheduled' | 'shutdown' | 'requested',
@@ -290,16 +345,58 @@ export function createSettler(options: SettlerOptions): Settler {
   }
 
   const reconcileChannel = async (channelId: Hex) => {
-    const lease = await store.acquire(channelId, options.owner, options.lockTtlMs)
-    if (!lease) return
+    if (working.has(channelId)) return
+    working.add(channelId)
     try {
-      note(channelId, await reconcile(options.submit, channelId))
-    } catch (error) {
-      options.onAttempt?.(failureResult(error))
-      fail(channelId, 'reconciliation failed', error)
+      const lease = await store.acquire(channelId, options.owner, options.lockTtlMs)
+      if (!lease) return
+      try {
+        note(channelId, await reconcile(options.submit, channelId))
+      } catch (error) {
+        options.onAttempt?.(failureResult(error))
+        fail(channelId, 'reconciliation failed', error)
+      } finally {
+        await release(lease)
+      }
     } finally {
-      await release(lease)
+      working.delete(channelId)
+      if (crossed.size > 0) scheduleCrossings()
     }
+  }
+
+  /**
+   * Settles the channels charges took to the threshold (see "Why a crossing is settled at once"):
+   * those no one in this settler is working on, up to `parallelChannels` crossings in flight; the
+   * others wait in `crossed` until a slot or their channel is free again.
+   */
+  const takeCrossings = () => {
+    crossingScheduled = false
+    if (stopped) return
+    for (const channelId of crossed) {
+      if (crossings.size >= parallelChannels) return
+      if (working.has(channelId)) continue
+      crossed.delete(channelId)
+      // Not an outage round: rounds run one at a time, crossings beside them. A failure here
+      // (the lock could not be taken) is logged like a round's, and the next round retries.
+      const work: Promise<void> = settleChannel(channelId, undefined, 'scheduled')
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            outage.failed(error, 'settlement at the threshold failed', { fields: { channelId } })
+          },
+        )
+        .finally(() => {
+          crossings.delete(work)
+          if (crossed.size > 0) scheduleCrossings()
+        })
+      crossings.add(work)
+    }
+  }
+
+  const scheduleCrossings = () => {
+    if (crossingScheduled || stopped) return
+    crossingScheduled = true
+    setImmediate(takeCrossings)
   }
 
   const round = async (shuttingDown: boolean) => {
@@ -356,6 +453,11 @@ export function createSettler(options: SettlerOptions): Settler {
       return results.sort((a, b) => (order.get(a.channelId) ?? 0) - (order.get(b.channelId) ?? 0))
     },
     runOnce,
+    charged(channelId, settleable) {
+      if (stopped || settleable < options.policy.amountThreshold) return
+      crossed.add(channelId)
+      scheduleCrossings()
+    },
     nudge() {
       if (stopped) return
       if (running) {
@@ -368,7 +470,9 @@ export function createSettler(options: SettlerOptions): Settler {
     async stop(opts = {}) {
       stopped = true
       if (timer) clearTimeout(timer)
+      crossed.clear()
       await running
+      await Promise.allSettled([...crossings])
       if (opts.settleAll) {
         await outage.round(() => round(true), 'shutdown settlement failed', { level: 'error' })
       }

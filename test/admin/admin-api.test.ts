@@ -28,6 +28,7 @@ const settler: Settler = {
   start() {},
   async runOnce() {},
   nudge() {},
+  charged() {},
   async stop() {},
   async settleNow(ids) {
     settled.push([...ids])

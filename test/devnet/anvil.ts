@@ -34,6 +34,14 @@ export type StartAnvilOptions = {
    * (`--transaction-block-keeper N`). Without it anvil keeps all history: its RSS grew from
    * ~100 MB to 6.4 GB over ~7,500 transactions and was not released when idle. Logs, receipts and
    * state reads older than that are gone, so suites that look back to block 0 leave it off.
+   *
+   * Keep `states` small: with `--prune-history` every retained state is a whole copy of the
+   * chain's state held in memory (none goes to disk), so RSS grows as `states` × the state's size,
+   * and the state grows with every payer and channel. Measured with scripts/anvil-rss.ts (3,000
+   * fee-token transfers to new addresses, one block each): 257 MB with 64 states, 142 MB with 16,
+   * 97 MB with 4 — against 143 MB with full history (older states go to a disk cache). The
+   * gateway reads a state at a receipt's block right after the receipt (opens, top-ups), a block
+   * or two back under load: 16 leaves a margin.
    */
   retain?: { readonly states: number; readonly blocks: number }
 }

@@ -261,7 +261,11 @@ export async function startRpcProxy(options: RpcProxyOptions): Promise<RpcProxy>
   }
 
   const server: Server = createServer(onRequest)
-  server.keepAliveTimeout = 1_000
+  // Long enough for clients to keep their connections: undici (viem's and the gateway's RPC
+  // pools) takes a server's keep-alive time less 2 s, and drops the connection after every answer
+  // when nothing is left — which made every JSON-RPC call of the devnet pay for a new socket.
+  // `close` ends idle connections at once anyway.
+  server.keepAliveTimeout = 10_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve())

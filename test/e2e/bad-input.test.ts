@@ -6,6 +6,7 @@
 import { tempo } from 'mppx/client'
 import { createWalletClient, encodeFunctionData, erc20Abi, http, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
+import { holdsConfirmed } from '../support/wait.js'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
 import type { ChannelRecord } from '../../src/ledger/port.js'
@@ -68,6 +69,7 @@ describe('bad input changes nothing', () => {
     expected: { status: number; type: string; code?: string },
   ): Promise<Problem> {
     const seenBefore = upstream.seen.length
+    await holdsConfirmed(gateway.deps.ledger, channelId)
     const before = await gateway.deps.ledger.get(channelId)
     const response = await fetch(`${gateway.url}${init.path ?? paidPath}`, {
       method: init.method ?? 'GET',

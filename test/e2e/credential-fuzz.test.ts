@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check'
 import { tempo } from 'mppx/client'
+import { holdsConfirmed } from '../support/wait.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorCatalogue } from '../../src/errors.js'
 import type { Gateway } from '../../src/gateway.js'
@@ -41,6 +42,7 @@ describe('random credentials never cause a 500 or a change', () => {
     })
     expect((await session.fetch(`${gateway.url}${paidPath}`)).status).toBe(200)
     channelId = session.channelId!
+    await holdsConfirmed(gateway.deps.ledger, channelId as `0x${string}`)
     before = (await gateway.deps.ledger.get(channelId as `0x${string}`))!
     descriptor = { ...before.descriptor }
   })

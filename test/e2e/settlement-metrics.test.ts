@@ -5,7 +5,7 @@
  * the reconciliation that then finds it confirmed — exactly one of each.
  */
 import { tempo } from 'mppx/client'
-import { until } from '../support/wait.js'
+import { holdsConfirmed } from '../support/wait.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
 import { devnetInfo, startDevnet, type Devnet, type DevnetKey } from '../devnet/devnet.js'
@@ -59,9 +59,7 @@ describe('settlement attempt metrics', () => {
     const channelId = session.channelId!
     const settler = gateway.settlement!.settler
     // Served holds become settleable once confirmed, in the background, just after the answers.
-    await until('the served holds to be confirmed', async () =>
-      (await gateway.deps.ledger.get(channelId))?.held === 0n ? true : undefined,
-    )
+    await holdsConfirmed(gateway.deps.ledger, channelId)
 
     // The settle's first call reads the chain's clock; the RPC refuses it.
     devnet.proxy.injectFault({ methods: ['eth_getBlockByNumber'], kind: 'error', times: 1 })

@@ -12,7 +12,7 @@ import type { ChannelRecord } from '../../src/ledger/port.js'
 import { devnetInfo, startDevnet, type Devnet, type DevnetKey } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
 import { settleTransactions } from '../support/settle-transactions.js'
-import { until } from '../support/wait.js'
+import { until, holdsConfirmed } from '../support/wait.js'
 import { devnetConfig, startTestGateway } from '../support/gateway.js'
 
 const price = 10_000n
@@ -106,15 +106,45 @@ describe('settlement', () => {
       await response.arrayBuffer()
     }
     const channelId = session.channelId!
-    const record = await until('a settlement', async () => {
+    await until('a settlement', async () => {
       const r = await gw.deps.ledger.get(channelId)
       return r && r.settled > 0n ? r : undefined
     })
+    // Settlements start the moment a charge reaches the threshold: let the one in flight land
+    // (stopping waits for it), so the ledger and the chain are compared at rest.
+    await gw.settlement!.settler.stop()
+    const record = (await gw.deps.ledger.get(channelId))!
     expect(record.spent).toBe(10n * price)
     const events = await settledEvents(channelId)
     expect(events.length).toBeGreaterThan(0)
     for (const event of events) expect(event.args.newSettled!).toBeLessThanOrEqual(record.spent)
     expect(events.at(-1)!.args.newSettled).toBe(record.settled)
+  })
+
+  it('settles a channel when a charge reaches the threshold, not at the next poll', async () => {
+    // A poll a minute away: only the charge that reaches the threshold can start this settlement.
+    const gw = await start({
+      amountThreshold: '0.03',
+      depositPercent: 100,
+      maxUnsettledSeconds: 86400,
+      pollIntervalMs: 60_000,
+    })
+    const { session } = await payer()
+    for (let i = 0; i < 3; i++) {
+      await (await session.fetch(`${gw.url}/v1/execution/x${i}/results`)).arrayBuffer()
+    }
+    const channelId = session.channelId!
+    const record = await until(
+      'the settlement of the charge that reached the threshold',
+      async () => {
+        const r = await gw.deps.ledger.get(channelId)
+        return r && r.settled > 0n ? r : undefined
+      },
+      20_000,
+    )
+    // Exactly the threshold: the settlement claimed the figures of the crossing, nothing later.
+    expect(record.settled).toBe(3n * price)
+    expect((await settledEvents(channelId)).map((e) => e.args.newSettled)).toEqual([3n * price])
   })
 
   it('never settles above spent: uncharged failures are not captured', async () => {
@@ -128,6 +158,7 @@ describe('settlement', () => {
     const record = (await gw.deps.ledger.get(channelId))!
     expect(record.spent).toBe(3n * price)
     expect(record.accepted.cumulative).toBeGreaterThan(record.spent)
+    await holdsConfirmed(gw.deps.ledger, channelId)
     await gw.settlement!.settler.runOnce({ shuttingDown: true })
     const events = await settledEvents(channelId)
     expect(events.at(-1)?.args.newSettled).toBe(3n * price)

@@ -13,7 +13,7 @@ import {
   startInProcessGateway,
   type InProcessGateway,
 } from '../support/in-process-gateway.js'
-import { until } from '../support/wait.js'
+import { holdsConfirmed, until } from '../support/wait.js'
 
 let gw!: InProcessGateway
 const running: InProcessGateway[] = []
@@ -64,9 +64,7 @@ describe('every exit of a paid request', () => {
     // One ledger step before the answer left; the served hold is confirmed in the background,
     // which makes it final and settleable before it would lapse.
     expect(writes).toEqual(['authorize'])
-    await until('the served hold to be confirmed', async () =>
-      (await record()).held === 0n ? true : undefined,
-    )
+    await holdsConfirmed(gw.ledger, gw.channelId)
     expect(await record()).toMatchObject({
       spent: prices.paid,
       held: 0n,
@@ -364,9 +362,7 @@ describe('every exit of a paid request', () => {
       await start()
       expect((await pay(paid('1'), 2n * prices.paid)).status).toBe(200)
       expect((await pay(paid('2'), 2n * prices.paid)).status).toBe(200)
-      await until('the served holds to be confirmed', async () =>
-        (await record()).held === 0n ? true : undefined,
-      )
+      await holdsConfirmed(gw.ledger, gw.channelId)
       const before = await record()
       const refused = await pay(paid('3'), prices.paid)
       expect(refused).toMatchObject({

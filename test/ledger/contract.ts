@@ -359,6 +359,42 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       expectInvariants(record)
     })
 
+    it('tells each charge what a settlement would claim now: the settle voucher beyond settled', async () => {
+      const id = await opened()
+      const reserve = (cum: bigint | undefined, rid: string) =>
+        ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: cum === undefined ? undefined : voucher(cum),
+          amount: 10n,
+          mode: 'reserve',
+          reservationId: rid,
+          expiresAt: now + 60_000,
+        })
+      expect(await reserve(10n, 's1')).toMatchObject({ kind: 'authorized', settleable: 0n })
+      expect(await ledger.commit(id, 's1', now)).toMatchObject({ settleable: 10n })
+      // A voucher ahead of what is spent is no settle voucher yet: the claim stays at the older one.
+      await reserve(25n, 's2')
+      expect(await ledger.commit(id, 's2', now)).toMatchObject({
+        snapshot: { spent: 20n },
+        settleable: 10n,
+      })
+      await ledger.syncChain(id, { deposit: 1_000_000n, settled: 10n, closeRequestedAt: 0 }, now)
+      await reserve(30n, 's3')
+      expect(await ledger.commit(id, 's3', now)).toMatchObject({ settleable: 20n })
+      // The chain ahead of the settle voucher: nothing to claim, never a negative amount.
+      await ledger.syncChain(id, { deposit: 1_000_000n, settled: 35n, closeRequestedAt: 0 }, now)
+      expect(
+        await ledger.authorize({
+          ...base,
+          channelId: id,
+          voucher: undefined,
+          amount: 0n,
+          mode: 'none',
+        }),
+      ).toMatchObject({ kind: 'authorized', settleable: 0n })
+    })
+
     it('holds: charged at once, refunded once by a release, final when they lapse', async () => {
       const id = await opened()
       const hold = (cum: bigint | undefined, rid: string, expiresAt = now + 60_000) =>
@@ -433,6 +469,7 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       expect(await ledger.confirmHolds(id, ['c1', 'c2', 'nope'], now)).toEqual({
         kind: 'confirmed',
         confirmed: 2,
+        settleable: 20n,
       })
       const after = (await ledger.get(id))!
       expect(after).toMatchObject({ spent: 30n, held: 10n, units: 3 })
@@ -443,6 +480,7 @@ export function describeLedgerContract(name: string, factory: LedgerFactory) {
       expect(await ledger.confirmHolds(id, ['c1', 'c2'], now)).toEqual({
         kind: 'confirmed',
         confirmed: 0,
+        settleable: 20n,
       })
       expect(await ledger.confirmHolds(newChannel().channelId, ['c3'], now)).toEqual({
         kind: 'missing',

@@ -389,9 +389,9 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
           if (wait && (outcome.replicas ?? 0) < wait.replicas) {
             throw await unreplicated(input, id, outcome.replicas ?? 0)
           }
-          const { kind, voucher, snapshot } = reply
+          const { kind, voucher, snapshot, settleable } = reply
           if (reply.newlyUnsettled) indexUnsettled(id, input.now)
-          return { kind, voucher, snapshot }
+          return { kind, voucher, snapshot, settleable }
         }
         case 'insufficient':
         case 'voucher-rejected':
@@ -417,7 +417,7 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       switch (reply.kind) {
         case 'committed': {
           if (reply.newlyUnsettled) indexUnsettled(id, now)
-          return { kind: reply.kind, snapshot: reply.snapshot }
+          return { kind: reply.kind, snapshot: reply.snapshot, settleable: reply.settleable }
         }
         case 'missing':
         case 'finalized':
@@ -442,16 +442,16 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
 
     async confirmHolds(channelId, reservationIds, now) {
       const id = channelKeyId(channelId)
-      if (reservationIds.length === 0) return { kind: 'confirmed', confirmed: 0 }
       const reply = (await run('confirmHolds', id, [
         integerArg(now, 'now'),
         ...reservationIds,
       ])) as unknown[]
       if (reply[0] === 'missing') return { kind: 'missing' }
-      if (reply[0] !== 'confirmed' || typeof reply[1] !== 'string') {
+      const [kind, count, settleable] = reply
+      if (kind !== 'confirmed' || typeof count !== 'string' || typeof settleable !== 'string') {
         throw new Error('ledger: unexpected reply to confirmHolds')
       }
-      return { kind: 'confirmed', confirmed: Number(reply[1]) }
+      return { kind: 'confirmed', confirmed: Number(count), settleable: BigInt(settleable) }
     },
 
     async recordTopUp(channelId, deposit, now) {

@@ -181,6 +181,13 @@ local function mark_unsettled(c, now)
   return '0'
 end
 
+-- port.ts settleableOf: spent value the settle voucher covers beyond what the chain settled.
+local function settleable_of(c)
+  local voucher = c.f.settleCumulative
+  if voucher == nil or dcmp(voucher, c.f.settled) <= 0 then return '0' end
+  return dsub(voucher, c.f.settled)
+end
+
 local function snapshot_of(c)
   return { c.f.acceptedCumulative, c.f.spent, c.f.units, c.f.reserved, c.f.deposit }
 end
@@ -189,7 +196,9 @@ local function reply(head, c, tail)
   local out = {}
   for _, v in ipairs(head) do out[#out + 1] = v end
   for _, v in ipairs(snapshot_of(c)) do out[#out + 1] = v end
-  if tail ~= nil then out[#out + 1] = tail end
+  if tail ~= nil then
+    for _, v in ipairs(tail) do out[#out + 1] = v end
+  end
   return out
 end
 `

@@ -21,11 +21,12 @@ const figures = {
 
 describe('ledger script replies', () => {
   it('names every figure of an authorize reply', () => {
-    expect(decodeAuthorizeReply(id, ['authorized', 'new', ...snapshot, '1'])).toEqual({
+    expect(decodeAuthorizeReply(id, ['authorized', 'new', ...snapshot, '1', '250'])).toEqual({
       kind: 'authorized',
       voucher: 'new',
       snapshot: figures,
       newlyUnsettled: true,
+      settleable: 250n,
     })
     expect(decodeAuthorizeReply(id, ['insufficient', '7', ...snapshot])).toEqual({
       kind: 'insufficient',
@@ -41,10 +42,11 @@ describe('ledger script replies', () => {
   })
 
   it('names every figure of a commit reply', () => {
-    expect(decodeCommitReply(id, ['committed', ...snapshot, '0'])).toEqual({
+    expect(decodeCommitReply(id, ['committed', ...snapshot, '0', '300'])).toEqual({
       kind: 'committed',
       snapshot: figures,
       newlyUnsettled: false,
+      settleable: 300n,
     })
     expect(decodeCommitReply(id, ['missing'])).toEqual({ kind: 'missing' })
   })
@@ -53,7 +55,10 @@ describe('ledger script replies', () => {
     expect(() => decodeAuthorizeReply(id, ['authorized', 'new', ...snapshot])).toThrow(
       /script authorize: no newlyUnsettled/,
     )
-    expect(() => decodeAuthorizeReply(id, ['authorized', 'maybe', ...snapshot, '1'])).toThrow(
+    expect(() => decodeAuthorizeReply(id, ['authorized', 'new', ...snapshot, '1'])).toThrow(
+      /script authorize: no settleable/,
+    )
+    expect(() => decodeAuthorizeReply(id, ['authorized', 'maybe', ...snapshot, '1', '0'])).toThrow(
       /voucher outcome maybe/,
     )
     expect(() => decodeAuthorizeReply(id, ['voucher-rejected', 'tired', ...snapshot])).toThrow(

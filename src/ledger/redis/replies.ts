@@ -19,10 +19,10 @@ const snapshotFields = ['accepted', 'spent', 'units', 'reserved', 'deposit'] as 
 
 /** Reply layouts after the kind, by script and outcome. */
 const layouts = {
-  authorized: ['voucher', ...snapshotFields, 'newlyUnsettled'],
+  authorized: ['voucher', ...snapshotFields, 'newlyUnsettled', 'settleable'],
   insufficient: ['available', ...snapshotFields],
   voucherRejected: ['reason', ...snapshotFields],
-  committed: [...snapshotFields, 'newlyUnsettled'],
+  committed: [...snapshotFields, 'newlyUnsettled', 'settleable'],
   released: [...snapshotFields],
 } as const
 
@@ -139,6 +139,7 @@ export function decodeAuthorizeReply(channelId: Hex, reply: unknown): AuthorizeR
         kind,
         voucher,
         snapshot: snapshotOf(channelId, f),
+        settleable: BigInt(f.settleable),
         newlyUnsettled: f.newlyUnsettled === '1',
       }
     }
@@ -165,6 +166,7 @@ export type CommitReply =
   | {
       readonly kind: 'committed'
       readonly snapshot: ChannelSnapshot
+      readonly settleable: bigint
       /** This commit made the channel unsettled for the first time: index it. */
       readonly newlyUnsettled: boolean
     }
@@ -178,7 +180,12 @@ export function decodeCommitReply(channelId: Hex, reply: unknown): CommitReply {
   switch (kind) {
     case 'committed': {
       const f = named(parts, layouts.committed, 'commit')
-      return { kind, snapshot: snapshotOf(channelId, f), newlyUnsettled: f.newlyUnsettled === '1' }
+      return {
+        kind,
+        snapshot: snapshotOf(channelId, f),
+        settleable: BigInt(f.settleable),
+        newlyUnsettled: f.newlyUnsettled === '1',
+      }
     }
     case 'missing':
     case 'finalized':

@@ -52,7 +52,7 @@ return { 'created', redis.call('HGETALL', KEYS[1]) }
  * ARGV: now, hasVoucher ('1'|'0'), voucherCumulative, voucherSignature, amount, mode
  * ('reserve'|'hold'|'commit'|'none'), hasReservation ('1'|'0'), reservationId, expiresAt,
  * minDelta, maxPendingVouchers.
- * Reply: {'authorized', 'new'|'same'|'lower'|'none', snapshot…, newlyUnsettled}
+ * Reply: {'authorized', 'new'|'same'|'lower'|'none', snapshot…, newlyUnsettled, settleable}
  *      | {'insufficient', available, snapshot…} | {'voucher-rejected', reason, snapshot…}
  *      | {'not-found'} | {'closing'} | {'finalized'} | {'reservation-incomplete'}.
  * snapshot = accepted, spent, units, reserved, deposit.
@@ -141,12 +141,12 @@ put(c, 'updatedAt', now)
 local newly = mark_unsettled(c, now)
 save_channel(c)
 save_reservations(r)
-return reply({ 'authorized', outcome }, c, newly)
+return reply({ 'authorized', outcome }, c, { newly, settleable_of(c) })
 `)
 
 /**
  * ARGV: now, reservationId, amount ('' = the whole reservation).
- * Reply: {'committed', snapshot…, newlyUnsettled} | {'missing'} | {'finalized'}
+ * Reply: {'committed', snapshot…, newlyUnsettled, settleable} | {'missing'} | {'finalized'}
  *      | {'over-reservation'} (nothing written).
  */
 const commit = script(String.raw`
@@ -180,7 +180,7 @@ purge_expired(c, r, now)
 local newly = mark_unsettled(c, now)
 save_channel(c)
 save_reservations(r)
-return reply({ 'committed' }, c, newly)
+return reply({ 'committed' }, c, { newly, settleable_of(c) })
 `)
 
 /**
@@ -220,7 +220,7 @@ return reply({ 'released' }, c)
 
 /**
  * ARGV: now, reservationId… (one or more holds to make final).
- * Reply: {'confirmed', count} | {'missing'}.
+ * Reply: {'confirmed', count, settleable} | {'missing'}.
  */
 const confirmHolds = script(String.raw`
 local c = load_channel(KEYS[1])
@@ -245,7 +245,7 @@ if count > 0 then
   save_channel(c)
   save_reservations(r)
 end
-return { 'confirmed', tostring(count) }
+return { 'confirmed', tostring(count), settleable_of(c) }
 `)
 
 /** The common head of the record-updating scripts: {'not-found'} / {'finalized'} or a channel. */

@@ -1,0 +1,60 @@
+/**
+ * The account that signs the gateway's own transactions (`settle`, `close`): viem's local account
+ * for the payee key, with transactions signed by libsecp256k1 and hashed by native keccak when
+ * both load (session/voucher-signature.ts and session/keccak.ts use the same bindings).
+ *
+ * Why: viem signs with @noble/curves in JavaScript, about 1 ms of CPU per signature — a third of
+ * the budget of a whole settlement (issue 10: ≤ 3 ms of gateway CPU per settlement transaction).
+ * libsecp256k1 signs in tens of microseconds. Both implement RFC 6979 deterministic nonces with a
+ * low s, so the signed bytes are identical (signer.test.ts checks it); messages and typed data are
+ * still signed by viem (the gateway signs none on a hot path).
+ */
+import { createRequire } from 'node:module'
+import { bytesToHex, hexToBytes, serializeTransaction, type Hex, type LocalAccount } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { keccak256Bytes } from '../session/keccak.js'
+
+type NativeSigner = {
+  ecdsaSign(message: Uint8Array, privateKey: Uint8Array): { signature: Uint8Array; recid: number }
+}
+
+function loadNativeSigner(): NativeSigner | undefined {
+  try {
+    return createRequire(import.meta.url)('secp256k1/bindings') as NativeSigner
+  } catch {
+    return undefined
+  }
+}
+
+const native = loadNativeSigner()
+
+/** Which implementation signs the gateway's transactions on this machine. */
+export const transactionSignerBackend: 'libsecp256k1' | 'noble' = native ? 'libsecp256k1' : 'noble'
+
+/**
+ * A local account for `privateKey` whose `signTransaction` runs on libsecp256k1 (viem's own
+ * account, unchanged, when the binding does not load or `backend` asks for noble).
+ */
+export function payeeAccount(
+  privateKey: Hex,
+  backend: 'libsecp256k1' | 'noble' = transactionSignerBackend,
+): LocalAccount {
+  const account = privateKeyToAccount(privateKey)
+  if (!native || backend === 'noble') return account
+  const key = hexToBytes(privateKey)
+  const signTransaction: LocalAccount['signTransaction'] = async (transaction, options) => {
+    const serializer = options?.serializer ?? serializeTransaction
+    // As viem does: an EIP-4844 transaction is signed without its sidecars.
+    const signable =
+      transaction.type === 'eip4844' ? { ...transaction, sidecars: false as const } : transaction
+    const digest = keccak256Bytes(hexToBytes(await serializer(signable)))
+    const { signature, recid } = native.ecdsaSign(digest, key)
+    return serializer(transaction, {
+      r: bytesToHex(signature.subarray(0, 32)),
+      s: bytesToHex(signature.subarray(32, 64)),
+      v: recid ? 28n : 27n,
+      yParity: recid,
+    })
+  }
+  return { ...account, signTransaction }
+}
