@@ -15,6 +15,7 @@ import { GatewayError } from '../errors.js'
 import type { Descriptor } from '../ledger/port.js'
 import { authorizeVoucher, type Authorized, type VoucherUse } from './authorize.js'
 import { broadcastClientTransaction, escrowCallOf } from './client-transaction.js'
+import { stateAfter } from './state-after.js'
 import { sameDescriptor } from './channel-id.js'
 import type { SessionContext } from './context.js'
 import type { OpenPayload } from './payload.js'
@@ -116,8 +117,10 @@ export async function openChannel(
   ) {
     throw rejected('The opened channel differs from the transaction.')
   }
-  const state = await ctx.escrow.readState(channelId, receipt.blockNumber)
-  if (state.deposit !== deposit || state.settled !== 0n || state.closeRequestedAt !== 0) {
+  const { state, atBlock } = await stateAfter(ctx, channelId, receipt.blockNumber)
+  // Read later than its block, the deposit may only have grown since (a top-up).
+  const depositMatches = atBlock ? state.deposit === deposit : state.deposit >= deposit
+  if (!depositMatches || state.settled !== 0n || state.closeRequestedAt !== 0) {
     throw rejected('The channel state on chain differs from the open.')
   }
 

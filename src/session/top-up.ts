@@ -8,6 +8,7 @@ import { decodeFunctionData, toFunctionSelector, type Hex } from 'viem'
 import { escrowAbi } from '../chain/escrow-abi.js'
 import { GatewayError } from '../errors.js'
 import { snapshotOf, type ChannelSnapshot } from '../ledger/port.js'
+import { stateAfter } from './state-after.js'
 import { broadcastClientTransaction, escrowCallOf } from './client-transaction.js'
 import { sameDescriptor } from './channel-id.js'
 import type { SessionContext } from './context.js'
@@ -58,8 +59,10 @@ export async function topUpChannel(
   if (events.length !== 1 || events[0]!.args.additionalDeposit !== amount) {
     throw rejected('The transaction did not top up this channel exactly once.')
   }
-  const state = await ctx.escrow.readState(channelId, receipt.blockNumber)
-  if (state.deposit !== events[0]!.args.newDeposit)
+  const { state, atBlock } = await stateAfter(ctx, channelId, receipt.blockNumber)
+  const newDeposit = events[0]!.args.newDeposit
+  // Read later than its block, the deposit may only have grown since (another top-up).
+  if (atBlock ? state.deposit !== newDeposit : state.deposit < newDeposit)
     throw rejected('The deposit on chain differs from the top-up.')
 
   const now = ctx.now()
