@@ -21,7 +21,7 @@ import { cliOutput } from '../support/cli-process.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
 import { devnetConfig, memoryLogger, startTestGateway } from '../support/gateway.js'
 import { freePort, startRedisServer, type RedisServer } from '../support/redis-server.js'
-import { until } from '../support/wait.js'
+import { until, holdsConfirmed } from '../support/wait.js'
 import { parseDocument } from 'yaml'
 import { readFileSync } from 'node:fs'
 
@@ -259,6 +259,7 @@ describe('the admin API on the devnet with Redis', () => {
     await until('the other instance sees the block', async () =>
       (await other.deps.ledger.blocks.get(payer.address)) ? true : undefined,
     )
+    await holdsConfirmed(ledger, channelId)
     const before = await ledger.get(channelId)
     const forwarded = upstream.seen.length
     const refused = await session.fetch(`${other.url}${paidPath}`)

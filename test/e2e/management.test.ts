@@ -4,6 +4,7 @@
  * the upstream; an equal voucher is an idempotent success; a voucher raising the total by less than
  * `minVoucherDelta` is refused with delta-too-small.
  */
+import { holdsConfirmed } from '../support/wait.js'
 import { tempo } from 'mppx/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../src/gateway.js'
@@ -52,6 +53,7 @@ describe('management requests and voucher rules', () => {
   it.each(['HEAD', 'POST'])(
     'a voucher on a %s without content: 204 + receipt, no charge, no upstream call',
     async (method) => {
+      await holdsConfirmed(gateway.deps.ledger, channelId)
       const before = (await gateway.deps.ledger.get(channelId))!
       const seen = upstream.seen.length
       const cumulative = before.accepted.cumulative + price
@@ -104,6 +106,7 @@ describe('management requests and voucher rules', () => {
   })
 
   it('a voucher raising the total by less than minVoucherDelta: delta-too-small, nothing changes', async () => {
+    await holdsConfirmed(gateway.deps.ledger, channelId)
     const before = (await gateway.deps.ledger.get(channelId))!
     const response = await fetch(`${gateway.url}${path}`, {
       headers: { authorization: await signer.credential(before.accepted.cumulative + 1_000n) },

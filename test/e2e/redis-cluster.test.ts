@@ -16,7 +16,7 @@ import { connectDevnet, type DevnetClient } from '../devnet/devnet.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js'
 import { startRedisCluster, type ClusterNode, type RedisCluster } from '../support/redis-cluster.js'
-import { until } from '../support/wait.js'
+import { until, holdsConfirmed } from '../support/wait.js'
 
 const price = 10_000n
 const keyPrefix = 'e2e:'
@@ -110,6 +110,7 @@ describe('the Redis ledger on a Redis Cluster under real gateways', () => {
 
   it('two gateways, mppx paying on channels over every primary: spent exact, every 200 covered', async () => {
     await openSpreadChannels()
+    await Promise.all(payers.map((p) => holdsConfirmed(ledger, p.channelId)))
     const before = await Promise.all(payers.map((p) => ledger.get(p.channelId)))
     const seenBefore = upstream.seen.length
     const rounds = 12

@@ -175,6 +175,8 @@ describe('settlement', () => {
     for (let i = 0; i < 4; i++)
       await (await session.fetch(`${gw.url}/v1/execution/r${i}/results`)).arrayBuffer()
     const channelId = session.channelId!
+    // All four charges settleable before the first round, so one transaction settles them.
+    await holdsConfirmed(gw.deps.ledger, channelId)
 
     devnet.proxy.injectFault({ methods: ['eth_sendRawTransaction'], kind: 'error', times: 2 })
     devnet.proxy.injectFault({

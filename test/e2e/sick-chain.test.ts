@@ -19,7 +19,7 @@ import { startRpcProxy, type RpcProxy } from '../devnet/rpc-proxy.js'
 import { startExampleUpstream, type ExampleUpstream } from '../support/example-upstream.js'
 import { devnetConfig, memoryLogger, startTestGateway } from '../support/gateway.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
-import { until } from '../support/wait.js'
+import { until, holdsConfirmed } from '../support/wait.js'
 
 const paidPath = '/v1/execution/x/results'
 /** Liveness bound for a paid request while the chain misbehaves. */
@@ -106,6 +106,7 @@ describe('a sick chain RPC', () => {
     const session = await payer()
     expect((await timedFetch(session, `${gw.url}${paidPath}`)).status).toBe(200)
     const channelId = session.channelId as `0x${string}`
+    await holdsConfirmed(gw.deps.ledger, channelId)
     const before = (await gw.deps.ledger.get(channelId))!
 
     const from = proxy.calls.length

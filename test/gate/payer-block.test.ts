@@ -3,6 +3,7 @@
  * ledger or the upstream is touched, whether the request has content or is a management request;
  * lifting the block lets the same voucher pay again.
  */
+import { holdsConfirmed } from '../support/wait.js'
 import { privateKeyToAccount } from 'viem/accounts'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
@@ -28,6 +29,7 @@ describe('a blocked payer', () => {
         })
       ).status,
     ).toBe(200)
+    await holdsConfirmed(g.ledger, g.channelId)
     const before = await g.ledger.get(g.channelId)
     const forwarded = g.arrivals()
 
