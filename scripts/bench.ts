@@ -284,6 +284,9 @@ async function main(options: Options, cleanup: Cleanup): Promise<void> {
   }
   const settlement: Verdict[] = []
   if (options.settleChannels > 0) {
+    // The spec files were removed once the gateways had read them (they hold the payee key); the
+    // settlement row's gateway gets a fresh private directory, removed the same way at the end.
+    mkdirSync(cleanup.tempDir, { recursive: true, mode: 0o700 })
     const cost = await measureSettlementCost({
       devnet,
       children: cleanup.children,
