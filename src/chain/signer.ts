@@ -9,7 +9,7 @@
  * low s, so the signed bytes are identical (signer.test.ts checks it); messages and typed data are
  * still signed by viem (the gateway signs none on a hot path).
  */
-import { createRequire } from 'node:module'
+import { optionalBinding } from '../native-binding.js'
 import { bytesToHex, hexToBytes, serializeTransaction, type Hex, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { keccak256Bytes } from '../session/keccak.js'
@@ -18,15 +18,7 @@ type NativeSigner = {
   ecdsaSign(message: Uint8Array, privateKey: Uint8Array): { signature: Uint8Array; recid: number }
 }
 
-function loadNativeSigner(): NativeSigner | undefined {
-  try {
-    return createRequire(import.meta.url)('secp256k1/bindings') as NativeSigner
-  } catch {
-    return undefined
-  }
-}
-
-const native = loadNativeSigner()
+const native = optionalBinding<NativeSigner>('secp256k1/bindings')
 
 /** Which implementation signs the gateway's transactions on this machine. */
 export const transactionSignerBackend: 'libsecp256k1' | 'noble' = native ? 'libsecp256k1' : 'noble'

@@ -5,22 +5,14 @@
  * binaries, loaded through `keccak/bindings` so a missing binary is noticed) is used when it loads,
  * and ox's pure-JS keccak otherwise. Both give identical output (tested).
  */
-import { createRequire } from 'node:module'
+import { optionalBinding } from '../native-binding.js'
 import { Hash } from 'ox'
 
 type NativeKeccak = (algorithm: 'keccak256') => {
   update(data: Uint8Array): { digest(): Buffer }
 }
 
-function loadNative(): NativeKeccak | undefined {
-  try {
-    return createRequire(import.meta.url)('keccak/bindings') as NativeKeccak
-  } catch {
-    return undefined
-  }
-}
-
-const native = loadNative()
+const native = optionalBinding<NativeKeccak>('keccak/bindings')
 
 /** Which implementation this process uses. */
 export const keccakBackend: 'native' | 'js' = native ? 'native' : 'js'

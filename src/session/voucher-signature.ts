@@ -17,7 +17,7 @@
  * - The secp256k1 backend (libsecp256k1 through N-API, or @noble/curves when the prebuilt binary
  *   does not load) changes the speed, never the result: range checks happen here, before either.
  */
-import { createRequire } from 'node:module'
+import { optionalBinding } from '../native-binding.js'
 import { keccak256Bytes } from './keccak.js'
 import { Secp256k1 } from 'ox'
 import { MultisigConfig, SignatureEnvelope } from 'ox/tempo'
@@ -72,12 +72,7 @@ const halfCurveOrder = '7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46
  * which viem and ox already trust.
  */
 function loadLibsecp256k1(): Libsecp256k1 | undefined {
-  try {
-    const requireNative = createRequire(import.meta.url)
-    return requireNative('secp256k1/bindings') as Libsecp256k1
-  } catch {
-    return undefined
-  }
+  return optionalBinding<Libsecp256k1>('secp256k1/bindings')
 }
 
 const libsecp256k1 = loadLibsecp256k1()
