@@ -4,36 +4,40 @@
  *
  * Writes (close, settle) are signed by the payee's or operator's key as Tempo transactions with an
  * expiring nonce, so several can be in flight without nonce clashes and each one's hash is known
- * before it is broadcast (the settlement machinery records it first). Client transactions (open,
- * topUp) are broadcast as the client signed them. A transaction counts only once its receipt is in
- * and successful.
+ * before it is broadcast (the settlement machinery records it first). They are filled by the node,
+ * encoded and signed by escrow-tx.ts, not viem's wallet actions (CPU: issue 10), and their
+ * broadcasts and fills share JSON-RPC batches (rpc.ts `call`). Client transactions (open, topUp)
+ * are broadcast as the client signed them. A transaction counts only once its receipt is in and
+ * successful.
  *
  * Receipts are awaited by hash only, all in-flight transactions polled together in one JSON-RPC
  * batch per poll (receipts.ts says why nonce-based waiting misreads expiring-nonce transactions).
  */
 import {
   createPublicClient,
-  createWalletClient,
-  bytesToHex,
-  encodeFunctionData,
   formatTransactionReceipt,
   hexToBytes,
-  parseEventLogs,
-  prepareEncodeFunctionData,
-  toEventSelector,
   TransactionReceiptNotFoundError,
-  type Abi,
   type Account,
   type Address,
   type Chain,
   type Hex,
+  type parseEventLogs,
   type PublicClient,
   type TransactionReceipt,
 } from 'viem'
 import type { ChainState, Descriptor } from '../ledger/port.js'
 import { escrowAbi } from './escrow-abi.js'
+import { decodeEscrowEvents } from './escrow-events.js'
+import {
+  encodeEscrowCall,
+  feesOfFill,
+  fillRequest,
+  randomValidAfter,
+  signEscrowTransaction,
+  type SignPayload,
+} from './escrow-tx.js'
 import { createReceiptPoller, type FetchReceipts } from './receipts.js'
-import { keccak256Bytes } from '../session/keccak.js'
 import { createRpcPool } from './rpc.js'
 
 export type EscrowEvent<N extends 'ChannelOpened' | 'TopUp' | 'ChannelClosed' | 'Settled'> =
@@ -110,40 +114,10 @@ export type EscrowClientOptions = {
   receiptTimeoutMs?: number
 }
 
-const tuple = (d: Descriptor) => ({
-  payer: d.payer,
-  payee: d.payee,
-  operator: d.operator,
-  token: d.token,
-  salt: d.salt,
-  authorizedSigner: d.authorizedSigner,
-  expiringNonceHash: d.expiringNonceHash,
-})
-
-/**
- * Each escrow event's ABI item and selector (topic 0), computed once: a receipt's logs are picked
- * by selector before any is decoded, and decoded against their own event only (viem's
- * `parseEventLogs` hashes the signature of every event of the ABI it is given, on every call).
- */
-const escrowEvents = new Map(
-  (escrowAbi as Abi).flatMap((item) =>
-    item.type === 'event'
-      ? [[item.name, { abi: [item], selector: toEventSelector(item) }] as const]
-      : [],
-  ),
-)
-
-/** `settle` and `close` prepared for encoding once (viem otherwise finds and hashes them per call). */
-const writeFunctions = {
-  settle: prepareEncodeFunctionData({ abi: escrowAbi, functionName: 'settle' }),
-  close: prepareEncodeFunctionData({ abi: escrowAbi, functionName: 'close' }),
-}
-
 export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
   const rpc = createRpcPool({ url: options.rpcUrl, timeoutMs: 15_000 })
   const { transport } = rpc
   const publicClient = createPublicClient({ chain: options.chain, transport }) as PublicClient
-  const wallet = createWalletClient({ account: options.account, chain: options.chain, transport })
   const receiptTimeout = options.receiptTimeoutMs ?? 30_000
   const receiptOf = async (hash: Hex) => {
     try {
@@ -233,13 +207,10 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
       queued.push({ channelId, resolve, reject })
     })
 
-  const signTransaction = options.account.signTransaction
-  if (!signTransaction) throw new Error('escrow: the signing account must be a local account')
-  const serializer = options.chain.serializers?.transaction
-  const argsOf = (call: EscrowWrite) =>
-    call.functionName === 'settle'
-      ? [tuple(call.descriptor), call.cumulative, call.signature]
-      : [tuple(call.descriptor), call.cumulative, call.capture, call.signature]
+  const signHash = options.account.sign
+  if (!signHash) throw new Error('escrow: the signing account must be a local account')
+  const signPayload: SignPayload = async (payload) =>
+    hexToBytes(await signHash({ hash: `0x${Buffer.from(payload).toString('hex')}` }))
 
   return {
     chainId: options.chain.id,
@@ -267,34 +238,30 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
       return waitFor(hash)
     },
     async signWrite(call) {
+      // Expires 25 s after the chain's clock: the expiry viem gives expiring-nonce transactions.
       const validBefore = (await chainTime()) + 25
-      // The casts: viem's generic wallet types do not know the Tempo transaction fields
-      // (`feeToken`, `nonceKey`, `validBefore`) that the chain's formatter serializes.
-      const request = await wallet.prepareTransactionRequest({
+      const unfilled = {
         to: options.escrow,
-        data: encodeFunctionData({
-          ...(writeFunctions[call.functionName] as (typeof writeFunctions)['settle']),
-          args: argsOf(call) as never,
-        }),
+        data: encodeEscrowCall(call),
         feeToken: options.feeToken,
-        nonceKey: 'expiring',
         validBefore,
-      } as never)
-      // Signed by the account itself, not viem's `signTransaction` action: the action asks the
-      // node for its chain id (`eth_chainId`) before every signature. The chain id is signed into
-      // the transaction, so a node of another chain refuses it; nothing is lost by not asking.
-      const rawTransaction: Hex = await signTransaction(
-        { ...(request as object), account: options.account, chainId: options.chain.id } as never,
-        serializer ? { serializer } : undefined,
-      )
-      return {
-        rawTransaction,
-        hash: bytesToHex(keccak256Bytes(hexToBytes(rawTransaction))),
-        validBefore,
+        validAfter: randomValidAfter(),
       }
+      // Gas and fees from the node, per transaction (escrow-tx.ts says why not cached).
+      const filled = await rpc.call('eth_fillTransaction', [
+        fillRequest(options.account.address, unfilled),
+      ])
+      // The chain id is the configured one, never asked for: it is signed into the transaction,
+      // so a node of another chain refuses it.
+      const signed = await signEscrowTransaction(
+        { ...unfilled, ...feesOfFill(filled), chainId: options.chain.id },
+        signPayload,
+      )
+      return { ...signed, validBefore }
     },
-    sendRaw(rawTransaction) {
-      return publicClient.sendRawTransaction({ serializedTransaction: rawTransaction })
+    async sendRaw(rawTransaction) {
+      // Batched with the other broadcasts of this turn (rpc.ts); the answer is the hash.
+      return (await rpc.call('eth_sendRawTransaction', [rawTransaction])) as Hex
     },
     receipt(hash) {
       return receiptOf(hash)
@@ -304,20 +271,17 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
     },
     chainTime,
     close: () => rpc.close(),
-    events(receipt, eventName, channelId) {
-      const escrow = options.escrow.toLowerCase()
-      const event = escrowEvents.get(eventName)
-      const logs = receipt.logs.filter(
-        (log) => log.address.toLowerCase() === escrow && log.topics[0] === event?.selector,
-      )
-      if (!event || logs.length === 0) return []
-      const parsed = parseEventLogs({ abi: event.abi, logs }) as unknown as EscrowEvent<
-        typeof eventName
-      >[]
-      return parsed.filter(
-        (event) =>
-          (event.args as { channelId: Hex }).channelId.toLowerCase() === channelId.toLowerCase(),
-      )
+    events<N extends 'ChannelOpened' | 'TopUp' | 'ChannelClosed' | 'Settled'>(
+      receipt: TransactionReceipt,
+      eventName: N,
+      channelId: Hex,
+    ) {
+      return decodeEscrowEvents(
+        receipt.logs,
+        eventName,
+        options.escrow,
+        channelId,
+      ) as EscrowEvent<N>[]
     },
   }
 }

@@ -1,4 +1,4 @@
-import { encodeFunctionData, type Hex } from 'viem'
+import { encodeFunctionData, recoverAddress, type Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
 import { escrowAbi } from './escrow-abi.js'
 import { tempoChain } from './networks.js'
@@ -54,6 +54,22 @@ describe('payee account', () => {
     })
     expect(fast).toBe(viem)
     expect(fast.startsWith('0x76')).toBe(true)
+  })
+
+  it('signs a hash to the very signature viem makes (what escrow transactions are signed with)', async () => {
+    for (const fill of ['00', '01', '7f', 'ab', 'fe']) {
+      const hash: Hex = `0x${fill.repeat(32)}`
+      const fast = await payeeAccount(key).sign!({ hash })
+      expect(fast).toBe(await payeeAccount(key, 'noble').sign!({ hash }))
+      expect(fast).toMatch(/^0x[0-9a-f]{128}(1b|1c)$/)
+    }
+    // A hash at or above the curve order (a keccak output with odds of about 2^-128): libsecp256k1
+    // seeds its RFC 6979 nonce with the hash as is, noble with it reduced, so the signatures differ;
+    // both are valid signatures of the account.
+    const high: Hex = `0x${'ff'.repeat(32)}`
+    const signature = await payeeAccount(key).sign!({ hash: high })
+    expect(await recoverAddress({ hash: high, signature })).toBe(payeeAccount(key).address)
+    await expect(payeeAccount(key).sign!({ hash: '0x1234' })).rejects.toThrow(/32 bytes/)
   })
 
   it('signs a plain EIP-1559 transaction to the very bytes viem signs', async () => {

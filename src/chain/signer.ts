@@ -6,8 +6,9 @@
  * Why: viem signs with @noble/curves in JavaScript, about 1 ms of CPU per signature — a third of
  * the budget of a whole settlement (issue 10: ≤ 3 ms of gateway CPU per settlement transaction).
  * libsecp256k1 signs in tens of microseconds. Both implement RFC 6979 deterministic nonces with a
- * low s, so the signed bytes are identical (signer.test.ts checks it); messages and typed data are
- * still signed by viem (the gateway signs none on a hot path).
+ * low s, so the signed bytes are identical (signer.test.ts checks it). Transactions and raw hashes
+ * (`sign`, what chain/escrow-tx.ts signs the gateway's own transactions with) are signed natively;
+ * messages and typed data are still signed by viem (the gateway signs none on a hot path).
  */
 import { optionalBinding } from '../native-binding.js'
 import { bytesToHex, hexToBytes, serializeTransaction, type Hex, type LocalAccount } from 'viem'
@@ -24,7 +25,7 @@ const native = optionalBinding<NativeSigner>('secp256k1/bindings')
 export const transactionSignerBackend: 'libsecp256k1' | 'noble' = native ? 'libsecp256k1' : 'noble'
 
 /**
- * A local account for `privateKey` whose `signTransaction` runs on libsecp256k1 (viem's own
+ * A local account for `privateKey` whose `sign` and `signTransaction` run on libsecp256k1 (viem's own
  * account, unchanged, when the binding does not load or `backend` asks for noble).
  */
 export function payeeAccount(
@@ -34,6 +35,12 @@ export function payeeAccount(
   const account = privateKeyToAccount(privateKey)
   if (!native || backend === 'noble') return account
   const key = hexToBytes(privateKey)
+  /** A 32-byte hash, signed as r ‖ s ‖ v (v = 27 + recovery id): what viem's `sign` returns. */
+  const sign: NonNullable<LocalAccount['sign']> = async ({ hash }) => {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(hash)) throw new Error('sign: the hash must be 32 bytes')
+    const { signature, recid } = native.ecdsaSign(hexToBytes(hash), key)
+    return `0x${Buffer.from(signature).toString('hex')}${recid ? '1c' : '1b'}`
+  }
   const signTransaction: LocalAccount['signTransaction'] = async (transaction, options) => {
     const serializer = options?.serializer ?? serializeTransaction
     // As viem does: an EIP-4844 transaction is signed without its sidecars.
@@ -48,5 +55,5 @@ export function payeeAccount(
       yParity: recid,
     })
   }
-  return { ...account, signTransaction }
+  return { ...account, sign, signTransaction }
 }

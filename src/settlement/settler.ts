@@ -284,7 +284,11 @@ export function createSettler(options: SettlerOptions): Settler {
         }
       }
       if (decision.kind === 'none') return { kind: 'nothing-due', channelId }
-      logger.info(
+      // Debug, not info: the outcome has its own line ('channel settled' / 'channel closed' at
+      // info, one per landed transaction, or a warning), and the attempt is counted
+      // (mppgw_settlement_attempts_total); a second info line per settlement cost CPU on a
+      // settle-all of many channels (issue 10) and told an operator nothing the outcome does not.
+      logger.debug(
         {
           channelId,
           reason: decision.reason,
