@@ -16,7 +16,6 @@
 import {
   createPublicClient,
   formatTransactionReceipt,
-  hexToBytes,
   TransactionReceiptNotFoundError,
   type Account,
   type Address,
@@ -29,6 +28,7 @@ import {
 import type { ChainState, Descriptor } from '../ledger/port.js'
 import { escrowAbi } from './escrow-abi.js'
 import { decodeEscrowEvents } from './escrow-events.js'
+import { decodeStatesBatch, encodeStatesBatchCall } from './escrow-reads.js'
 import {
   encodeEscrowCall,
   feesOfFill,
@@ -169,18 +169,12 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
     return Math.max(await latestBlockTime(), Math.floor(Date.now() / 1000))
   }
 
+  /** One `eth_call` of `getChannelStatesBatch`, coded by hand (escrow-reads.ts says why). */
   const readStates = async (channelIds: readonly Hex[]): Promise<ChainState[]> => {
-    const states = await publicClient.readContract({
-      address: options.escrow,
-      abi: escrowAbi,
-      functionName: 'getChannelStatesBatch',
-      args: [channelIds],
-    })
-    return states.map((s) => ({
-      deposit: s.deposit,
-      settled: s.settled,
-      closeRequestedAt: s.closeRequestedAt,
-    }))
+    if (channelIds.length === 0) return []
+    const data = encodeStatesBatchCall(channelIds)
+    const result = await rpc.call('eth_call', [{ to: options.escrow, data }, 'latest'])
+    return decodeStatesBatch(result, channelIds.length)
   }
 
   /**
@@ -209,8 +203,7 @@ export function createEscrowClient(options: EscrowClientOptions): EscrowClient {
 
   const signHash = options.account.sign
   if (!signHash) throw new Error('escrow: the signing account must be a local account')
-  const signPayload: SignPayload = async (payload) =>
-    hexToBytes(await signHash({ hash: `0x${Buffer.from(payload).toString('hex')}` }))
+  const signPayload: SignPayload = (hash) => signHash({ hash })
 
   return {
     chainId: options.chain.id,

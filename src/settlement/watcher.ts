@@ -20,7 +20,7 @@
  * payer. Without this, every later voucher on it would be refused `410` until a forced close.
  */
 import type { Logger } from 'pino'
-import { getAbiItem, type Hex } from 'viem'
+import { getAbiItem, numberToHex, toEventSelector, type Hex } from 'viem'
 import type { EscrowClient } from '../chain/escrow.js'
 import { escrowAbi } from '../chain/escrow-abi.js'
 import { createFailureLog } from '../failure-log.js'
@@ -57,13 +57,40 @@ export type CloseWatcher = {
   stop(): Promise<void>
 }
 
-const watchedEvents = [
-  getAbiItem({ abi: escrowAbi, name: 'CloseRequested' }),
-  getAbiItem({ abi: escrowAbi, name: 'CloseRequestCancelled' }),
-  getAbiItem({ abi: escrowAbi, name: 'TopUp' }),
-  getAbiItem({ abi: escrowAbi, name: 'Settled' }),
-  getAbiItem({ abi: escrowAbi, name: 'ChannelClosed' }),
-]
+/** Selectors (topic 0) of the events watched; every one names its channel in topic 1. */
+const watchedSelectors = (
+  ['CloseRequested', 'CloseRequestCancelled', 'TopUp', 'Settled', 'ChannelClosed'] as const
+).map((name) => toEventSelector(getAbiItem({ abi: escrowAbi, name })))
+
+/**
+ * The channels named by watched events of `escrow` in blocks `from`…`to`. Only the channel ids
+ * are needed (each channel's state is then read from chain), so the logs are asked for raw and
+ * topic 1 is read off: viem's `getLogs` formats every log and decodes every event, and the
+ * gateway's own settlements are most of these logs (profiled on a settle-all: a tenth of a
+ * millisecond per settlement, for ids that are right there in the topics).
+ */
+async function channelsInLogs(escrow: EscrowClient, from: bigint, to: bigint): Promise<Set<Hex>> {
+  const logs = await escrow.publicClient.request({
+    method: 'eth_getLogs',
+    params: [
+      {
+        address: escrow.escrow,
+        topics: [watchedSelectors],
+        fromBlock: numberToHex(from),
+        toBlock: numberToHex(to),
+      },
+    ],
+  })
+  const address = escrow.escrow.toLowerCase()
+  const channels = new Set<Hex>()
+  for (const log of logs) {
+    const [selector, channelId] = log.topics
+    // The node filtered already; a log that names no channel is skipped, as viem's decoding did.
+    if (!selector || !channelId || !watchedSelectors.includes(selector)) continue
+    if (log.address.toLowerCase() === address) channels.add(channelId.toLowerCase() as Hex)
+  }
+  return channels
+}
 
 export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
   const { escrow, ledger, store, logger } = options
@@ -112,18 +139,7 @@ export function createCloseWatcher(options: CloseWatcherOptions): CloseWatcher {
     let from = cursor === undefined ? latest : cursor + 1n
     while (from <= latest) {
       const to = from + maxRange - 1n < latest ? from + maxRange - 1n : latest
-      const logs = await escrow.publicClient.getLogs({
-        address: escrow.escrow,
-        events: watchedEvents,
-        fromBlock: from,
-        toBlock: to,
-      })
-      const channels = new Set<Hex>()
-      for (const log of logs) {
-        const channelId = (log.args as { channelId?: Hex }).channelId
-        if (channelId) channels.add(channelId.toLowerCase() as Hex)
-      }
-      await refresh(channels)
+      await refresh(await channelsInLogs(escrow, from, to))
       await store.setCursor(to)
       from = to + 1n
     }
