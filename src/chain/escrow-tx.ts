@@ -26,8 +26,8 @@
  * one channel can be short for the next and the transaction would run out of gas after paying its
  * fee. The node's fill also executes the call: a settle that would revert (the channel finalized
  * meanwhile) fails here, before anything is recorded, sent or paid for. The fees are the node's
- * too, the max fee raised by viem's default base-fee multiplier (×1.2), as viem did: they are
- * asked for in the same turn as the signature, so a cache would save nothing the batch does not.
+ * too, the max fee raised by viem's default base-fee multiplier (×1.2), as viem did: they come in
+ * the same answer as the gas, so caching them would save no request.
  * What a node without `eth_fillTransaction` would need (viem then falls back to `eth_estimateGas`
  * and fee estimates) is not here: Tempo nodes and the devnet's anvil both answer it.
  */
@@ -176,7 +176,7 @@ function integerHex(value: bigint | number): string {
   return hex.length % 2 ? `0${hex}` : hex
 }
 
-/** The RLP prefix of a string (`offset` 0x80) or list (0xc0) whose payload is `hexLength` digits. */
+/** The RLP prefix of a string (`offset` 0x80) or list (0xc0) of a payload of `hexLength` digits. */
 function prefix(hexLength: number, offset: 0x80 | 0xc0): string {
   const length = hexLength / 2
   if (length <= 55) return (offset + length).toString(16)

@@ -8,8 +8,8 @@ type Call = { id: number; method: string; params: unknown[] }
 
 /**
  * A JSON-RPC node on loopback that records every POST body and answers each call with its params
- * echoed, an error for a call whose first param is `refuse`, or HTTP 500 for every call while `down`. Batch answers come
- * back in reverse order (the spec allows any order).
+ * echoed, an error for a call whose first param is `refuse`, or HTTP 500 for every call while
+ * `down`. Batch answers come back in reverse order (the spec allows any order).
  */
 let server: Server
 let bodies: unknown[] = []

@@ -25,8 +25,8 @@ const native = optionalBinding<NativeSigner>('secp256k1/bindings')
 export const transactionSignerBackend: 'libsecp256k1' | 'noble' = native ? 'libsecp256k1' : 'noble'
 
 /**
- * A local account for `privateKey` whose `sign` and `signTransaction` run on libsecp256k1 (viem's own
- * account, unchanged, when the binding does not load or `backend` asks for noble).
+ * A local account for `privateKey` whose `sign` and `signTransaction` run on libsecp256k1
+ * (viem's own account, unchanged, when the binding does not load or `backend` asks for noble).
  */
 export function payeeAccount(
   privateKey: Hex,
