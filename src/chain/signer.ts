@@ -38,7 +38,8 @@ export function payeeAccount(
   /** A 32-byte hash, signed as r ‖ s ‖ v (v = 27 + recovery id): what viem's `sign` returns. */
   const sign: NonNullable<LocalAccount['sign']> = async ({ hash }) => {
     if (!/^0x[0-9a-fA-F]{64}$/.test(hash)) throw new Error('sign: the hash must be 32 bytes')
-    const { signature, recid } = native.ecdsaSign(hexToBytes(hash), key)
+    // Buffer's native hex codec: viem's `hexToBytes` converts digit by digit in JavaScript.
+    const { signature, recid } = native.ecdsaSign(Buffer.from(hash.slice(2), 'hex'), key)
     return `0x${Buffer.from(signature).toString('hex')}${recid ? '1c' : '1b'}`
   }
   const signTransaction: LocalAccount['signTransaction'] = async (transaction, options) => {
