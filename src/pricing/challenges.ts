@@ -203,6 +203,15 @@ export function createChallengeIssuer(options: {
    * general check, which re-canonicalizes the echoed JSON first.
    */
   const bound = (echoed: EchoedChallenge, expected: string): boolean => {
+    // A credential parsed before is the same frozen object (protocol/credential.ts): its MAC,
+    // checked once under these keys, is not computed again. Only a match is remembered.
+    if (verified.has(echoed)) return true
+    const ok = macMatches(echoed, expected)
+    if (ok) verified.add(echoed)
+    return ok
+  }
+  const verified = new WeakSet<EchoedChallenge>()
+  const macMatches = (echoed: EchoedChallenge, expected: string): boolean => {
     if (echoed.request !== expected || echoed.opaque !== undefined) {
       return verifyChallengeId({ keys, challenge: echoed })
     }

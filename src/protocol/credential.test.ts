@@ -222,6 +222,28 @@ describe('parseAuthorization', () => {
     expect(error.cause).toBeUndefined()
   })
 
+  it('hands out the same frozen credential for the same bytes, and parses other bytes anew', () => {
+    const value = header({ challenge: issued, payload: voucherPayload, source })
+    const first = parseAuthorization(value)!
+    const again = parseAuthorization(`  ${value}  `)!
+    expect(again).toBe(first)
+    expect(Object.isFrozen(first)).toBe(true)
+    expect(Object.isFrozen(first.challenge)).toBe(true)
+    expect(Object.isFrozen(first.payload)).toBe(true)
+    expect(() => {
+      ;(first.challenge as { id: string }).id = 'forged'
+    }).toThrow(TypeError)
+    const other = parseAuthorization(header({ challenge: issued, payload: { ...voucherPayload } }))
+    expect(other).not.toBe(first)
+    expect(other).toEqual({ challenge: first.challenge, payload: first.payload })
+    // A malformed credential is refused every time, never remembered.
+    const broken = `${value.slice(0, -4)}!!!!`
+    expect(parseError(broken).code).toBe('malformed-credential')
+    expect(parseError(broken).code).toBe('malformed-credential')
+    // The size bound still applies to bytes seen before.
+    expect(parseError(value, { maxBytes: 64 }).message).toMatch(/too large/)
+  })
+
   it('rejects a credential over maxBytes before decoding it', () => {
     const value = header({ challenge: issued, payload: { pad: 'x'.repeat(20_000) } })
     expect(parseError(value).message).toMatch(/too large/)

@@ -14,6 +14,7 @@
  *  - `error` — anything else (the ledger or the settlement store failed).
  */
 import { BaseError, TimeoutError, WaitForTransactionReceiptTimeoutError } from 'viem'
+import { ChainThreadError } from '../chain/escrow-thread.js'
 import { ReceiptTimeoutError } from '../chain/receipts.js'
 import type { SubmitOutcome } from './submit.js'
 
@@ -47,6 +48,10 @@ export function outcomeResult(outcome: SubmitOutcome): AttemptResult {
 export function failureResult(error: unknown): AttemptResult {
   // The gateway's own receipt poller (chain/receipts.ts) gave up waiting: the outcome is unknown.
   if (error instanceof ReceiptTimeoutError) return 'timeout'
+  // A call the chain thread made (chain/escrow-thread.ts) says which kind it was.
+  if (error instanceof ChainThreadError) {
+    return error.kind === 'timeout' || error.kind === 'rpc-error' ? error.kind : 'error'
+  }
   if (!(error instanceof BaseError)) return 'error'
   const timedOut = error.walk(
     (cause) =>

@@ -172,6 +172,8 @@ describe('the real mppx client on a mixed-price API with a failing upstream', ()
     payee = fresh!
     env = await startDevnetGateway({
       logger: log.logger,
+      // The close goes through the chain thread, as in production.
+      chainThread: true,
       extraEnv: { DEVNET_PAYEE_ADDRESS: payee.address, DEVNET_PAYEE_KEY: payee.privateKey },
       edit: (doc) => {
         const table = (doc.toJS() as { routes: { path: string }[] }).routes

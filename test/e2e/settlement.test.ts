@@ -41,6 +41,8 @@ describe('settlement', () => {
     edit?: (doc: Parameters<NonNullable<Parameters<typeof devnetConfig>[0]['edit']>>[0]) => void,
   ) {
     gateway = await startTestGateway({
+      // Every settlement here goes through the chain thread, as in production.
+      chainThread: true,
       config: devnetConfig({
         devnet: devnetInfo(devnet),
         upstreamUrl: upstream.url,
@@ -232,7 +234,14 @@ describe('settlement', () => {
     expect(record.accepted.cumulative).toBe(3n * price + execute)
     expect(record.settleVoucher?.cumulative ?? 0n).toBeLessThan(3n * price)
 
-    const closed = await requestCloseUntil(gw, key, record, (r) => r.status === 'finalized')
+    // The gateway's own close recorded (closeTxHash), not only the channel seen gone from chain:
+    // the close watcher may fold that in first, before the close's receipt is recorded.
+    const closed = await requestCloseUntil(
+      gw,
+      key,
+      record,
+      (r) => r.status === 'finalized' && r.closeTxHash !== undefined,
+    )
     expect(closed.settled).toBe(3n * price)
     expect(await devnet.balance(devnet.payee.address)).toBe(payeeBefore + 3n * price)
     expect(await devnet.balance(key.address)).toBe(payerBefore - 3n * price)

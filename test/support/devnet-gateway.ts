@@ -23,6 +23,8 @@ export async function startDevnetGateway(
     edit?: Parameters<typeof devnetConfig>[0]['edit']
     extraEnv?: Record<string, string>
     logger?: Logger
+    /** Settlement's chain calls on their own thread, as in production (gateway.ts). */
+    chainThread?: boolean
   } = {},
 ): Promise<DevnetGateway> {
   const devnet = connectDevnet(inject('devnet'))
@@ -36,6 +38,7 @@ export async function startDevnetGateway(
         ...(options.extraEnv ? { extraEnv: options.extraEnv } : {}),
       }),
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.chainThread === undefined ? {} : { chainThread: options.chainThread }),
     })
     return {
       devnet,

@@ -66,6 +66,9 @@ export async function startTestGateway(
     host: '127.0.0.1',
     port: 0,
     logger: options.logger ?? memoryLogger().logger,
+    // The chain thread costs each gateway ~1.5 s of CPU to start; the suites that start gateways
+    // by the dozen run settlement on the event loop, and the ones that test it ask for the thread.
+    chainThread: false,
     ...options,
   })
 }
