@@ -102,7 +102,7 @@ describe('the escrow client on its chain thread', () => {
     expect(error).toBeInstanceOf(ChainThreadError)
     const thread = error as ChainThreadError
     expect(thread.kind).toBe('rpc-error')
-    expect(thread.name).toBe('ContractFunctionExecutionError')
+    expect(thread.name).toBe('HttpRequestError')
     expect(thread.shortMessage).toBe('HTTP request failed.')
     expect(`${thread.message} ${thread.details ?? ''}`).not.toContain(rpc.url)
     expect(failureResult(error)).toBe('rpc-error')
