@@ -15,25 +15,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { createApp, type AppDeps } from './app.js'
-import { createEscrowClient, type EscrowClient } from './chain/escrow.js'
-import { threadedEscrow } from './chain/escrow-thread.js'
-import { payeeAccount } from './chain/signer.js'
-import { checkFeeBalance } from './chain/fee-balance.js'
+import { openEscrow, submitContext } from './chain-clients.js'
+import { openStorage, type Storage } from './storage.js'
+import type { LedgerPort } from './ledger/port.js'
+import { createMemoryIdempotencyStore } from './ledger/idempotency.js'
+import { createMemoryRateLimiter } from './limits/memory.js'
 import { corsPolicy } from './http/cors.js'
-import { createMetrics, type Metrics } from './http/metrics.js'
-import { tempoChain } from './chain/networks.js'
+import { createMetrics } from './http/metrics.js'
 import { createChainReachability } from './chain/reachability.js'
 import type { Config } from './config/schema.js'
 import { createReadiness } from './http/health.js'
 import { startServer } from './http/serve.js'
 import { createRetryGuard } from './gate/idempotency.js'
-import { createMemoryIdempotencyStore, type IdempotencyStore } from './ledger/idempotency.js'
-import { createRedisIdempotencyStore } from './ledger/redis/idempotency.js'
-import { createMemoryLedger } from './ledger/memory.js'
-import { createRedisLedger } from './ledger/redis/ledger.js'
-import { checkDurability } from './ledger/redis/durability.js'
-import type { RedisTarget } from './ledger/redis/connection.js'
-import type { ChannelIndex, LedgerPort } from './ledger/port.js'
 import { unsettledTotal } from './settlement/exposure.js'
 import {
   createConfiguredSettler,
@@ -43,21 +36,17 @@ import {
 } from './settlement/service.js'
 import { createAdminOperations } from './admin/operations.js'
 import { createAdminApp } from './http/admin.js'
-import { createMemorySettlementStore, type SettlementStore } from './settlement/store.js'
-import { createRedisSettlementStore } from './ledger/redis/settlement-store.js'
-import type { SubmitContext } from './settlement/submit.js'
 import { createUnresolvedCharges, type UnresolvedCharges } from './gate/unresolved.js'
 import { createHoldConfirms } from './gate/confirms.js'
 import { createGenerations, type Generations } from './generations.js'
-import { createMemoryRateLimiter } from './limits/memory.js'
-import type { RateLimiter } from './limits/port.js'
-import { createRedisRateLimiter } from './limits/redis.js'
 import { termsOf, type Terms } from './pricing/terms.js'
 import { createChainStateCache } from './session/chain-state.js'
 import { createChannelTermsCheck } from './session/terms.js'
 import type { SessionContext } from './session/context.js'
 import { createVoucherVerifier } from './session/voucher-check.js'
 import { proxyTrust } from './upstream/trusted-proxies.js'
+
+export { openStorage, type Storage } from './storage.js'
 
 /** The parts of a running gateway that tests and operations look at. */
 export type GatewayParts = AppDeps & {
@@ -105,143 +94,6 @@ export type StartGatewayOptions = {
 
 /** Most channel records one metrics scrape reads to sum the unsettled exposure. */
 const exposureScanLimit = 10_000
-
-/** The ledger, its channel index and the settlement store the configuration asks for. */
-export type Storage = {
-  readonly ledger: LedgerPort
-  readonly index: ChannelIndex
-  readonly store: SettlementStore
-  /** Rate-limit counts: in Redis beside a Redis ledger; in memory when absent. */
-  readonly limiter?: RateLimiter
-  /** Paid answers kept for retries; in the ledger's store (memory when not given). */
-  readonly idempotency?: IdempotencyStore
-}
-
-export async function openStorage(options: {
-  config: Config
-  logger: Logger
-  now: () => number
-}): Promise<Storage> {
-  const { ledger: settings } = options.config
-  if (settings.type === 'memory') {
-    options.logger.warn(
-      'ledger.type is memory: accepted vouchers live in this process only and are lost on restart; use redis in production',
-    )
-    const ledger = createMemoryLedger()
-    return {
-      ledger,
-      index: ledger.index,
-      store: createMemorySettlementStore(options.now),
-      limiter: createMemoryRateLimiter(),
-      idempotency: createMemoryIdempotencyStore(),
-    }
-  }
-  const logger = options.logger.child({ component: 'ledger' })
-  const { url, cluster, sentinel, keyPrefix, minReplicas, minReplicasTimeoutMs } = settings.redis
-  // The config check guarantees exactly one of the three.
-  const target: RedisTarget = cluster ? { cluster } : sentinel ? { sentinel } : { url: url ?? '' }
-  const ledger = await createRedisLedger({
-    ...target,
-    keyPrefix,
-    logger,
-    minReplicas,
-    minReplicasTimeoutMs,
-  })
-  try {
-    checkDurability(await ledger.durability(), {
-      requireDurable: settings.redis.requireDurable,
-      logger,
-    })
-    if (minReplicas > 0) {
-      const replicas = await ledger.replicas()
-      if (replicas < minReplicas) {
-        logger.warn(
-          { replicas, minReplicas },
-          'ledger.redis.minReplicas exceeds the replicas of a Redis primary: its paid requests answer 503 until enough replicas connect',
-        )
-      }
-    }
-  } catch (error) {
-    await ledger.close()
-    throw error
-  }
-  return {
-    ledger,
-    index: ledger.index,
-    store: createRedisSettlementStore({
-      client: ledger.client,
-      keyPrefix: settings.redis.keyPrefix,
-    }),
-    limiter: createRedisRateLimiter({
-      client: ledger.client,
-      keyPrefix: settings.redis.keyPrefix,
-    }),
-    idempotency: createRedisIdempotencyStore({
-      client: ledger.client,
-      keyPrefix: settings.redis.keyPrefix,
-    }),
-  }
-}
-
-/**
- * The chain adapters for the configured network and payee key: `escrow` for the request path, and
- * `settlement` — the same client with its settlement calls on a chain thread of their own
- * (escrow-thread.ts) — for the settler, the close watcher and closes. Closing `settlement` closes
- * both. Also checks, in the background (a slow or unreachable chain must not hold up the start),
- * that the key can pay settlement fees.
- */
-function openEscrow(
-  config: Config,
-  logger: Logger,
-  chainThread: boolean,
-): { escrow: EscrowClient; settlement: EscrowClient & { readonly warm?: () => void } } {
-  const chain = {
-    network: config.chain.network,
-    chainId: config.chain.chainId,
-    rpcUrl: config.chain.rpcUrl,
-  }
-  const escrow = createEscrowClient({
-    chain: tempoChain(chain),
-    rpcUrl: config.chain.rpcUrl,
-    escrow: config.chain.escrow,
-    account: payeeAccount(config.payee.signerKey),
-    feeToken: config.currency.feeToken,
-  })
-  const settlement = chainThread
-    ? threadedEscrow(escrow, {
-        chain,
-        escrow: config.chain.escrow,
-        signerKey: config.payee.signerKey,
-        feeToken: config.currency.feeToken,
-      })
-    : escrow
-  void checkFeeBalance({
-    publicClient: escrow.publicClient,
-    feeToken: config.currency.feeToken,
-    signer: escrow.sender,
-    logger,
-  })
-  return { escrow, settlement }
-}
-
-function submitContext(options: {
-  config: Config
-  escrow: EscrowClient
-  storage: Storage
-  logger: Logger
-  now: () => number
-  metrics?: Metrics
-}): SubmitContext {
-  return {
-    ...(options.metrics ? { metrics: options.metrics } : {}),
-    escrow: options.escrow,
-    store: options.storage.store,
-    ledger: options.storage.ledger,
-    logger: options.logger.child({ component: 'submit' }),
-    now: options.now,
-    receiptTimeoutMs: options.config.settlement.receiptTimeoutMs,
-  }
-}
 
 /** Runs only the settler and the close watcher (`mpp-gateway settle`). */
 export async function startSettlementOnly(options: {
