@@ -19,7 +19,7 @@ import type { Logger } from 'pino'
 import type { Hex } from 'viem'
 import { closeGracePeriodSeconds } from '../chain/escrow-abi.js'
 import { errorSummary } from '../failure-log.js'
-import type { ChannelIndex, LedgerPort } from '../ledger/port.js'
+import type { ChannelIndex, ChannelRecord, LedgerPort } from '../ledger/port.js'
 import { createOutageLog } from './outage-log.js'
 import { failureResult, outcomeResult, type AttemptResult } from './attempts.js'
 import { settlementDue, type SettlementPolicy } from './policy.js'
@@ -234,6 +234,43 @@ export function createSettler(options: SettlerOptions): Settler {
     }
   }
 
+  /** The policy's decision for `record`, noting when its unsettled value was first seen. */
+  const decide = (
+    record: ChannelRecord,
+    since: number | undefined,
+    mode: 'scheduled' | 'shutdown' | 'requested',
+  ) => {
+    if (
+      since === undefined &&
+      record.settleVoucher &&
+      record.settleVoucher.cumulative > record.settled &&
+      !firstSeen.has(record.channelId)
+    ) {
+      firstSeen.set(record.channelId, now())
+    }
+    return settlementDue(record, {
+      policy: options.policy,
+      now: now(),
+      unsettledSince: since ?? firstSeen.get(record.channelId),
+      shuttingDown: mode === 'shutdown',
+      requested: mode === 'requested',
+    })
+  }
+
+  /**
+   * Whether a round's or a crossing's look at a channel needs its lock: a pending intent to
+   * reconcile, or a settlement the policy says is due. Why ask before locking: a round looks at
+   * every channel with unsettled value each poll, and most are below every threshold; taking and
+   * giving back each one's lock (two scripts and a fencing increment in Redis) only to find that
+   * out cost more Redis work than the paid requests at low traffic (issue 10's bench counted it).
+   * Two plain reads decide it; what is found due is decided again under the lock.
+   */
+  const worthLocking = async (channelId: Hex, since: number | undefined) => {
+    const [intent, record] = await Promise.all([store.intent(channelId), ledger.get(channelId)])
+    if (intent) return true
+    return record !== undefined && decide(record, since, 'scheduled').kind !== 'none'
+  }
+
   /**
    * Settles one channel if due, holding its lock for the whole attempt. `requested`: an operator
    * asked — no back-off, and whatever the settle voucher covers is due.
@@ -247,6 +284,9 @@ export function createSettler(options: SettlerOptions): Settler {
     // operator's request and the shutdown round do not wait.
     const wait = backoff.get(channelId)
     if (wait && wait.notBefore > now() && mode === 'scheduled') return { kind: 'busy', channelId }
+    if (mode === 'scheduled' && !(await worthLocking(channelId, since))) {
+      return { kind: 'nothing-due', channelId }
+    }
     const lease =
       mode === 'requested'
         ? await acquireRequested(channelId)
@@ -260,20 +300,7 @@ export function createSettler(options: SettlerOptions): Settler {
       }
       const record = await ledger.get(channelId)
       if (!record) return { kind: 'nothing-due', channelId }
-      if (
-        since === undefined &&
-        record.settleVoucher &&
-        record.settleVoucher.cumulative > record.settled
-      ) {
-        if (!firstSeen.has(channelId)) firstSeen.set(channelId, now())
-      }
-      const decision = settlementDue(record, {
-        policy: options.policy,
-        now: now(),
-        unsettledSince: since ?? firstSeen.get(channelId),
-        shuttingDown: mode === 'shutdown',
-        requested: mode === 'requested',
-      })
+      const decision = decide(record, since, mode)
       if (record.closeRequestedAt !== 0) {
         const graceEnd = (record.closeRequestedAt + Number(closeGracePeriodSeconds)) * 1000
         if (decision.kind !== 'none' && now() > graceEnd - options.closeMarginSeconds * 1000) {
