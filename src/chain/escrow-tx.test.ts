@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { encodeFunctionData, keccak256, type Address, type Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
+import { newChannel } from '../../test/ledger/contract.js'
 import { escrowAbi } from './escrow-abi.js'
 import type { EscrowWrite } from './escrow.js'
 import {
@@ -128,15 +129,7 @@ describe('escrow call data', () => {
   it('refuses malformed fields instead of encoding them', () => {
     const call: Extract<EscrowWrite, { functionName: 'settle' }> = {
       functionName: 'settle',
-      descriptor: {
-        payer: '0x1111111111111111111111111111111111111111',
-        payee: '0x2222222222222222222222222222222222222222',
-        operator: '0x0000000000000000000000000000000000000000',
-        token: '0x20c0000000000000000000000000000000000000',
-        salt: `0x${'ab'.repeat(32)}`,
-        authorizedSigner: '0x0000000000000000000000000000000000000000',
-        expiringNonceHash: `0x${'cd'.repeat(32)}`,
-      },
+      descriptor: newChannel().descriptor,
       cumulative: 5n,
       signature: `0x${'11'.repeat(65)}`,
     }

@@ -1,5 +1,6 @@
 import { encodeFunctionData, recoverAddress, type Hex } from 'viem'
 import { describe, expect, it } from 'vitest'
+import { newChannel } from '../../test/ledger/contract.js'
 import { escrowAbi } from './escrow-abi.js'
 import { tempoChain } from './networks.js'
 import { payeeAccount, transactionSignerBackend } from './signer.js'
@@ -23,19 +24,7 @@ describe('payee account', () => {
           data: encodeFunctionData({
             abi: escrowAbi,
             functionName: 'settle',
-            args: [
-              {
-                payer: '0x1111111111111111111111111111111111111111',
-                payee: '0x2222222222222222222222222222222222222222',
-                operator: '0x0000000000000000000000000000000000000000',
-                token: '0x20c0000000000000000000000000000000000000',
-                salt: `0x${'ab'.repeat(32)}`,
-                authorizedSigner: '0x0000000000000000000000000000000000000000',
-                expiringNonceHash: `0x${'cd'.repeat(32)}`,
-              },
-              30_000n,
-              `0x${'11'.repeat(65)}`,
-            ],
+            args: [newChannel().descriptor, 30_000n, `0x${'11'.repeat(65)}`],
           }),
           value: 0n,
         },
